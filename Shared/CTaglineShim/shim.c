@@ -1,0 +1,1 @@
+/* empty: the target exists for its header */

@@ -1,0 +1,357 @@
+// Message types and bodies exchanged on the bus. Each body is the JSON of
+// the struct named beside its type. A request on a service's ROUTER socket
+// gets exactly one reply whose type is the request type with ".reply"
+// appended, or "error" with an ErrorReply body.
+
+/// Names of the four services, used as envelope sender and socket file names.
+public enum ServiceName: String, CaseIterable, Codable, Sendable {
+    case ikeNegotiator = "ike-negotiator"
+    case saManager = "sa-manager"
+    case dataplane = "dataplane-tagger"
+    case bindingStore = "cts-binding-store"
+}
+
+/// Bus message types. Requests go to the owner's ROUTER socket; events are
+/// published on its PUB socket with the type as the subscription topic.
+public enum MessageType {
+    // sa-manager requests
+    /// SPIAllocateRequest -> SPIAllocateReply
+    public static let spiAllocate = "sa.spi.allocate"
+    /// ChildSAInstallRequest -> EmptyReply
+    public static let childInstall = "sa.child.install"
+    /// ChildSADeleteRequest -> EmptyReply
+    public static let childDelete = "sa.child.delete"
+    /// SequenceLeaseRequest -> SequenceLeaseReply
+    public static let sequenceLease = "sa.seq.lease"
+    /// EmptyRequest -> ChildSAListReply (with counters)
+    public static let childList = "sa.child.list"
+    /// Clone-pattern snapshot of Child SAs: EmptyRequest -> SnapshotReply<ChildSA>
+    public static let childSnapshot = "sa.child.snapshot"
+    /// Published by sa-manager: CloneUpdate<ChildSA>
+    public static let childUpdate = "sa.child.update"
+
+    // cts-binding-store requests
+    /// BindingChangeRequest -> EmptyReply
+    public static let bindingAdd = "cts.binding.add"
+    /// BindingChangeRequest -> EmptyReply
+    public static let bindingDelete = "cts.binding.del"
+    /// BindingLookupRequest -> BindingLookupReply
+    public static let bindingLookup = "cts.binding.lookup"
+    /// EmptyRequest -> BindingListReply
+    public static let bindingList = "cts.binding.list"
+    /// Clone-pattern snapshot of effective bindings: EmptyRequest -> SnapshotReply<SGTBinding>
+    public static let bindingSnapshot = "cts.binding.snapshot"
+    /// Published by cts-binding-store: CloneUpdate<SGTBinding>
+    public static let bindingUpdate = "cts.binding.update"
+
+    // dataplane-tagger
+    /// EmptyRequest -> DataplaneStatusReply
+    public static let dataplaneStatus = "dp.status"
+    /// Published by the dataplane every 200 ms while counters change: CounterReport
+    public static let counterReport = "dp.counters"
+    /// Published by the dataplane while debug is on: DebugLine
+    public static let debugSGT = "debug.ipsec.metadata.sgt"
+
+    // ike-negotiator
+    /// EmptyRequest -> IKESAListReply
+    public static let ikeList = "ike.sa.list"
+    /// ClearRequest -> EmptyReply
+    public static let ikeClear = "ike.sa.clear"
+    /// Published by ike-negotiator: DebugLine
+    public static let debugIKEv2 = "debug.crypto.ikev2.internal"
+    /// Published by ike-negotiator when an IKE SA comes up or goes down: IKESAEvent
+    public static let ikeEvent = "ike.sa.event"
+
+    /// Any service: DebugSetRequest -> EmptyReply
+    public static let debugSet = "debug.set"
+    /// Any service: EmptyRequest -> PingReply
+    public static let ping = "ping"
+    /// Reply type for a failed request: ErrorReply
+    public static let error = "error"
+
+    public static func reply(to requestType: String) -> String { requestType + ".reply" }
+}
+
+public struct EmptyRequest: Codable, Sendable { public init() {} }
+public struct EmptyReply: Codable, Sendable { public init() {} }
+
+public struct ErrorReply: Codable, Sendable, Error {
+    public var message: String
+    public init(message: String) { self.message = message }
+}
+
+public struct PingReply: Codable, Sendable {
+    public var service: String
+    public var pid: Int32
+    public var startedAt: Double
+    public init(service: String, pid: Int32, startedAt: Double) {
+        self.service = service
+        self.pid = pid
+        self.startedAt = startedAt
+    }
+}
+
+public struct SPIAllocateRequest: Codable, Sendable {
+    public init() {}
+}
+
+public struct SPIAllocateReply: Codable, Sendable {
+    public var spi: UInt32
+    public init(spi: UInt32) { self.spi = spi }
+}
+
+public struct ChildSAInstallRequest: Codable, Sendable {
+    public var childSA: ChildSA
+    public init(childSA: ChildSA) { self.childSA = childSA }
+}
+
+public struct ChildSADeleteRequest: Codable, Sendable {
+    public var inboundSPI: UInt32
+    public init(inboundSPI: UInt32) { self.inboundSPI = inboundSPI }
+}
+
+/// A block of outbound ESP sequence numbers the dataplane may use, so a
+/// restarted dataplane never reuses one.
+public struct SequenceLeaseRequest: Codable, Sendable {
+    public var inboundSPI: UInt32
+    public var count: UInt64
+    public init(inboundSPI: UInt32, count: UInt64) {
+        self.inboundSPI = inboundSPI
+        self.count = count
+    }
+}
+
+public struct SequenceLeaseReply: Codable, Sendable {
+    /// First sequence number of the lease; the lease covers first ..< first + count.
+    public var first: UInt64
+    public var count: UInt64
+    public init(first: UInt64, count: UInt64) {
+        self.first = first
+        self.count = count
+    }
+}
+
+public struct ChildSAStatus: Codable, Sendable {
+    public var childSA: ChildSA
+    public var counters: SACounters
+    public init(childSA: ChildSA, counters: SACounters) {
+        self.childSA = childSA
+        self.counters = counters
+    }
+}
+
+public struct ChildSAListReply: Codable, Sendable {
+    public var childSAs: [ChildSAStatus]
+    public init(childSAs: [ChildSAStatus]) { self.childSAs = childSAs }
+}
+
+/// One clone-pattern update: `item` set means add or replace the entry named
+/// `key`; nil means remove it. Sequence numbers are assigned by the owner only.
+public struct CloneUpdate<Item: Codable & Sendable>: Codable, Sendable {
+    public var sequence: UInt64
+    public var key: String
+    public var item: Item?
+    public init(sequence: UInt64, key: String, item: Item?) {
+        self.sequence = sequence
+        self.key = key
+        self.item = item
+    }
+}
+
+/// A full snapshot; `sequence` is the owner's sequence at the time it was taken.
+public struct SnapshotReply<Item: Codable & Sendable>: Codable, Sendable {
+    public var sequence: UInt64
+    public var items: [String: Item]
+    public init(sequence: UInt64, items: [String: Item]) {
+        self.sequence = sequence
+        self.items = items
+    }
+}
+
+public struct BindingChangeRequest: Codable, Sendable {
+    public var prefix: IPPrefix
+    /// Required for add; ignored for delete.
+    public var sgt: SGT?
+    public var source: BindingSource
+    public init(prefix: IPPrefix, sgt: SGT?, source: BindingSource) {
+        self.prefix = prefix
+        self.sgt = sgt
+        self.source = source
+    }
+}
+
+public struct BindingLookupRequest: Codable, Sendable {
+    public var address: IPAddress
+    public init(address: IPAddress) { self.address = address }
+}
+
+public struct BindingLookupReply: Codable, Sendable {
+    public var binding: SGTBinding?
+    public init(binding: SGTBinding?) { self.binding = binding }
+}
+
+public struct BindingListReply: Codable, Sendable {
+    /// Every stored binding, winners and shadowed ones alike.
+    public var bindings: [SGTBinding]
+    /// Bindings that the dataplane uses (the highest-priority source per prefix).
+    public var effective: [SGTBinding]
+    public init(bindings: [SGTBinding], effective: [SGTBinding]) {
+        self.bindings = bindings
+        self.effective = effective
+    }
+}
+
+public struct CounterReport: Codable, Sendable {
+    /// Totals since the dataplane started, keyed by inbound SPI in decimal.
+    public var counters: [String: SACounters]
+    /// Drops not tied to one SA, keyed by reason name.
+    public var drops: [String: UInt64]
+    public var dataplaneStartedAt: Double
+    public init(counters: [String: SACounters], drops: [String: UInt64], dataplaneStartedAt: Double) {
+        self.counters = counters
+        self.drops = drops
+        self.dataplaneStartedAt = dataplaneStartedAt
+    }
+}
+
+public struct WorkerStatus: Codable, Sendable {
+    public var worker: Int
+    public var packets: UInt64
+    public var bursts: UInt64
+    public var busyNanoseconds: UInt64
+    public var idleNanoseconds: UInt64
+    public init(worker: Int, packets: UInt64, bursts: UInt64, busyNanoseconds: UInt64,
+                idleNanoseconds: UInt64) {
+        self.worker = worker
+        self.packets = packets
+        self.bursts = bursts
+        self.busyNanoseconds = busyNanoseconds
+        self.idleNanoseconds = idleNanoseconds
+    }
+}
+
+public struct DataplaneStatusReply: Codable, Sendable {
+    public var insideInterface: String
+    public var outsideInterface: String
+    public var installedSAs: Int
+    public var bindings: Int
+    public var drops: [String: UInt64]
+    public var workers: [WorkerStatus]
+    public init(insideInterface: String, outsideInterface: String, installedSAs: Int,
+                bindings: Int, drops: [String: UInt64], workers: [WorkerStatus]) {
+        self.insideInterface = insideInterface
+        self.outsideInterface = outsideInterface
+        self.installedSAs = installedSAs
+        self.bindings = bindings
+        self.drops = drops
+        self.workers = workers
+    }
+}
+
+/// One line of `debug ...` output, already formatted as IOS prints it.
+public struct DebugLine: Codable, Sendable {
+    public var time: Double
+    public var text: String
+    public init(time: Double, text: String) {
+        self.time = time
+        self.text = text
+    }
+}
+
+public struct DebugSetRequest: Codable, Sendable {
+    /// Debug category, such as "crypto ipsec metadata sgt" or "crypto ikev2 internal".
+    public var category: String
+    public var enabled: Bool
+    public init(category: String, enabled: Bool) {
+        self.category = category
+        self.enabled = enabled
+    }
+}
+
+public struct ClearRequest: Codable, Sendable {
+    /// Clear only the IKE SA with this local ID (tunnel id); nil clears all.
+    public var tunnelID: Int?
+    public init(tunnelID: Int?) { self.tunnelID = tunnelID }
+}
+
+/// An IKE SA as `show crypto ikev2 sa detailed` prints it.
+public struct IKESAStatus: Codable, Sendable {
+    public var tunnelID: Int
+    public var localAddress: IPAddress
+    public var localPort: UInt16
+    public var remoteAddress: IPAddress
+    public var remotePort: UInt16
+    /// "READY", "IN-NEG", "DELETE".
+    public var status: String
+    public var encryption: String
+    public var integrity: String
+    public var prf: String
+    public var dhGroup: Int
+    public var authSign: String
+    public var authVerify: String
+    public var lifetimeSeconds: Int
+    public var activeSeconds: Int
+    public var localSPI: String
+    public var remoteSPI: String
+    public var localID: String
+    public var remoteID: String
+    public var localRequestMessageID: UInt32
+    public var remoteRequestMessageID: UInt32
+    public var localNextMessageID: UInt32
+    public var remoteNextMessageID: UInt32
+    public var isInitiator: Bool
+    public var natDetected: Bool
+    public var sgtEnabled: Bool
+    public var childSAInboundSPIs: [UInt32]
+
+    public init(tunnelID: Int, localAddress: IPAddress, localPort: UInt16,
+                remoteAddress: IPAddress, remotePort: UInt16, status: String, encryption: String,
+                integrity: String, prf: String, dhGroup: Int, authSign: String,
+                authVerify: String, lifetimeSeconds: Int, activeSeconds: Int, localSPI: String,
+                remoteSPI: String, localID: String, remoteID: String,
+                localRequestMessageID: UInt32, remoteRequestMessageID: UInt32,
+                localNextMessageID: UInt32, remoteNextMessageID: UInt32, isInitiator: Bool,
+                natDetected: Bool, sgtEnabled: Bool, childSAInboundSPIs: [UInt32]) {
+        self.tunnelID = tunnelID
+        self.localAddress = localAddress
+        self.localPort = localPort
+        self.remoteAddress = remoteAddress
+        self.remotePort = remotePort
+        self.status = status
+        self.encryption = encryption
+        self.integrity = integrity
+        self.prf = prf
+        self.dhGroup = dhGroup
+        self.authSign = authSign
+        self.authVerify = authVerify
+        self.lifetimeSeconds = lifetimeSeconds
+        self.activeSeconds = activeSeconds
+        self.localSPI = localSPI
+        self.remoteSPI = remoteSPI
+        self.localID = localID
+        self.remoteID = remoteID
+        self.localRequestMessageID = localRequestMessageID
+        self.remoteRequestMessageID = remoteRequestMessageID
+        self.localNextMessageID = localNextMessageID
+        self.remoteNextMessageID = remoteNextMessageID
+        self.isInitiator = isInitiator
+        self.natDetected = natDetected
+        self.sgtEnabled = sgtEnabled
+        self.childSAInboundSPIs = childSAInboundSPIs
+    }
+}
+
+public struct IKESAListReply: Codable, Sendable {
+    public var ikeSAs: [IKESAStatus]
+    public init(ikeSAs: [IKESAStatus]) { self.ikeSAs = ikeSAs }
+}
+
+public struct IKESAEvent: Codable, Sendable {
+    /// "up" or "down".
+    public var event: String
+    public var ikeSA: IKESAStatus
+    public init(event: String, ikeSA: IKESAStatus) {
+        self.event = event
+        self.ikeSA = ikeSA
+    }
+}
