@@ -147,11 +147,15 @@ public struct ChildSAListReply: Codable, Sendable {
 
 /// One clone-pattern update: `item` set means add or replace the entry named
 /// `key`; nil means remove it. Sequence numbers are assigned by the owner only.
+/// `epoch` changes whenever the owner restarts without its sequence state, so
+/// a consumer that sees a new epoch takes a fresh snapshot.
 public struct CloneUpdate<Item: Codable & Sendable>: Codable, Sendable {
+    public var epoch: UInt64
     public var sequence: UInt64
     public var key: String
     public var item: Item?
-    public init(sequence: UInt64, key: String, item: Item?) {
+    public init(epoch: UInt64, sequence: UInt64, key: String, item: Item?) {
+        self.epoch = epoch
         self.sequence = sequence
         self.key = key
         self.item = item
@@ -160,11 +164,24 @@ public struct CloneUpdate<Item: Codable & Sendable>: Codable, Sendable {
 
 /// A full snapshot; `sequence` is the owner's sequence at the time it was taken.
 public struct SnapshotReply<Item: Codable & Sendable>: Codable, Sendable {
+    public var epoch: UInt64
     public var sequence: UInt64
     public var items: [String: Item]
-    public init(sequence: UInt64, items: [String: Item]) {
+    public init(epoch: UInt64, sequence: UInt64, items: [String: Item]) {
+        self.epoch = epoch
         self.sequence = sequence
         self.items = items
+    }
+}
+
+/// Published by a clone owner once a second, so a consumer notices a missed
+/// update (sequence ahead of its own) or a restarted owner (new epoch).
+public struct CloneHeartbeat: Codable, Sendable {
+    public var epoch: UInt64
+    public var sequence: UInt64
+    public init(epoch: UInt64, sequence: UInt64) {
+        self.epoch = epoch
+        self.sequence = sequence
     }
 }
 
