@@ -1,0 +1,58 @@
+# Tagline: build, demo and test entry points.
+#
+#   make demo    build, start the four-namespace lab, send traffic, print the
+#                show and debug output, tear the lab down (needs root)
+#   make test    unit tests, then the lab and strongSwan interop tests (root)
+#   make deps    install the Debian packages that are missing
+#
+# Every target that needs a package runs `make deps` first, so a fresh
+# Debian machine needs nothing but this repository and the Swift toolchain.
+
+SHELL := /bin/bash
+SWIFT ?= swift
+CONFIGURATION ?= release
+BUILD_DIR := .build/$(CONFIGURATION)
+SHARED_DIR ?= $(abspath ../shared)
+
+# Debian packages: the C libraries linked through .systemLibrary targets, the
+# process supervisor, the lab's tools and the strongSwan peer for interop.
+PACKAGES := pkg-config libzmq3-dev libssl-dev libsqlite3-dev sqlite3 \
+	supervisor iproute2 iputils-ping ethtool tcpdump python3 \
+	charon-systemd strongswan-swanctl libcharon-extra-plugins tshark
+
+.PHONY: all deps build demo demo-down test unit-test integration-test format lint-config clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing missing Debian packages:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root to install them" >&2; exit 1; fi; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c $(CONFIGURATION)
+
+demo: build
+	compose/lab/demo --bin $(BUILD_DIR)
+
+demo-down:
+	compose/lab/lab down
+
+unit-test: deps
+	$(SWIFT) test
+
+integration-test: build
+	Tests/integration/run --bin $(BUILD_DIR) --shared $(SHARED_DIR)
+
+test: unit-test integration-test
+
+format:
+	$(SWIFT) format --in-place --recursive Package.swift Shared Services Tests
+
+clean:
+	rm -rf .build

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# The integration test cases, one function each; `run` calls this file with
+# one test name. Each test builds what it needs in its own namespaces (the
+# LAB_PREFIX is unique per test run) and removes it on every exit path.
+set -euo pipefail
+
+: "${bin:?}" "${shared:?}" "${root:?}"
+export LAB_PREFIX=tgit$$
+export LAB_DIR=/tmp/tagline-it-$$
+lab=$root/compose/lab/lab
+# shellcheck source=../../compose/lab/lib.sh
+. "$root/compose/lab/lib.sh"
+
+fail() { echo "FAILED: $*"; exit 1; }
+expect_eq() {   # expect_eq DESCRIPTION EXPECTED ACTUAL
+    [ "$2" = "$3" ] || fail "$1: expected $2, got $3"
+    echo "ok: $1 ($3)"
+}
+require_cmd() {   # require_cmd COMMAND PACKAGE
+    command -v "$1" >/dev/null || fail "$1 not found; install it: apt-get install -y $2 (or make deps)"
+}
+dump_logs() { for gw in gw1 gw2; do [ -d "$LAB_DIR/$gw" ] && show_logs "$gw"; done; true; }
+
+# ---------------------------------------------------------------- the lab --
+
+lab_cleanup() {
+    local status=$?
+    [ $status = 0 ] || dump_logs
+    "$lab" down >/dev/null 2>&1 || true
+    rm -rf "$LAB_DIR"
+    exit $status
+}
+
+lab_start() {   # lab_start [lab up options]
+    require_cmd ip iproute2
+    require_cmd ping iputils-ping
+    require_cmd supervisord supervisor
+    trap lab_cleanup EXIT
+    "$lab" up --bin "$bin" "$@"
+    wait_for_tunnel 30 || fail "the tunnel did not come up within 30 s"
+}
+
+# ping_count NS DESTINATION COUNT: prints how many echo replies came back.
+ping_count() {
+    ip netns exec "$1" ping -c "$3" -i 0.2 -W 2 "$2" | awk '/received/ { print $4 }'
+}
+
+# Both gateways tag: pings and TCP carry hostA's and hostB's SGTs, the
+# counters match the packets sent, and the kernel adds nothing of its own.
+lab_tagging() {
+    require_cmd tcpdump tcpdump
+    lab_start
+    tl gw1 show crypto ikev2 sa detailed | grep -q "Cisco Trust Security SGT is enabled" ||
+        fail "show crypto ikev2 sa detailed on gw1 does not say SGT is enabled"
+    tl gw1 debug crypto ipsec metadata sgt --duration 8 >"$LAB_DIR/gw1-sgt.txt" 2>&1 &
+    local debug1=$!
+    tl gw2 debug crypto ipsec metadata sgt --duration 8 >"$LAB_DIR/gw2-sgt.txt" 2>&1 &
+    local debug2=$!
+    # Anything the gateways' kernels emit on the outside link besides IKE
+    # and ESP (ICMP unreachables, forwarded clear packets) is a fault.
+    ip netns exec "$ns_gw2" tcpdump -n -i out0 -w "$LAB_DIR/outside.pcap" \
+        'not (udp port 500 or udp port 4500 or ip proto 50 or arp)' >/dev/null 2>&1 &
+    local capture=$!
+    sleep 1
+
+    local tagged0 untagged0
+    tagged0=$(sa_counter gw1 tagged)
+    untagged0=$(sa_counter gw2 untagged)
+    expect_eq "echo replies from hostB" 10 "$(ping_count "$ns_hostA" 203.0.113.2 10)"
+    settle
+    expect_eq "gw1 tagged (send) delta" 10 $(($(sa_counter gw1 tagged) - tagged0))
+    expect_eq "gw2 untagged (rcv) delta" 10 $(($(sa_counter gw2 untagged) - untagged0))
+    expect_eq "gw1 not tagged (send)" 0 "$(sa_counter gw1 notTagged)"
+
+    ip netns exec "$ns_hostB" python3 "$root/compose/lab/tcp-transfer.py" serve 5001 \
+        >"$LAB_DIR/tcp.txt" &
+    local server=$!
+    sleep 0.5
+    local sent
+    sent=$(ip netns exec "$ns_hostA" python3 "$root/compose/lab/tcp-transfer.py" send \
+        203.0.113.2 5001 1000000)
+    wait $server
+    expect_eq "TCP stream through the tunnel" "$sent" "$(tail -n 1 "$LAB_DIR/tcp.txt")"
+
+    wait $debug1 $debug2 || true
+    kill -INT $capture 2>/dev/null || true
+    wait $capture 2>/dev/null || true
+    grep -q 'inserted SGT = 333 for src ip 192.0.2.2' "$LAB_DIR/gw1-sgt.txt" ||
+        fail "gw1 debug output lacks 'inserted SGT = 333 for src ip 192.0.2.2'"
+    grep -q 'extracted SGT = 333 for src ip 192.0.2.2' "$LAB_DIR/gw2-sgt.txt" ||
+        fail "gw2 debug output lacks 'extracted SGT = 333 for src ip 192.0.2.2'"
+    grep -q 'extracted SGT = 400 for src ip 203.0.113.2' "$LAB_DIR/gw1-sgt.txt" ||
+        fail "gw1 debug output lacks 'extracted SGT = 400 for src ip 203.0.113.2'"
+    local extra
+    extra=$(tcpdump -n -r "$LAB_DIR/outside.pcap" 2>/dev/null | wc -l)
+    expect_eq "packets on the outside link other than IKE, ESP and ARP" 0 "$extra"
+}
+
+# gw2 lacks `crypto ikev2 cts sgt`: the SAs come up without tagging, and
+# gw1 sends untagged although it has bindings.
+lab_untagged_peer() {
+    lab_start --gw2-sgt off
+    tl gw1 show crypto ikev2 sa detailed | grep -q "Cisco Trust Security SGT is enabled" &&
+        fail "gw1 claims SGT is enabled although gw2 did not send the Vendor ID"
+    expect_eq "echo replies from hostB" 5 "$(ping_count "$ns_hostA" 203.0.113.2 5)"
+    settle
+    expect_eq "gw1 tagged (send)" 0 "$(sa_counter gw1 tagged)"
+    expect_eq "gw2 untagged (rcv)" 0 "$(sa_counter gw2 untagged)"
+    [ "$(sa_counter gw1 notTagged)" -ge 5 ] || fail "gw1 not tagged (send) below 5"
+}
+
+# SIGKILL each service of gw1 in turn while hostA pings: traffic on the
+# established SA keeps flowing and every service comes back in sync.
+lab_service_restart() {
+    lab_start
+    local service pid before
+    for service in cts-binding-store sa-manager ike-negotiator dataplane-tagger; do
+        pid=$(supervisorctl -c "$LAB_DIR/gw1/supervisord.conf" pid "$service")
+        [ "$pid" -gt 0 ] 2>/dev/null || fail "no PID for $service"
+        before=$(sa_counter gw2 untagged)
+        kill -KILL "$pid"
+        echo "killed $service (PID $pid)"
+        # Pings during and after the restart.
+        local replies
+        replies=$(ping_count "$ns_hostA" 203.0.113.2 10)
+        [ "$replies" -ge 8 ] || fail "only $replies of 10 pings answered while $service restarted"
+        sleep 1.5
+        expect_eq "echo replies after $service restarted" 5 \
+            "$(ping_count "$ns_hostA" 203.0.113.2 5)"
+        settle
+        [ "$(sa_counter gw2 untagged)" -gt "$before" ] ||
+            fail "gw2 untagged counter did not grow after $service restarted"
+        tl gw1 ping | grep -q "$service" || fail "$service did not come back"
+    done
+    expect_eq "Child SAs on gw1 after all restarts" 1 "$(child_sa_count gw1)"
+    tl gw1 show cts role-based sgt-map all | grep -q "192.0.2.2" ||
+        fail "binding of 192.0.2.2 lost across restarts"
+}
+
+# ------------------------------------------------------------- strongSwan --
+
+peer=$shared/interop/strongswan-peer
+sw_ns=$LAB_PREFIX-sw
+gw_ns=$LAB_PREFIX-gw
+host_ns=$LAB_PREFIX-host
+
+interop_cleanup() {
+    local status=$?
+    if [ $status != 0 ]; then
+        [ -d "$LAB_DIR/gw" ] && for log in "$LAB_DIR"/gw/logs/*.log; do
+            echo "---- $log"; tail -n 30 "$log"; done
+        tail -n 40 "/tmp/strongswan-peer/$sw_ns/charon.log" 2>/dev/null || true
+    fi
+    [ -d "$LAB_DIR/gw" ] && "$root/compose/gateway" stop --dir "$LAB_DIR/gw" >/dev/null 2>&1
+    "$peer" down --ns "$sw_ns" --purge >/dev/null 2>&1 || true
+    for ns in "$gw_ns" "$host_ns"; do
+        ip netns list | grep -q "^$ns\b" && ip netns del "$ns"
+    done
+    rm -rf "$LAB_DIR"
+    exit $status
+}
+
+# interop_start ROLE: ROLE "initiator" means Tagline initiates.
+interop_start() {
+    require_cmd charon-systemd charon-systemd
+    require_cmd swanctl strongswan-swanctl
+    [ -x "$peer" ] || fail "strongswan-peer not found at $peer (pass --shared DIR)"
+    [ -e /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ] ||
+        fail "strongSwan's kernel-libipsec plugin is missing; install it: apt-get install -y libcharon-extra-plugins"
+    trap interop_cleanup EXIT
+    mkdir -p "$LAB_DIR"
+
+    # strongSwan in sw_ns (198.51.100.2) protecting 203.0.113.0/24; the veth
+    # end in gw_ns is named out0. strongSwan ignores the CISCO-CTS-SGT VID.
+    "$peer" up --ns "$sw_ns" --pair "$gw_ns" --peer-if out0 --addr 198.51.100.2/24 \
+        --peer-addr 198.51.100.1/24 --psk tagline-interop-secret --no-mobike \
+        --ike aes128-sha256-ecp256 --esp aes128gcm16 \
+        --local-ts 203.0.113.0/24 --remote-ts 192.0.2.0/24 --inner-addr 203.0.113.1
+    ip netns add "$host_ns"
+    ip -n "$host_ns" link set lo up
+    ip link add eth0 netns "$host_ns" mtu 1400 type veth peer name in0 netns "$gw_ns" mtu 1400
+    ip -n "$host_ns" addr add 192.0.2.2/24 dev eth0
+    ip -n "$gw_ns" addr add 192.0.2.1/24 dev in0
+    ip -n "$host_ns" link set eth0 up
+    ip -n "$gw_ns" link set in0 up
+    ip -n "$host_ns" route add default via 192.0.2.1
+    ip netns exec "$gw_ns" sysctl -qw net.ipv4.ip_forward=0
+
+    local map
+    if [ "$1" = initiator ]; then
+        map="crypto map cmap 10 ipsec-isakmp
+ set peer 198.51.100.2
+ set transform-set ts
+ set ikev2-profile interop
+ match address protect"
+    else
+        map="crypto dynamic-map dmap 10
+ set transform-set ts
+ set ikev2-profile interop
+ match address protect
+crypto map cmap 10 ipsec-isakmp dynamic dmap"
+    fi
+    cat >"$LAB_DIR/gw.cfg" <<CFG
+crypto ikev2 proposal interop
+ encryption aes-cbc-128
+ integrity sha256
+ group 19
+crypto ikev2 policy interop
+ proposal interop
+crypto ikev2 keyring keys
+ peer sw
+  address 198.51.100.2 255.255.255.255
+  pre-shared-key tagline-interop-secret
+crypto ikev2 profile interop
+ match identity remote address 198.51.100.2 255.255.255.255
+ authentication local pre-share
+ authentication remote pre-share
+ keyring local keys
+crypto ikev2 cts sgt
+crypto ipsec transform-set ts esp-gcm 128
+ip access-list extended protect
+ permit ip 192.0.2.0 0.0.0.255 203.0.113.0 0.0.0.255
+$map
+interface in0
+ ip address 192.0.2.1 255.255.255.0
+interface out0
+ ip address 198.51.100.1 255.255.255.0
+ crypto map cmap
+cts role-based sgt-map 192.0.2.2 sgt 333
+CFG
+    "$root/compose/gateway" start --dir "$LAB_DIR/gw" --config "$LAB_DIR/gw.cfg" --bin "$bin" \
+        --netns "$gw_ns" --inside in0 --outside out0
+    [ "$1" = responder ] && "$peer" initiate --ns "$sw_ns" --timeout 20
+    local deadline=$((SECONDS + 30))
+    until "$peer" status --ns "$sw_ns" | grep -q INSTALLED; do
+        [ $SECONDS -lt $deadline ] || fail "strongSwan shows no INSTALLED CHILD_SA after 30 s"
+        sleep 0.5
+    done
+    deadline=$((SECONDS + 10))
+    until [ "$("$bin/tagline" --run-dir "$LAB_DIR/gw/run" show dataplane --json |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["installedSAs"])')" -ge 1 ]; do
+        [ $SECONDS -lt $deadline ] || fail "Tagline's dataplane holds no SA after 10 s"
+        sleep 0.5
+    done
+    "$peer" status --ns "$sw_ns"
+}
+
+interop_traffic() {
+    local tl_cli="$bin/tagline --run-dir $LAB_DIR/gw/run"
+    $tl_cli show crypto ikev2 sa detailed
+    $tl_cli show crypto ikev2 sa detailed | grep -q "Cisco Trust Security SGT is enabled" &&
+        fail "SGT reported enabled with strongSwan, which never sends the Vendor ID"
+    expect_eq "pings from hostA to strongSwan's inside address" 5 \
+        "$(ping_count "$host_ns" 203.0.113.1 5)"
+    "$peer" ping-through --ns "$sw_ns" --from 203.0.113.1 --to 192.0.2.2 --count 5 ||
+        fail "strongSwan's ping-through to hostA failed"
+    sleep 1
+    local tagged
+    tagged=$($tl_cli show crypto ipsec sa --json | python3 -c '
+import json, sys
+print(sum(e["counters"]["tagged"] for e in json.load(sys.stdin)["childSAs"]))')
+    expect_eq "packets tagged towards strongSwan" 0 "$tagged"
+    $tl_cli show crypto ipsec sa detail
+}
+
+interop_initiator() {
+    interop_start initiator
+    interop_traffic
+}
+
+interop_responder() {
+    interop_start responder
+    interop_traffic
+}
+
+"$1"
