@@ -1,1 +1,85 @@
-print("not built yet")
+// ike-negotiator: owns the IKE SAs and the IKEv2 state machines, speaks IKE
+// on UDP 500 and 4500, and hands the Child SAs it negotiates to sa-manager.
+//
+//   ike-negotiator --config FILE --run-dir DIR [--state-dir DIR] [--log-level LEVEL]
+//
+// Established IKE SAs are kept in STATE_DIR/ike.db, so a restarted negotiator
+// keeps serving its peers on them. SIGHUP reloads the configuration.
+
+import TaglineBus
+import TaglineConfig
+import TaglineCore
+import TaglineIKE
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+let serviceName = ServiceName.ikeNegotiator
+let usage =
+    "usage: ike-negotiator --config FILE --run-dir DIR [--state-dir DIR] [--log-level LEVEL]"
+
+func fail(_ message: String) -> Never {
+    fputs("ike-negotiator: \(message)\n", stderr)
+    exit(1)
+}
+
+let options: ServiceOptions
+do {
+    options = try ServiceOptions.parse(Array(CommandLine.arguments.dropFirst()))
+} catch let error as ServiceOptionsError {
+    if error.message.isEmpty {
+        print(usage)
+        exit(0)
+    }
+    fail("\(error.message)\n\(usage)")
+} catch {
+    fail("\(error)\n\(usage)")
+}
+guard let configPath = options.configPath else { fail("--config FILE is required\n\(usage)") }
+let logger = Logger(service: serviceName.rawValue, level: options.logLevel)
+
+/// Loads the configuration and prints its diagnostics: ignored lines at
+/// info, rejected lines at error level.
+func loadConfig() -> GatewayConfig? {
+    do {
+        let result = try ConfigLoader.load(path: configPath)
+        for diagnostic in result.ignored { logger.info("IKE", "\(configPath) \(diagnostic)") }
+        for diagnostic in result.errors { logger.error("IKE", "\(configPath) \(diagnostic)") }
+        return result.config
+    } catch {
+        logger.error("IKE", "cannot read configuration \(configPath): \(error)")
+        return nil
+    }
+}
+
+guard let config = loadConfig() else { exit(1) }
+let loop = EventLoop()
+let bus: ServiceBus
+let negotiator: Negotiator
+do {
+    try preparePrivateDirectory(options.stateDirectory, purpose: "state directory")
+    let store = try IKEStateStore(path: options.stateDirectory + "/ike.db")
+    bus = try ServiceBus(
+        service: serviceName, runDirectory: options.runDirectory, loop: loop, logger: logger)
+    negotiator = try Negotiator(config: config, logger: logger, loop: loop, bus: bus, store: store)
+} catch {
+    fail("cannot start: \(error)")
+}
+
+guard negotiator.bindSockets(config: config) > 0 else {
+    fail(
+        "no UDP socket could be bound; check the addresses of the crypto map and tunnel source "
+            + "interfaces")
+}
+loop.onSignal(SIGHUP) {
+    guard let fresh = loadConfig() else { return }
+    logger.notice("IKE", "configuration reloaded from \(configPath)")
+    negotiator.reload(fresh)
+}
+
+logger.notice("IKE", "started, pid \(getpid())")
+negotiator.start()
+loop.run()
+logger.notice("IKE", "stopping (signal \(loop.stoppedBySignal.map(String.init) ?? "none"))")
+bus.shutdown()

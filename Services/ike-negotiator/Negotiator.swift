@@ -1,0 +1,195 @@
+// The ike-negotiator service around the IKE engine: UDP sockets in, datagrams
+// out, Child SAs to sa-manager, bus requests and events, timers and state
+// persistence.
+
+import TaglineBus
+import TaglineConfig
+import TaglineCore
+import TaglineIKE
+
+final class Negotiator: IKEEngineDelegate {
+    let logger: Logger
+    let loop: EventLoop
+    let bus: ServiceBus
+    let link: SAManagerLink
+    let store: IKEStateStore?
+    private(set) var engine: IKEEngine!
+    /// Sockets by local address and port.
+    private var sockets: [IKEEndpoint: IKESocket] = [:]
+    private var timerID: Int?
+    private var missingMarkerDrops: UInt64 = 0
+
+    init(
+        config: GatewayConfig, logger: Logger, loop: EventLoop, bus: ServiceBus,
+        store: IKEStateStore?
+    ) throws {
+        self.logger = logger
+        self.loop = loop
+        self.bus = bus
+        self.store = store
+        let pending = (try? store?.loadOperations()) ?? []
+        link = SAManagerLink(bus: bus, loop: loop, logger: logger, pendingOperations: pending)
+        link.onQueueChange = { [weak self] operations in
+            do {
+                try self?.store?.saveOperations(operations)
+            } catch {
+                self?.logger.error("CHILD", "saving pending sa-manager operations failed: \(error)")
+            }
+        }
+        engine = IKEEngine(
+            config: config, clock: wallClockSeconds, random: IKEEngine.systemRandom,
+            delegate: self)
+        if let saved = try store?.loadStates(), !saved.isEmpty {
+            engine.restore(saved)
+            logger.notice(
+                "IKE", "restored \(engine.ikeSAStatuses().count) IKE SAs from the state file")
+        }
+        registerHandlers()
+    }
+
+    // MARK: Sockets
+
+    /// Binds UDP 500 and 4500 on every address of the outside interfaces.
+    /// Returns the number of sockets bound.
+    func bindSockets(config: GatewayConfig) -> Int {
+        var addresses: [IPAddress] = []
+        for interface in config.outsideInterfaces {
+            for ipv4 in [true, false] {
+                if let address = config.localAddress(of: interface, ipv4: ipv4),
+                    !addresses.contains(address)
+                {
+                    addresses.append(address)
+                }
+            }
+        }
+        for address in addresses {
+            for port in [IKEEndpoint.ikePort, IKEEndpoint.natTraversalPort] {
+                let endpoint = IKEEndpoint(address: address, port: port)
+                do {
+                    let socket = try IKESocket(local: endpoint)
+                    sockets[endpoint] = socket
+                    loop.addFileDescriptor(socket.fd) { [weak self] in self?.drain(socket) }
+                    logger.info("IKE", "listening on UDP \(endpoint)")
+                } catch {
+                    logger.error("IKE", "cannot listen on UDP \(endpoint): \(error)")
+                }
+            }
+        }
+        return sockets.count
+    }
+
+    private func drain(_ socket: IKESocket) {
+        while true {
+            let received: IKESocket.Received
+            do {
+                received = try socket.receive()
+            } catch {
+                logger.warning("IKE", "receive on \(socket.local) failed: \(error)")
+                return
+            }
+            switch received {
+            case .nothing:
+                afterEngineWork()
+                return
+            case .missingMarker:
+                missingMarkerDrops += 1
+                logger.debug(
+                    "IKE",
+                    "datagram without the non-ESP marker on \(socket.local) dropped "
+                        + "(\(missingMarkerDrops) so far)")
+            case .datagram(let datagram):
+                logger.log(
+                    .trace, "IKE", "\(datagram.remote): received \(datagram.bytes.count) bytes")
+                engine.receive(datagram)
+            }
+        }
+    }
+
+    // MARK: Engine delegate
+
+    func engine(_ engine: IKEEngine, send datagram: IKEDatagram) {
+        guard let socket = sockets[datagram.local] else {
+            logger.error("IKE", "\(datagram.remote.address): no socket on \(datagram.local)")
+            return
+        }
+        do {
+            try socket.send(datagram.bytes, to: datagram.remote)
+        } catch {
+            logger.warning("IKE", "\(datagram.remote.address): send failed: \(error)")
+        }
+    }
+
+    func engineAllocateInboundSPI(_ engine: IKEEngine) -> UInt32? {
+        link.takeSPI()
+    }
+
+    func engine(_ engine: IKEEngine, install childSA: ChildSA) {
+        link.enqueue(.install(childSA))
+    }
+
+    func engine(_ engine: IKEEngine, deleteChildSA inboundSPI: UInt32) {
+        link.enqueue(.delete(inboundSPI: inboundSPI))
+    }
+
+    func engine(_ engine: IKEEngine, debug line: String) {
+        // Always published: `tagline debug crypto ikev2 internal` subscribes to it.
+        bus.publish(MessageType.debugIKEv2, DebugLine(time: wallClockSeconds(), text: line))
+        logger.debug("IKE", line)
+    }
+
+    func engine(_ engine: IKEEngine, log level: LogLevel, _ message: String) {
+        logger.log(level, "IKE", message)
+    }
+
+    func engine(_ engine: IKEEngine, ikeSAChanged status: IKESAStatus, up: Bool) {
+        bus.publish(MessageType.ikeEvent, IKESAEvent(event: up ? "up" : "down", ikeSA: status))
+    }
+
+    // MARK: Bus
+
+    private func registerHandlers() {
+        bus.handle(MessageType.ikeList) { [unowned self] (_: EmptyRequest, _) in
+            IKESAListReply(ikeSAs: engine.ikeSAStatuses())
+        }
+        bus.handle(MessageType.ikeClear) { [unowned self] (request: ClearRequest, _) in
+            engine.clear(tunnelID: request.tunnelID)
+            afterEngineWork()
+            return EmptyReply()
+        }
+    }
+
+    // MARK: Timers and persistence
+
+    /// Initiates the configured peers and starts the engine's timer.
+    func start() {
+        link.start()
+        engine.start()
+        afterEngineWork()
+    }
+
+    /// Persists what changed and rearms the one-shot timer for the engine's next deadline.
+    func afterEngineWork() {
+        do {
+            try store?.save(engine.exportStates())
+        } catch {
+            logger.error("IKE", "saving IKE SA state failed: \(error)")
+        }
+        if let timerID { loop.cancelTimer(timerID) }
+        timerID = nil
+        guard let deadline = engine.nextTimerDeadline() else { return }
+        let delay = max(0.01, deadline - wallClockSeconds())
+        timerID = loop.addOneShot(after: delay) { [weak self] in
+            guard let self else { return }
+            self.timerID = nil
+            self.engine.handleTimers()
+            self.afterEngineWork()
+        }
+    }
+
+    /// Replaces the configuration; existing SAs keep what they negotiated.
+    func reload(_ config: GatewayConfig) {
+        engine.updateConfig(config)
+        engine.start()
+        afterEngineWork()
+    }
+}

@@ -1,0 +1,138 @@
+// Time-driven work: retransmission with exponential back-off (RFC 7296
+// §2.1), expiry of half-open SAs, re-initiation of targets; and the status
+// reports built from the SA table.
+
+import TaglineCore
+
+extension IKEEngine {
+    /// Retransmits unanswered requests, gives up on silent peers, expires
+    /// half-open SAs and initiates targets whose back-off has passed.
+    public func handleTimers() {
+        // TODO: IKE SA lifetime expiry, IKE SA rekeying and DPD (`dpd` in the profile).
+        let now = clock()
+        for spi in ikeSAs.keys.sorted() {
+            guard var sa = ikeSAs[spi] else { continue }
+            if var request = sa.outstanding, request.nextRetransmitAt <= now {
+                if request.transmissions >= maximumTransmissions {
+                    log(
+                        .error,
+                        "\(sa.remote.address): no response to \(request.exchange) "
+                            + "after \(request.transmissions) transmissions")
+                    let key = sa.targetKey
+                    let wasNegotiating = sa.phase == .initSent || sa.phase == .authSent
+                    removeIKESA(localSPI: spi, reason: "peer not responding")
+                    if wasNegotiating { backOff(targetKey: key) }
+                    continue
+                }
+                var wait = retransmitInterval
+                for _ in 0..<request.transmissions { wait *= 2 }
+                request.transmissions += 1
+                request.nextRetransmitAt = now + wait
+                sa.outstanding = request
+                ikeSAs[spi] = sa
+                counters["retransmitted request", default: 0] += 1
+                debug(
+                    "IKEv2:(\(sa.tunnelID)): Retransmitting \(request.exchange) request "
+                        + "(\(request.transmissions) of \(maximumTransmissions))")
+                transmit(request.bytes, sa)
+            }
+            if sa.phase == .halfOpen, now - sa.createdAt >= halfOpenTimeout {
+                log(.info, "\(sa.remote.address): half-open IKE SA \(sa.tunnelID) expired")
+                removeIKESA(localSPI: spi, reason: "half-open timeout")
+            }
+        }
+        start()
+    }
+
+    /// Returns the earliest time at which `handleTimers()` has work, or nil when
+    /// nothing is pending.
+    public func nextTimerDeadline() -> Double? {
+        var deadline: Double?
+        func consider(_ time: Double) { deadline = min(deadline ?? time, time) }
+        for sa in ikeSAs.values {
+            if let request = sa.outstanding { consider(request.nextRetransmitAt) }
+            if sa.phase == .halfOpen { consider(sa.createdAt + halfOpenTimeout) }
+        }
+        for state in targets.values where state.ikeSPI == nil && !isPassive {
+            consider(state.nextAttemptAt)
+        }
+        return deadline
+    }
+
+    /// Keeps one IKE SA per pair of gateways when both initiated at once: the
+    /// gateway with the higher local address deletes the SA it initiated, so
+    /// the one initiated by the lower address survives on both sides.
+    func resolveDuplicates(remote: IPAddress) {
+        let established = ikeSAs.values.filter {
+            $0.phase == .established && $0.remote.address == remote
+        }
+        guard let responderSA = established.first(where: { !$0.isInitiator }),
+            responderSA.local.address > remote
+        else { return }
+        for sa in established where sa.isInitiator {
+            log(.info, "\(remote): both gateways initiated; deleting own IKE SA \(sa.tunnelID)")
+            let key = sa.targetKey
+            beginDelete(localSPI: sa.localSPI, reason: "duplicate")
+            if let key { targets[key]?.ikeSPI = responderSA.localSPI }
+        }
+    }
+
+    /// Builds the status of one SA in the form of `show crypto ikev2 sa detailed`.
+    func status(of sa: IKESAState) -> IKESAStatus {
+        let algorithms = sa.algorithms
+        let status: String
+        switch sa.phase {
+        case .established: status = "READY"
+        case .deleting: status = "DELETE"
+        default: status = "IN-NEG"
+        }
+        let active = sa.establishedAt.map { Int(max(0, clock() - $0)) } ?? 0
+        return IKESAStatus(
+            tunnelID: sa.tunnelID, localAddress: sa.local.address, localPort: sa.local.port,
+            remoteAddress: sa.remote.address, remotePort: sa.remote.port, status: status,
+            encryption: algorithms.map { IKEEngine.encryptionName($0.encryption) } ?? "",
+            integrity: algorithms.map { IKEEngine.integrityName($0.integrity) } ?? "",
+            prf: algorithms.map { IKEEngine.prfName($0.prf) } ?? "",
+            dhGroup: Int(algorithms?.dhGroup.rawValue ?? 0), authSign: "PSK",
+            authVerify: "PSK", lifetimeSeconds: sa.lifetimeSeconds, activeSeconds: active,
+            localSPI: IKESAState.hex16(sa.localSPI), remoteSPI: IKESAState.hex16(sa.remoteSPI),
+            localID: sa.localID, remoteID: sa.remoteID,
+            localRequestMessageID: sa.nextRequestID == 0 ? 0 : sa.nextRequestID - 1,
+            remoteRequestMessageID: sa.expectedPeerRequestID == 0
+                ? 0 : sa.expectedPeerRequestID - 1,
+            localNextMessageID: sa.nextRequestID, remoteNextMessageID: sa.expectedPeerRequestID,
+            isInitiator: sa.isInitiator, natDetected: sa.nat?.isDetected ?? false,
+            sgtEnabled: sa.taggingNegotiated, childSAInboundSPIs: sa.childSAs.map(\.inboundSPI))
+    }
+
+    /// IOS names: "AES-CBC, keysize: 128", "3DES", "AES-GCM, keysize: 256".
+    static func encryptionName(_ algorithm: EncryptionAlgorithm) -> String {
+        switch algorithm {
+        case .tripleDES: return "3DES"
+        case .aesCBC128: return "AES-CBC, keysize: 128"
+        case .aesCBC192: return "AES-CBC, keysize: 192"
+        case .aesCBC256: return "AES-CBC, keysize: 256"
+        case .aesGCM128: return "AES-GCM, keysize: 128"
+        case .aesGCM256: return "AES-GCM, keysize: 256"
+        case .null: return "NULL"
+        }
+    }
+
+    /// IOS names: "SHA256", "SHA96", "MD596"; "None" for AES-GCM.
+    static func integrityName(_ algorithm: IntegrityAlgorithm?) -> String {
+        switch algorithm {
+        case .hmacMD5_96: return "MD596"
+        case .hmacSHA1_96: return "SHA96"
+        case .hmacSHA256_128: return "SHA256"
+        case nil: return "None"
+        }
+    }
+
+    static func prfName(_ algorithm: PRFAlgorithm) -> String {
+        switch algorithm {
+        case .hmacMD5: return "MD5"
+        case .hmacSHA1: return "SHA1"
+        case .hmacSHA256: return "SHA256"
+        }
+    }
+}

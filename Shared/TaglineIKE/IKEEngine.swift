@@ -1,0 +1,328 @@
+// The IKEv2 engine: a deterministic state machine over datagrams, with the
+// clock and randomness injected and no sockets of its own. The exchanges are
+// split by role and aspect into IKEEngine+*.swift files.
+
+import TaglineConfig
+import TaglineCore
+import TaglineCrypto
+
+/// Negotiates IKE SAs and their Child SAs for a gateway configuration.
+///
+/// The host feeds received datagrams to `receive(_:)`, calls `handleTimers()`
+/// when `nextTimerDeadline()` passes, and acts on the delegate's calls. The
+/// engine is not thread-safe; call it from one thread.
+public final class IKEEngine {
+    /// The configuration new IKE SAs are negotiated with.
+    public private(set) var config: GatewayConfig
+    let clock: () -> Double
+    let random: (Int) -> [UInt8]
+    /// Weak, because the host usually owns the engine.
+    weak var delegate: IKEEngineDelegate?
+
+    /// IKE SAs by this side's SPI.
+    var ikeSAs: [UInt64: IKESAState] = [:]
+    /// Diffie-Hellman private values of SAs still in IKE_SA_INIT, by local SPI.
+    var pendingDH: [UInt64: DiffieHellman] = [:]
+    /// The proposals each initiator SA sent in IKE_SA_INIT, by local SPI, to check
+    /// the response against.
+    var offeredIKEProposals: [UInt64: [Proposal]] = [:]
+    /// Initiation state per target key.
+    var targets: [String: TargetState] = [:]
+    var nextTunnelID = 1
+    var counters: [String: UInt64] = [:]
+
+    /// Back-off after a failed initiation: the first retry waits this long,
+    /// each further one twice as long, up to `maximumInitiationBackoff`.
+    public var initialInitiationBackoff: Double = 10
+    public var maximumInitiationBackoff: Double = 600
+    /// Wait before the first retransmission of a request; doubled for each further one.
+    public var retransmitInterval: Double = 1
+    /// Transmissions of one request, the first one included, before the peer counts as dead.
+    public var maximumTransmissions = 5
+    /// A responder drops an IKE SA whose IKE_AUTH did not arrive within this many seconds.
+    public var halfOpenTimeout: Double = 30
+    /// A passive engine only responds: `start()` and the timers initiate nothing.
+    public var isPassive = false
+
+    /// Initiation bookkeeping for one crypto map entry or tunnel.
+    struct TargetState {
+        var target: InitiationTarget
+        /// Local SPI of the IKE SA serving this target, if any.
+        var ikeSPI: UInt64?
+        var failures = 0
+        var nextAttemptAt: Double = 0
+    }
+
+    public init(
+        config: GatewayConfig, clock: @escaping () -> Double,
+        random: @escaping (Int) -> [UInt8], delegate: IKEEngineDelegate
+    ) {
+        self.config = config
+        self.clock = clock
+        self.random = random
+        self.delegate = delegate
+        refreshTargets()
+    }
+
+    /// Returns random bytes from OpenSSL's CSPRNG, the `random` a service passes to `init`.
+    public static func systemRandom(_ count: Int) -> [UInt8] {
+        secureRandomBytes(count)
+    }
+
+    // MARK: Public API
+
+    /// Initiates an IKE SA for every crypto map entry with a peer and every
+    /// tunnel with a destination that has none and is not backing off.
+    public func start() {
+        guard !isPassive else { return }
+        let now = clock()
+        for key in targets.keys.sorted() {
+            guard let state = targets[key], state.ikeSPI == nil, state.nextAttemptAt <= now
+            else { continue }
+            initiate(targetKey: key)
+        }
+    }
+
+    /// Processes one received datagram. Bad input is counted in `dropCounters` and dropped.
+    public func receive(_ datagram: IKEDatagram) {
+        let received: ReceivedMessage
+        do {
+            received = try ReceivedMessage.decode(datagram.bytes)
+        } catch let error as IKEDecodeError {
+            drop("malformed", "\(datagram.remote): malformed message: \(error)")
+            return
+        } catch {
+            drop("malformed", "\(datagram.remote): malformed message: \(error)")
+            return
+        }
+        let header = received.header
+
+        // An IKE_SA_INIT request opens a new SA (or repeats one still half open).
+        if header.exchangeType == .ikeSAInit, !header.isResponse {
+            respondToInit(received, datagram)
+            return
+        }
+
+        // The I flag marks the original initiator, which identifies the SPI that is ours.
+        let localSPI = header.isInitiator ? header.responderSPI : header.initiatorSPI
+        let remoteSPI = header.isInitiator ? header.initiatorSPI : header.responderSPI
+        guard var sa = ikeSAs[localSPI], sa.isInitiator != header.isInitiator,
+            sa.remoteSPI == remoteSPI || (sa.phase == .initSent && sa.responderSPI == 0)
+        else {
+            drop("unknown SPI", "\(datagram.remote): message for an unknown IKE SA")
+            return
+        }
+
+        if header.isResponse {
+            guard let outstanding = sa.outstanding, outstanding.messageID == header.messageID,
+                outstanding.exchange == header.exchangeType
+            else {
+                drop(
+                    "unexpected response",
+                    "\(sa.remote.address): response \(header.messageID) not awaited")
+                return
+            }
+            handleResponse(received, datagram, &sa)
+        } else {
+            handleRequest(received, datagram, &sa)
+        }
+    }
+
+    /// Replaces the configuration. Existing IKE SAs keep what they negotiated,
+    /// including the tagging decision; new SAs and new initiations use `newConfig`.
+    public func updateConfig(_ newConfig: GatewayConfig) {
+        config = newConfig
+        refreshTargets()
+    }
+
+    /// Returns the IKE SAs in tunnel id order, as `show crypto ikev2 sa` lists them.
+    public func ikeSAStatuses() -> [IKESAStatus] {
+        ikeSAs.values.sorted { $0.tunnelID < $1.tunnelID }.map(status(of:))
+    }
+
+    /// Deletes one IKE SA (by tunnel id) or all of them. Each established SA
+    /// sends a Delete to its peer and is removed when the response arrives or
+    /// its retransmissions run out; its Child SAs are removed at once. A target
+    /// whose SA is deleted is initiated again by a later `handleTimers()`.
+    public func clear(tunnelID: Int?) {
+        let chosen = ikeSAs.values.filter { tunnelID == nil || $0.tunnelID == tunnelID }
+        for sa in chosen.sorted(by: { $0.tunnelID < $1.tunnelID }) {
+            log(.notice, "\(sa.remote.address): IKE SA \(sa.tunnelID) cleared by operator")
+            beginDelete(localSPI: sa.localSPI, reason: "cleared")
+        }
+    }
+
+    /// Drops by reason, such as "malformed" or "integrity check failed".
+    public var dropCounters: [String: UInt64] { counters }
+
+    /// Returns the IKE SAs as value types, for persistence.
+    public func exportStates() -> [IKESAState] {
+        ikeSAs.values.sorted { $0.tunnelID < $1.tunnelID }
+    }
+
+    /// Takes back established IKE SAs saved by `exportStates()`, such as after a
+    /// restart. SAs that were still negotiating are dropped, and their targets initiate again.
+    public func restore(_ states: [IKESAState]) {
+        for var state in states where state.phase == .established {
+            state.outstanding = nil
+            ikeSAs[state.localSPI] = state
+            nextTunnelID = max(nextTunnelID, state.tunnelID + 1)
+            if let key = state.targetKey, targets[key] != nil {
+                targets[key]?.ikeSPI = state.localSPI
+            }
+        }
+    }
+
+    // MARK: Shared helpers
+
+    /// Rebuilds the target table from the configuration, keeping the state of unchanged targets.
+    func refreshTargets() {
+        var fresh: [String: TargetState] = [:]
+        for target in config.initiationTargets() {
+            var state = targets[target.key] ?? TargetState(target: target)
+            state.target = target
+            fresh[target.key] = state
+        }
+        targets = fresh
+    }
+
+    func drop(_ reason: String, _ detail: String) {
+        counters[reason, default: 0] += 1
+        log(.debug, "\(detail) (dropped)")
+    }
+
+    func log(_ level: LogLevel, _ message: String) {
+        delegate?.engine(self, log: level, message)
+    }
+
+    func debug(_ line: String) {
+        delegate?.engine(self, debug: line)
+    }
+
+    /// Returns a fresh, unused, non-zero SPI for a new IKE SA.
+    func newLocalSPI() -> UInt64 {
+        while true {
+            let bytes = random(8)
+            let spi = bytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            if spi != 0, ikeSAs[spi] == nil { return spi }
+        }
+    }
+
+    func allocateTunnelID() -> Int {
+        defer { nextTunnelID += 1 }
+        return nextTunnelID
+    }
+
+    /// Sends `bytes` from the SA's current local endpoint to its remote one.
+    func transmit(_ bytes: [UInt8], _ sa: IKESAState) {
+        delegate?.engine(self, send: IKEDatagram(local: sa.local, remote: sa.remote, bytes: bytes))
+    }
+
+    /// Builds, sends and remembers a protected request; a request already
+    /// outstanding makes this one wait, because the window size is 1 (§2.3).
+    @discardableResult
+    func sendRequest(
+        _ exchange: ExchangeType, _ payloads: [IKEPayload], _ sa: inout IKESAState,
+        keys: SKKeys
+    ) -> Bool {
+        guard sa.outstanding == nil else {
+            log(.debug, "\(sa.remote.address): request dropped, another one is outstanding")
+            return false
+        }
+        let header = IKEHeader(
+            initiatorSPI: sa.initiatorSPI, responderSPI: sa.responderSPI, nextPayload: 0,
+            exchangeType: exchange, isInitiator: sa.isInitiator, isResponse: false,
+            messageID: sa.nextRequestID)
+        let message = IKEMessage(header: header, payloads: payloads)
+        guard let bytes = try? message.encodeProtected(with: keys, random: random) else {
+            log(.error, "\(sa.remote.address): could not encrypt \(exchange) request")
+            return false
+        }
+        let now = clock()
+        sa.outstanding = OutstandingRequest(
+            messageID: sa.nextRequestID, exchange: exchange, bytes: bytes, firstSentAt: now,
+            transmissions: 1, nextRetransmitAt: now + retransmitInterval)
+        sa.nextRequestID &+= 1
+        transmit(bytes, sa)
+        ikeSAs[sa.localSPI] = sa
+        return true
+    }
+
+    /// Builds, sends and caches the protected response to request `messageID`.
+    func sendResponse(
+        _ exchange: ExchangeType, messageID: UInt32, _ payloads: [IKEPayload],
+        _ sa: inout IKESAState, keys: SKKeys
+    ) {
+        let header = IKEHeader(
+            initiatorSPI: sa.initiatorSPI, responderSPI: sa.responderSPI, nextPayload: 0,
+            exchangeType: exchange, isInitiator: sa.isInitiator, isResponse: true,
+            messageID: messageID)
+        let message = IKEMessage(header: header, payloads: payloads)
+        guard let bytes = try? message.encodeProtected(with: keys, random: random) else {
+            log(.error, "\(sa.remote.address): could not encrypt \(exchange) response")
+            return
+        }
+        sa.lastResponse = CachedResponse(messageID: messageID, bytes: bytes)
+        sa.expectedPeerRequestID = messageID &+ 1
+        transmit(bytes, sa)
+        ikeSAs[sa.localSPI] = sa
+    }
+
+    /// Deletes the Child SAs of an established SA and sends the Delete for the
+    /// IKE SA. The SA stays in phase `deleting` until the peer responds. An SA
+    /// that is not established, or has a request outstanding, is removed at once.
+    func beginDelete(localSPI: UInt64, reason: String) {
+        guard var sa = ikeSAs[localSPI] else { return }
+        guard sa.phase == .established, sa.outstanding == nil, let keys = sa.sendKeys else {
+            return removeIKESA(localSPI: localSPI, reason: reason)
+        }
+        for child in sa.childSAs {
+            delegate?.engine(self, deleteChildSA: child.inboundSPI)
+        }
+        sa.childSAs = []
+        sa.pendingChild = nil
+        sa.queuedChildren = []
+        log(.notice, "\(sa.remote.address): IKE SA \(sa.tunnelID) down (\(reason))")
+        delegate?.engine(self, ikeSAChanged: status(of: sa), up: false)
+        sa.phase = .deleting
+        releaseTargets(of: localSPI)
+        sendRequest(.informational, [.delete(.ikeSA)], &sa, keys: keys)
+    }
+
+    /// Forgets an IKE SA and deletes its Child SAs; its target may initiate again.
+    func removeIKESA(localSPI: UInt64, reason: String) {
+        guard let sa = ikeSAs.removeValue(forKey: localSPI) else { return }
+        pendingDH[localSPI] = nil
+        offeredIKEProposals[localSPI] = nil
+        for child in sa.childSAs {
+            delegate?.engine(self, deleteChildSA: child.inboundSPI)
+        }
+        releaseTargets(of: localSPI)
+        if sa.phase == .established {
+            log(.notice, "\(sa.remote.address): IKE SA \(sa.tunnelID) down (\(reason))")
+            var down = status(of: sa)
+            down.status = "DELETE"
+            delegate?.engine(self, ikeSAChanged: down, up: false)
+        }
+    }
+
+    /// Detaches every target served by the SA with `localSPI`, including one
+    /// that adopted an SA the peer initiated.
+    func releaseTargets(of localSPI: UInt64) {
+        for key in targets.keys where targets[key]?.ikeSPI == localSPI {
+            targets[key]?.ikeSPI = nil
+        }
+    }
+
+    /// Records a failed initiation and schedules the next attempt with back-off.
+    func backOff(targetKey: String?) {
+        guard let key = targetKey, var state = targets[key] else { return }
+        state.failures += 1
+        let exponent = Double(min(state.failures - 1, 30))
+        var delay = initialInitiationBackoff
+        for _ in 0..<Int(exponent) { delay *= 2 }
+        state.nextAttemptAt = clock() + min(delay, maximumInitiationBackoff)
+        state.ikeSPI = nil
+        targets[key] = state
+    }
+}

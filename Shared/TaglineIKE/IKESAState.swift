@@ -1,0 +1,153 @@
+// The state of one IKE SA as a value type, so that the service can persist
+// it and a restarted negotiator can take established SAs back.
+
+import TaglineCore
+
+/// The algorithms an IKE SA negotiated in IKE_SA_INIT.
+public struct IKEAlgorithms: Equatable, Sendable, Codable {
+    public var encryption: EncryptionAlgorithm
+    /// nil for AES-GCM.
+    public var integrity: IntegrityAlgorithm?
+    public var prf: PRFAlgorithm
+    public var dhGroup: DHGroup
+
+    public init(
+        encryption: EncryptionAlgorithm, integrity: IntegrityAlgorithm?,
+        prf: PRFAlgorithm, dhGroup: DHGroup
+    ) {
+        self.encryption = encryption
+        self.integrity = integrity
+        self.prf = prf
+        self.dhGroup = dhGroup
+    }
+}
+
+/// The negotiation phase of an IKE SA.
+public enum IKESAPhase: String, Sendable, Codable {
+    /// Initiator: IKE_SA_INIT request sent, no response yet.
+    case initSent
+    /// Initiator: IKE_AUTH request sent.
+    case authSent
+    /// Responder: IKE_SA_INIT response sent, IKE_AUTH not received yet.
+    case halfOpen
+    /// Both peers authenticated.
+    case established
+    /// A Delete for the IKE SA was sent; waiting for its response.
+    case deleting
+}
+
+/// A request this side sent and has not seen the response to.
+public struct OutstandingRequest: Equatable, Sendable, Codable {
+    public var messageID: UInt32
+    public var exchange: ExchangeType
+    /// The datagram as sent, retransmitted unchanged.
+    public var bytes: [UInt8]
+    public var firstSentAt: Double
+    /// Transmissions so far, the first one included.
+    public var transmissions: Int
+    public var nextRetransmitAt: Double
+}
+
+/// The last response this side sent, kept to resend for a retransmitted request.
+public struct CachedResponse: Equatable, Sendable, Codable {
+    public var messageID: UInt32
+    public var bytes: [UInt8]
+}
+
+/// The Child SA proposal that the initiator sent in IKE_AUTH or CREATE_CHILD_SA.
+public struct PendingChildSA: Equatable, Sendable, Codable {
+    public var inboundSPI: UInt32
+    public var policy: ChildPolicy
+    public var initiatorSelectors: [TrafficSelector]
+    public var responderSelectors: [TrafficSelector]
+    /// This side's nonce of the CREATE_CHILD_SA exchange; empty in IKE_AUTH.
+    public var nonce: [UInt8] = []
+}
+
+/// One IKE SA, everything the engine needs to continue it.
+public struct IKESAState: Sendable, Codable {
+    /// Local number shown as the tunnel id of `show crypto ikev2 sa`.
+    public var tunnelID: Int
+    public var isInitiator: Bool
+    public var initiatorSPI: UInt64
+    /// 0 until the IKE_SA_INIT response names it.
+    public var responderSPI: UInt64
+    public var local: IKEEndpoint
+    public var remote: IKEEndpoint
+    public var phase: IKESAPhase
+    public var algorithms: IKEAlgorithms?
+    public var initiatorNonce: [UInt8] = []
+    public var responderNonce: [UInt8] = []
+    public var keys: IKESAKeys?
+    /// Both peers sent the CISCO-CTS-SGT Vendor ID in IKE_SA_INIT. Fixed for the
+    /// life of the SA, regardless of later configuration.
+    public var taggingNegotiated = false
+    /// This side sent the CISCO-CTS-SGT Vendor ID.
+    public var sentSGTVendorID = false
+    public var nat: NATDetection.Result?
+    /// Initiator: the DH group of the KE payload last sent in IKE_SA_INIT.
+    public var offeredGroup: DHGroup?
+    /// Initiator: IKE_SA_INIT was already repeated with a COOKIE.
+    public var cookieUsed = false
+    /// Message ID of this side's next request.
+    public var nextRequestID: UInt32 = 0
+    /// Message ID the peer's next request must carry.
+    public var expectedPeerRequestID: UInt32 = 0
+    public var outstanding: OutstandingRequest?
+    public var lastResponse: CachedResponse?
+    /// Both IKE_SA_INIT messages as sent, signed by AUTH; emptied once authenticated.
+    public var initRequestBytes: [UInt8] = []
+    public var initResponseBytes: [UInt8] = []
+    public var pendingChild: PendingChildSA?
+    /// Further Child SAs to create with CREATE_CHILD_SA once the IKE SA is up.
+    public var queuedChildren: [ChildPolicy] = []
+    public var childSAs: [ChildSA] = []
+    /// The crypto map entry or tunnel this SA was initiated for; nil on the responder.
+    public var targetKey: String?
+    public var profileName: String?
+    public var localID: String = ""
+    public var remoteID: String = ""
+    public var createdAt: Double
+    public var establishedAt: Double?
+    public var lifetimeSeconds: Int = 86400
+
+    public init(
+        tunnelID: Int, isInitiator: Bool, initiatorSPI: UInt64, responderSPI: UInt64,
+        local: IKEEndpoint, remote: IKEEndpoint, phase: IKESAPhase, createdAt: Double
+    ) {
+        self.tunnelID = tunnelID
+        self.isInitiator = isInitiator
+        self.initiatorSPI = initiatorSPI
+        self.responderSPI = responderSPI
+        self.local = local
+        self.remote = remote
+        self.phase = phase
+        self.createdAt = createdAt
+    }
+
+    /// This side's SPI, under which the engine files the SA.
+    public var localSPI: UInt64 { isInitiator ? initiatorSPI : responderSPI }
+    public var remoteSPI: UInt64 { isInitiator ? responderSPI : initiatorSPI }
+
+    /// "initiatorSPI-responderSPI" in hex, the `ikeSAName` of its Child SAs.
+    public var name: String {
+        IKESAState.hex16(initiatorSPI) + "-" + IKESAState.hex16(responderSPI)
+    }
+
+    static func hex16(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// Keys protecting what this side sends.
+    var sendKeys: SKKeys? { protection(ofInitiator: isInitiator) }
+    /// Keys protecting what the peer sends.
+    var receiveKeys: SKKeys? { protection(ofInitiator: !isInitiator) }
+
+    private func protection(ofInitiator: Bool) -> SKKeys? {
+        guard let keys, let algorithms else { return nil }
+        return keys.protection(
+            ofInitiator: ofInitiator, encryption: algorithms.encryption,
+            integrity: algorithms.integrity)
+    }
+}

@@ -1,0 +1,223 @@
+// Building SA proposals from the configuration and choosing among a peer's
+// proposals (RFC 7296 §2.7, §3.3).
+
+import TaglineConfig
+import TaglineCore
+
+/// ESN transform ID 0: no extended sequence numbers.
+let noExtendedSequenceNumbers: UInt16 = 0
+
+extension EncryptionAlgorithm {
+    /// The ENCR transform, with a Key Length attribute for AES.
+    var transform: Transform {
+        Transform(type: .encryption, id: transformID, keyLength: keyLengthAttribute)
+    }
+}
+
+enum ProposalSelection {
+    // MARK: IKE SA
+
+    /// Converts the configured IKEv2 proposals into SA proposals, in order. A
+    /// proposal that mixes AEAD and other ciphers becomes two, because AES-GCM
+    /// may not be combined with an integrity transform (RFC 5282 §8).
+    static func ikeProposals(_ configured: [IKEv2Proposal]) -> [Proposal] {
+        var result: [Proposal] = []
+        for entry in configured {
+            let aead = entry.encryption.filter(\.isAEAD)
+            let plain = entry.encryption.filter { !$0.isAEAD }
+            for ciphers in [plain, aead] where !ciphers.isEmpty {
+                var transforms = ciphers.map(\.transform)
+                transforms += entry.prf.map { Transform(type: .prf, id: $0.transformID) }
+                if !ciphers[0].isAEAD {
+                    guard !entry.integrity.isEmpty else { continue }
+                    transforms += entry.integrity.map {
+                        Transform(type: .integrity, id: $0.transformID)
+                    }
+                }
+                transforms += entry.groups.map { Transform(type: .diffieHellman, id: $0.rawValue) }
+                result.append(
+                    Proposal(
+                        number: UInt8(truncatingIfNeeded: result.count + 1), protocol: .ike,
+                        spi: [],
+                        transforms: transforms))
+            }
+        }
+        return result
+    }
+
+    /// Chooses one set of IKE algorithms from the peer's proposals.
+    ///
+    /// The peer's proposals are tried in its order; for each, the configured
+    /// proposals in configuration order. The DH group of the peer's KE payload
+    /// wins when acceptable, which saves an INVALID_KE_PAYLOAD round trip.
+    /// Returns the algorithms and the single proposal to send back.
+    static func chooseIKE(offered: [Proposal], configured: [IKEv2Proposal], keGroup: UInt16?)
+        -> (IKEAlgorithms, Proposal)?
+    {
+        for proposal in offered {
+            guard proposal.securityProtocol == .ike, proposal.spi.isEmpty,
+                !proposal.transforms.contains(where: \.hasUnknownAttributes)
+            else { continue }
+            for entry in configured {
+                guard let algorithms = match(proposal, entry, keGroup: keGroup) else { continue }
+                var transforms = [
+                    algorithms.encryption.transform,
+                    Transform(type: .prf, id: algorithms.prf.transformID),
+                ]
+                if let integrity = algorithms.integrity {
+                    transforms.append(Transform(type: .integrity, id: integrity.transformID))
+                }
+                transforms.append(Transform(type: .diffieHellman, id: algorithms.dhGroup.rawValue))
+                let chosen = Proposal(
+                    number: proposal.number, protocol: .ike, spi: [], transforms: transforms)
+                return (algorithms, chosen)
+            }
+        }
+        return nil
+    }
+
+    private static func match(_ proposal: Proposal, _ entry: IKEv2Proposal, keGroup: UInt16?)
+        -> IKEAlgorithms?
+    {
+        let ciphers = proposal.transforms(of: .encryption).compactMap {
+            EncryptionAlgorithm(transformID: $0.id, keyLength: $0.keyLength)
+        }
+        guard let encryption = ciphers.first(where: { entry.encryption.contains($0) }) else {
+            return nil
+        }
+        let prfs = proposal.transforms(of: .prf).compactMap { PRFAlgorithm(transformID: $0.id) }
+        guard let prf = prfs.first(where: { entry.prf.contains($0) }) else { return nil }
+
+        var integrity: IntegrityAlgorithm?
+        let offeredIntegrity = proposal.transforms(of: .integrity).filter { $0.id != 0 }
+        if encryption.isAEAD {
+            guard offeredIntegrity.isEmpty else { return nil }
+        } else {
+            let integrities = offeredIntegrity.compactMap { IntegrityAlgorithm(transformID: $0.id) }
+            guard let chosen = integrities.first(where: { entry.integrity.contains($0) }) else {
+                return nil
+            }
+            integrity = chosen
+        }
+
+        let groups = proposal.transforms(of: .diffieHellman).compactMap {
+            DHGroup(rawValue: $0.id)
+        }.filter { entry.groups.contains($0) }
+        let preferred = groups.first { $0.rawValue == keGroup } ?? groups.first
+        guard let group = preferred else { return nil }
+        return IKEAlgorithms(encryption: encryption, integrity: integrity, prf: prf, dhGroup: group)
+    }
+
+    /// Reads the algorithms of the single proposal a responder returned, and
+    /// checks that each of them was offered in `offered`.
+    static func acceptIKE(response: SAPayload, offered: [Proposal]) throws -> IKEAlgorithms {
+        guard response.proposals.count == 1, let chosen = response.proposals.first,
+            let original = offered.first(where: { $0.number == chosen.number })
+        else {
+            throw IKEProtocolError.noProposalChosen("responder returned an invalid SA payload")
+        }
+        for transform in chosen.transforms where !original.transforms.contains(transform) {
+            throw IKEProtocolError.noProposalChosen(
+                "responder chose transform \(transform.rawType)/\(transform.id), not offered")
+        }
+        let encryptions = chosen.transforms(of: .encryption)
+        let prfs = chosen.transforms(of: .prf)
+        let groups = chosen.transforms(of: .diffieHellman)
+        let integrities = chosen.transforms(of: .integrity).filter { $0.id != 0 }
+        guard encryptions.count == 1, prfs.count == 1, groups.count == 1, integrities.count <= 1,
+            let encryption = EncryptionAlgorithm(
+                transformID: encryptions[0].id, keyLength: encryptions[0].keyLength),
+            let prf = PRFAlgorithm(transformID: prfs[0].id),
+            let group = DHGroup(rawValue: groups[0].id)
+        else {
+            throw IKEProtocolError.noProposalChosen("responder returned an incomplete proposal")
+        }
+        let integrity = integrities.first.flatMap { IntegrityAlgorithm(transformID: $0.id) }
+        guard encryption.isAEAD == (integrity == nil) else {
+            throw IKEProtocolError.noProposalChosen("responder returned an incomplete proposal")
+        }
+        return IKEAlgorithms(encryption: encryption, integrity: integrity, prf: prf, dhGroup: group)
+    }
+
+    // MARK: ESP
+
+    /// Builds one ESP proposal per transform set, each naming `spi` and "no ESN".
+    static func espProposals(_ transforms: [ESPTransform], spi: UInt32) -> [Proposal] {
+        transforms.enumerated().map { index, set in
+            Proposal(
+                number: UInt8(truncatingIfNeeded: index + 1), protocol: .esp,
+                spi: spiBytes(spi), transforms: espTransforms(set))
+        }
+    }
+
+    static func espTransforms(_ set: ESPTransform) -> [Transform] {
+        var transforms = [set.encryption.transform]
+        if let integrity = set.integrity {
+            transforms.append(Transform(type: .integrity, id: integrity.transformID))
+        }
+        transforms.append(Transform(type: .extendedSequenceNumbers, id: noExtendedSequenceNumbers))
+        return transforms
+    }
+
+    static func spiBytes(_ spi: UInt32) -> [UInt8] {
+        (0..<4).map { UInt8(truncatingIfNeeded: spi >> UInt32(24 - 8 * $0)) }
+    }
+
+    /// Chooses the first offered ESP proposal that one of `transforms` fully
+    /// covers. Returns the transform set, the peer's SPI and the proposal to return
+    /// (with `ourSPI` in it).
+    static func chooseESP(offered: [Proposal], transforms: [ESPTransform], ourSPI: UInt32)
+        -> (ESPTransform, peerSPI: UInt32, Proposal)?
+    {
+        for proposal in offered {
+            guard proposal.securityProtocol == .esp, let peerSPI = proposal.espSPI,
+                !proposal.transforms.contains(where: \.hasUnknownAttributes)
+            else { continue }
+            let esns = proposal.transforms(of: .extendedSequenceNumbers)
+            guard esns.isEmpty || esns.contains(where: { $0.id == noExtendedSequenceNumbers })
+            else { continue }
+            let ciphers = proposal.transforms(of: .encryption).compactMap {
+                EncryptionAlgorithm(transformID: $0.id, keyLength: $0.keyLength)
+            }
+            let integrities = proposal.transforms(of: .integrity).compactMap {
+                $0.id == 0 ? nil : IntegrityAlgorithm(transformID: $0.id)
+            }
+            for set in transforms {
+                guard ciphers.contains(set.encryption) else { continue }
+                if let integrity = set.integrity {
+                    guard integrities.contains(integrity) else { continue }
+                } else if !set.encryption.isAEAD {
+                    continue
+                }
+                let chosen = Proposal(
+                    number: proposal.number, protocol: .esp, spi: spiBytes(ourSPI),
+                    transforms: espTransforms(set))
+                return (set, peerSPI, chosen)
+            }
+        }
+        return nil
+    }
+
+    /// Reads the responder's single ESP proposal and finds the transform set it matches.
+    static func acceptESP(response: SAPayload, offered: [ESPTransform]) throws
+        -> (ESPTransform, peerSPI: UInt32)
+    {
+        guard response.proposals.count == 1, let chosen = response.proposals.first,
+            chosen.securityProtocol == .esp, let peerSPI = chosen.espSPI,
+            Int(chosen.number) >= 1, Int(chosen.number) <= offered.count
+        else {
+            throw IKEProtocolError.noProposalChosen("responder returned an invalid ESP proposal")
+        }
+        let set = offered[Int(chosen.number) - 1]
+        let expected = espTransforms(set)
+        let received = chosen.transforms.filter {
+            $0.rawType != TransformType.diffieHellman.rawValue
+        }
+        guard received.count == expected.count, received.allSatisfy({ expected.contains($0) })
+        else {
+            throw IKEProtocolError.noProposalChosen(
+                "responder changed ESP proposal \(chosen.number)")
+        }
+        return (set, peerSPI)
+    }
+}
