@@ -19,7 +19,8 @@
 ///
 /// Implemented commands: `crypto ikev2 proposal|policy|keyring|profile`,
 /// `crypto ikev2 cts sgt`, `crypto ipsec transform-set|profile`, `crypto ipsec
-/// security-association lifetime`, `crypto map NAME SEQ [ipsec-isakmp]`,
+/// security-association lifetime`, `crypto map NAME SEQ [ipsec-isakmp]`, `crypto
+/// map NAME SEQ ipsec-isakmp dynamic DYNMAP`, `crypto dynamic-map NAME SEQ`,
 /// `ip access-list extended`, numbered extended `access-list`, `ipv6
 /// access-list`, `interface`, `ip route`, `ipv6 route` and `cts role-based
 /// sgt-map`. Tagline adds one command of its own, `crypto ipsec inline-tagging

@@ -23,9 +23,22 @@ public struct GatewayConfig: Equatable, Sendable {
     public var transformSets: [String: TransformSet] = [:]
     /// `crypto ipsec profile NAME` blocks, by name.
     public var ipsecProfiles: [String: IPsecProfile] = [:]
-    /// `crypto map NAME SEQ ipsec-isakmp` entries by map name, each list sorted by
-    /// sequence number. Every loaded entry has a peer, a transform set and an ACL.
+    /// `crypto map NAME SEQ ipsec-isakmp` entries by map name, in evaluation order:
+    /// static entries by sequence number, then dynamic entries by sequence number
+    /// and, within one `ipsec-isakmp dynamic` entry, by the sequence number of the
+    /// dynamic map. Static entries come first even when a dynamic entry has a lower
+    /// sequence number. Cisco advises giving entries that refer to dynamic maps the
+    /// highest numbers, and with such numbering this order is plain numeric order. Every
+    /// loaded entry has a transform set and an ACL, and every static entry has a peer.
+    ///
+    /// An entry `crypto map NAME SEQ ipsec-isakmp dynamic DYNMAP` is replaced by
+    /// copies of the entries of `dynamicMaps[DYNMAP]` that carry the map name and
+    /// sequence number of the crypto map entry (see `CryptoMapEntry.isDynamic`).
     public var cryptoMaps: [String: [CryptoMapEntry]] = [:]
+    /// `crypto dynamic-map NAME SEQ` entries by dynamic map name, each list sorted by
+    /// sequence number. Here `mapName` is the dynamic map name and `dynamicMapName` is
+    /// nil. Every loaded entry has a transform set and an ACL, but `set peer` is optional.
+    public var dynamicMaps: [String: [CryptoMapEntry]] = [:]
     /// Named and numbered IPv4 and IPv6 access lists, by name.
     public var accessLists: [String: AccessList] = [:]
     /// `interface NAME` blocks, by name.
@@ -261,11 +274,13 @@ public struct IPsecProfile: Equatable, Sendable {
     }
 }
 
-/// `crypto map NAME SEQ ipsec-isakmp`: one entry of a crypto map.
+/// `crypto map NAME SEQ ipsec-isakmp` or `crypto dynamic-map NAME SEQ`: one entry
+/// of a crypto map or of a dynamic map.
 public struct CryptoMapEntry: Equatable, Sendable {
     public var mapName: String
     public var sequence: Int
-    /// `set peer A` lines; the first is tried first.
+    /// `set peer A` lines; the first is tried first. On a dynamic entry they only
+    /// restrict which peers may match, and an empty list admits every peer.
     public var peers: [IPAddress] = []
     /// `set transform-set NAME...`, in preference order.
     public var transformSetNames: [String] = []
@@ -279,6 +294,13 @@ public struct CryptoMapEntry: Equatable, Sendable {
     public var lifetimeSeconds: UInt32?
     /// `set security-association lifetime kilobytes N`; nil keeps the global default.
     public var lifetimeKilobytes: UInt64?
+    /// The dynamic map that this entry was copied from, for an entry of a crypto map
+    /// expanded from `crypto map NAME SEQ ipsec-isakmp dynamic DYNMAP`; nil otherwise.
+    public var dynamicMapName: String?
+    /// The sequence number of the copied entry inside `dynamicMapName`; nil otherwise.
+    public var dynamicMapSequence: Int?
+    /// The line that opened the entry; for a dynamic entry, the line of its
+    /// `crypto dynamic-map` block, where its settings are.
     public var line: Int
 
     public init(mapName: String, sequence: Int, line: Int) {
@@ -286,6 +308,12 @@ public struct CryptoMapEntry: Equatable, Sendable {
         self.sequence = sequence
         self.line = line
     }
+
+    /// True for an entry copied from a dynamic map.
+    ///
+    /// A dynamic entry is used only when responding: IKE never initiates from it.
+    /// Its `peers`, when set, restrict which peers may match it.
+    public var isDynamic: Bool { dynamicMapName != nil }
 }
 
 // MARK: - Access lists

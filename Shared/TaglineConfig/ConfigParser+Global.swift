@@ -6,7 +6,7 @@ import TaglineCore
 /// A global command, recognised from its first words without side effects.
 enum GlobalCommand: Equatable {
     case ikev2Proposal, ikev2Policy, keyring, ikev2Profile, ctsSGT, noCTSSGT
-    case transformSet, ipsecProfile, ipsecLifetime, inlineTagging, cryptoMap
+    case transformSet, ipsecProfile, ipsecLifetime, inlineTagging, cryptoMap, dynamicMap
     case accessList, ipv6AccessList, numberedAccessList, ipRoute, ipv6Route
     case interface, sgtMap
     /// `banner TYPE DELIMITER ... DELIMITER`, possibly over several lines.
@@ -96,6 +96,7 @@ extension ConfigParser {
             let mapWide: Set<String> = ["local-address", "redundancy", "client", "isakmp", "gdoi"]
             if let option = line.keyword(3), mapWide.contains(option) { return .ignored }
             return .cryptoMap
+        case ("dynamic-map", _): return .dynamicMap
         case (nil, _): return .unknown
         default: return .ignored
         }
@@ -117,6 +118,7 @@ extension ConfigParser {
         case .ipsecLifetime: return try setGlobalLifetime(line)
         case .inlineTagging: return try setInlineTagging(line)
         case .cryptoMap: return try openCryptoMap(line)
+        case .dynamicMap: return try openDynamicMap(line)
         case .accessList: return try openAccessList(line, isIPv6: false, nameIndex: 3)
         case .ipv6AccessList: return try openAccessList(line, isIPv6: true, nameIndex: 2)
         case .numberedAccessList: return try addNumberedAccessListEntry(line)

@@ -1,5 +1,6 @@
 // `crypto ipsec transform-set|profile|security-association`, `crypto map`,
-// and the `set` commands that IPsec profiles and crypto map entries share.
+// `crypto dynamic-map`, and the `set` commands that IPsec profiles and crypto
+// map entries share.
 
 import TaglineCore
 
@@ -156,18 +157,28 @@ extension ConfigParser {
 
     // MARK: - Crypto maps
 
-    /// `crypto map NAME SEQ [ipsec-isakmp]`; other entry types are ignored.
+    /// `crypto map NAME SEQ [ipsec-isakmp]` and `crypto map NAME SEQ ipsec-isakmp
+    /// dynamic DYNMAP`; other entry types, such as `ipsec-manual`, are ignored.
     mutating func openCryptoMap(_ line: ConfigLine) throws -> CommandResult {
         mode = .rejectedBlock(start: line.number, parent: .global)
         let mapName = try name(line, 2, "crypto map name")
         let sequence = try integer(line, 3, "sequence number", in: 1...65535)
         if let type = line.keyword(4) {
             guard type == "ipsec-isakmp" else { return .ignored }
-            if line.keyword(5) == "dynamic" { return .ignored }
+            if line.keyword(5) == "dynamic" {
+                return try addDynamicMapReference(line, map: mapName, sequence: sequence)
+            }
             try requireEnd(line, 5)
         }
         var entries = config.cryptoMaps[mapName] ?? []
-        if !entries.contains(where: { $0.sequence == sequence }) {
+        if let existing = entries.first(where: { $0.sequence == sequence }) {
+            if let dynamicName = existing.dynamicMapName {
+                throw ConfigLineError(
+                    "crypto map \(mapName) \(sequence) already refers to dynamic map "
+                        + "\(dynamicName) at line \(existing.line) "
+                        + "(choose another sequence number)")
+            }
+        } else {
             let entry = CryptoMapEntry(mapName: mapName, sequence: sequence, line: line.number)
             let position = entries.firstIndex { $0.sequence > sequence } ?? entries.count
             entries.insert(entry, at: position)
@@ -177,18 +188,45 @@ extension ConfigParser {
         return .applied
     }
 
-    mutating func cryptoMapCommand(_ line: ConfigLine, map: String, sequence: Int) throws
-        -> CommandResult?
-    {
-        guard let position = config.cryptoMaps[map]?.firstIndex(where: { $0.sequence == sequence }),
-            var entry = config.cryptoMaps[map]?[position]
+    /// `crypto dynamic-map NAME SEQ`.
+    mutating func openDynamicMap(_ line: ConfigLine) throws -> CommandResult {
+        mode = .rejectedBlock(start: line.number, parent: .global)
+        let mapName = try name(line, 2, "dynamic map name")
+        let sequence = try integer(line, 3, "sequence number", in: 1...65535)
+        try requireEnd(line, 4)
+        var entries = config.dynamicMaps[mapName] ?? []
+        if !entries.contains(where: { $0.sequence == sequence }) {
+            let entry = CryptoMapEntry(mapName: mapName, sequence: sequence, line: line.number)
+            let position = entries.firstIndex { $0.sequence > sequence } ?? entries.count
+            entries.insert(entry, at: position)
+            config.dynamicMaps[mapName] = entries
+        }
+        mode = .dynamicMap(name: mapName, sequence: sequence)
+        return .applied
+    }
+
+    /// Runs a sub-command of entry `sequence` of map `map` in `table`. Crypto map
+    /// entries (`\.cryptoMaps`) and dynamic map entries (`\.dynamicMaps`) take the
+    /// same commands.
+    mutating func cryptoMapCommand(
+        _ line: ConfigLine, table: WritableKeyPath<GatewayConfig, [String: [CryptoMapEntry]]>,
+        map: String, sequence: Int
+    ) throws -> CommandResult? {
+        guard
+            let position = config[keyPath: table][map]?.firstIndex(where: {
+                $0.sequence == sequence
+            }),
+            var entry = config[keyPath: table][map]?[position]
         else { return nil }
         // Removes a dangling reference from this entry, wherever it has moved to.
         let updateEntry: (inout GatewayConfig, (inout CryptoMapEntry) -> Void) -> Void = {
             config, update in
-            guard let index = config.cryptoMaps[map]?.firstIndex(where: { $0.sequence == sequence })
+            guard
+                let index = config[keyPath: table][map]?.firstIndex(where: {
+                    $0.sequence == sequence
+                })
             else { return }
-            update(&config.cryptoMaps[map]![index])
+            update(&config[keyPath: table][map]![index])
         }
         let result: CommandResult
         switch line.keyword(0) {
@@ -218,7 +256,7 @@ extension ConfigParser {
         default:
             return nil
         }
-        config.cryptoMaps[map]?[position] = entry
+        config[keyPath: table][map]?[position] = entry
         return result
     }
 

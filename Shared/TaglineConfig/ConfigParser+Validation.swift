@@ -16,6 +16,9 @@ extension ConfigParser {
         checkProfiles()
         resolveReferences(to: [.transformSet, .ikev2Profile, .accessList])
         checkIPsecProfiles()
+        checkDynamicMaps()
+        resolveReferences(to: [.dynamicMap])
+        expandDynamicMaps()
         checkCryptoMaps()
         resolveReferences(to: [.cryptoMap, .ipsecProfile, .interface])
 
@@ -26,7 +29,7 @@ extension ConfigParser {
     }
 
     /// Reports an incomplete object on the line that opened it.
-    private mutating func addIncomplete(
+    mutating func addIncomplete(
         _ kind: ObjectKind, _ name: String, line: Int,
         _ reason: String
     ) {
@@ -132,12 +135,16 @@ extension ConfigParser {
         }
     }
 
+    /// Checks the static entries; `checkDynamicMaps` has checked the dynamic ones.
     private mutating func checkCryptoMaps() {
         for name in config.cryptoMaps.keys.sorted() {
             var completeEntries: [CryptoMapEntry] = []
             for entry in config.cryptoMaps[name] ?? [] {
                 let reason: String
-                if entry.peers.isEmpty {
+                if entry.isDynamic {
+                    completeEntries.append(entry)
+                    continue
+                } else if entry.peers.isEmpty {
                     reason = "no 'set peer'"
                 } else if entry.transformSetNames.isEmpty {
                     reason = "no transform set"
@@ -172,6 +179,7 @@ extension ConfigParser {
             case .ipsecProfile: defined = config.ipsecProfiles[reference.name] != nil
             case .accessList: defined = config.accessLists[reference.name] != nil
             case .cryptoMap: defined = !(config.cryptoMaps[reference.name] ?? []).isEmpty
+            case .dynamicMap: defined = !(config.dynamicMaps[reference.name] ?? []).isEmpty
             case .interface: defined = interfaceNames.contains(reference.name.lowercased())
             }
             guard !defined else { continue }

@@ -15,6 +15,7 @@ indirect enum ParserMode: Equatable {
     case transformSet(String)
     case ipsecProfile(String)
     case cryptoMap(name: String, sequence: Int)
+    case dynamicMap(name: String, sequence: Int)
     case accessList(String)
     case interface(String)
     /// Sub-lines of a command that Tagline does not implement, such as `line vty 0 4`.
@@ -45,6 +46,7 @@ indirect enum ParserMode: Equatable {
         case .transformSet(let name): return "transform set \(name)"
         case .ipsecProfile(let name): return "ipsec profile \(name)"
         case .cryptoMap(let name, let sequence): return "crypto map \(name) \(sequence)"
+        case .dynamicMap(let name, let sequence): return "dynamic map \(name) \(sequence)"
         case .accessList(let name): return "access list \(name)"
         case .interface(let name): return "interface \(name)"
         }
@@ -59,6 +61,7 @@ enum ObjectKind: String {
     case transformSet = "transform set"
     case ipsecProfile = "ipsec profile"
     case cryptoMap = "crypto map"
+    case dynamicMap = "dynamic map"
     case accessList = "access list"
     case interface = "interface"
 }
@@ -178,7 +181,9 @@ struct ConfigParser {
         case .transformSet(let name): return try transformSetCommand(line, transformSet: name)
         case .ipsecProfile(let name): return try ipsecProfileCommand(line, profile: name)
         case .cryptoMap(let name, let sequence):
-            return try cryptoMapCommand(line, map: name, sequence: sequence)
+            return try cryptoMapCommand(line, table: \.cryptoMaps, map: name, sequence: sequence)
+        case .dynamicMap(let name, let sequence):
+            return try cryptoMapCommand(line, table: \.dynamicMaps, map: name, sequence: sequence)
         case .accessList(let name): return try accessListCommand(line, accessList: name)
         case .interface(let name): return try interfaceCommand(line, interface: name)
         case .global, .unimplementedBlock, .rejectedBlock, .banner: return nil

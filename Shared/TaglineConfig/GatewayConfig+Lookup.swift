@@ -151,9 +151,26 @@ extension GatewayConfig {
             kilobytes: profile.lifetimeKilobytes ?? defaultIPsecLifetime.kilobytes)
     }
 
-    /// Every crypto map entry of every map, by map name and then sequence number.
+    /// Every crypto map entry of every map, static and dynamic: by map name, then
+    /// in the order of `responderCryptoMapEntries(of:)`. IKE never initiates from a
+    /// dynamic entry, so an initiator skips entries where `isDynamic` is true.
     public var allCryptoMapEntries: [CryptoMapEntry] {
-        cryptoMaps.keys.sorted().flatMap { cryptoMaps[$0] ?? [] }
+        cryptoMaps.keys.sorted().flatMap { responderCryptoMapEntries(of: $0) }
+    }
+
+    /// Lists the entries of crypto map `mapName` that a responder matches a peer's
+    /// proposal against, in evaluation order: static entries by sequence number,
+    /// then dynamic entries by sequence number and dynamic map sequence number.
+    /// A dynamic entry with `set peer` lines matches only those peers, and one
+    /// without matches every peer.
+    public func responderCryptoMapEntries(of mapName: String) -> [CryptoMapEntry] {
+        cryptoMaps[mapName] ?? []
+    }
+
+    /// Lists the static entries of crypto map `mapName` by sequence number: the
+    /// entries IKE initiates from. Each of them has at least one peer.
+    public func initiatorCryptoMapEntries(of mapName: String) -> [CryptoMapEntry] {
+        (cryptoMaps[mapName] ?? []).filter { !$0.isDynamic }
     }
 
     /// The SGT bindings as the binding store keeps them, with source `.config`.

@@ -59,7 +59,8 @@ extension GatewayConfig {
         for name in interfaceOrder {
             guard let interface = interfaces[name], !interface.shutdown else { continue }
             if let mapName = interface.cryptoMapName {
-                for entry in cryptoMaps[mapName] ?? [] {
+                // Dynamic entries only answer; IKE never initiates from them.
+                for entry in initiatorCryptoMapEntries(of: mapName) {
                     guard let peer = entry.peers.first,
                         let local = localAddress(of: interface, ipv4: peer.isIPv4),
                         let child = childPolicy(entry: entry, interface: interface)

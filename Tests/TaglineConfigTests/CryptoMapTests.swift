@@ -103,13 +103,13 @@ final class CryptoMapTests: XCTestCase {
         XCTAssertEqual(result.config.outsideInterfaces, [])
     }
 
-    func testDynamicAndManualEntriesIgnored() {
+    func testManualEntriesIgnored() {
         let result = parseWithBase(
-            "crypto map cmap 10 ipsec-isakmp dynamic dmap",
             "crypto map cmap 20 ipsec-manual",
             " set peer 198.51.100.2",
             "crypto map cmap local-address out0")
-        XCTAssertEqual(result.lines(.ignored), [11, 12, 13, 14], listing(result))
+        XCTAssertEqual(result.lines(.ignored), [11, 12, 13], listing(result))
+        XCTAssertEqual(result.lines(.error), [], listing(result))
         XCTAssertNil(result.config.cryptoMaps["cmap"])
     }
 

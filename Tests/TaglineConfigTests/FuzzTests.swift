@@ -30,6 +30,7 @@ final class FuzzTests: XCTestCase {
         "192.0.2.1", "198.51.100.0", "2001:db8::/32", "2001:db8::1", "10", "0", "65535",
         "70000", "99999999999999999999", "-1", "cmap", "ts", "lab", "in0", "out0",
         "lifetime", "seconds", "kilobytes", "dpd", "virtual-template", "type", "secondary",
+        "dynamic-map", "dynamic", "ipsec-isakmp", "dmap",
     ]
 
     func testRandomConfigurationsNeverCrash() {
