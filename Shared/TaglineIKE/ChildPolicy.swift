@@ -50,7 +50,7 @@ public struct InitiationTarget: Equatable, Sendable {
 }
 
 extension GatewayConfig {
-    /// Lists what `start()` initiates: every crypto map entry with a `set peer`
+    /// Lists what `start()` initiates: every static crypto map entry with a `set peer`
     /// on an interface that carries the map, and every tunnel interface with a
     /// `tunnel destination` and `tunnel protection`. Entries whose local address
     /// or access list is missing are left out.
