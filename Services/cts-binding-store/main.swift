@@ -1,1 +1,82 @@
-print("not built yet")
+// cts-binding-store: owns the IP-prefix to SGT bindings of every source.
+//
+//   cts-binding-store --config FILE [--run-dir DIR] [--state-dir DIR]
+//
+// Bindings of `cts role-based sgt-map` lines come from the configuration
+// (source CLI) and are reloaded on SIGHUP; `tagline cts role-based sgt-map
+// add` adds source API bindings. All are kept in STATE_DIR/bindings.db.
+
+import TaglineBus
+import TaglineConfig
+import TaglineCore
+import TaglineStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+let serviceName = ServiceName.bindingStore
+let usage =
+    "usage: cts-binding-store --config FILE [--run-dir DIR] [--state-dir DIR] "
+    + "[--log-level LEVEL]"
+
+func fail(_ message: String) -> Never {
+    fputs("cts-binding-store: \(message)\n", stderr)
+    exit(1)
+}
+
+let options: ServiceOptions
+do {
+    options = try ServiceOptions.parse(Array(CommandLine.arguments.dropFirst()))
+} catch let error as ServiceOptionsError {
+    if error.message.isEmpty {
+        print(usage)
+        exit(0)
+    }
+    fail("\(error.message)\n\(usage)")
+}
+guard let configPath = options.configPath else { fail("--config FILE is required\n\(usage)") }
+let logger = Logger(service: serviceName.rawValue, level: options.logLevel)
+
+/// Loads the configuration's bindings and logs every diagnostic of the file.
+func loadConfiguredBindings() throws -> [SGTBinding] {
+    let result = try ConfigLoader.load(path: configPath)
+    for diagnostic in result.errors {
+        logger.warning("TAG", "\(configPath) \(diagnostic)")
+    }
+    return result.config.sgtBindings.map(SGTBinding.init(configured:))
+}
+
+let configured: [SGTBinding]
+do {
+    configured = try loadConfiguredBindings()
+} catch {
+    fail("cannot read configuration \(configPath): \(error)")
+}
+
+let loop = EventLoop()
+let service: BindingService
+let bus: ServiceBus
+do {
+    try preparePrivateDirectory(options.stateDirectory, purpose: "state directory")
+    let store = try BindingStore(path: options.stateDirectory + "/bindings.db")
+    bus = try ServiceBus(
+        service: serviceName, runDirectory: options.runDirectory, loop: loop,
+        logger: logger)
+    service = try BindingService(bus: bus, store: store, configured: configured)
+} catch {
+    fail("cannot start: \(error)")
+}
+
+loop.onSignal(SIGHUP) {
+    do {
+        try service.reloadConfigured(try loadConfiguredBindings())
+    } catch {
+        logger.error("TAG", "configuration reload from \(configPath) failed: \(error)")
+    }
+}
+
+logger.notice("TAG", "started, pid \(getpid())")
+loop.run()
+logger.notice("TAG", "stopping (signal \(loop.stoppedBySignal.map(String.init) ?? "none"))")
+bus.shutdown()

@@ -1,1 +1,68 @@
-print("not built yet")
+// sa-manager: owns the SAD (installed Child SAs, SPIs, sequence-number
+// leases and counter totals) and serves it to the dataplane.
+//
+//   sa-manager --config FILE [--run-dir DIR] [--state-dir DIR]
+//
+// Everything is kept in STATE_DIR/sad.db and reloaded at start, so a
+// restarted sa-manager keeps serving the SAs it had.
+
+import TaglineBus
+import TaglineConfig
+import TaglineCore
+import TaglineStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+let serviceName = ServiceName.saManager
+let usage = "usage: sa-manager --config FILE [--run-dir DIR] [--state-dir DIR] [--log-level LEVEL]"
+
+func fail(_ message: String) -> Never {
+    fputs("sa-manager: \(message)\n", stderr)
+    exit(1)
+}
+
+let options: ServiceOptions
+do {
+    options = try ServiceOptions.parse(Array(CommandLine.arguments.dropFirst()))
+} catch let error as ServiceOptionsError {
+    if error.message.isEmpty {
+        print(usage)
+        exit(0)
+    }
+    fail("\(error.message)\n\(usage)")
+}
+guard let configPath = options.configPath else { fail("--config FILE is required\n\(usage)") }
+let logger = Logger(service: serviceName.rawValue, level: options.logLevel)
+
+// The configuration is read so a broken file is reported here too; the
+// lifetimes sa-manager enforces arrive with each Child SA.
+do {
+    let result = try ConfigLoader.load(path: configPath)
+    for diagnostic in result.errors {
+        logger.warning("CHILD", "\(configPath) \(diagnostic)")
+    }
+} catch {
+    fail("cannot read configuration \(configPath): \(error)")
+}
+
+let loop = EventLoop()
+let bus: ServiceBus
+let manager: SAManager
+do {
+    try preparePrivateDirectory(options.stateDirectory, purpose: "state directory")
+    let store = try ChildSAStore(path: options.stateDirectory + "/sad.db")
+    bus = try ServiceBus(
+        service: serviceName, runDirectory: options.runDirectory, loop: loop,
+        logger: logger)
+    manager = try SAManager(bus: bus, store: store)
+} catch {
+    fail("cannot start: \(error)")
+}
+
+logger.notice("CHILD", "started, pid \(getpid())")
+loop.run()
+logger.notice("CHILD", "stopping (signal \(loop.stoppedBySignal.map(String.init) ?? "none"))")
+bus.shutdown()
+withExtendedLifetime(manager) {}

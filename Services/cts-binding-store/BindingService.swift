@@ -1,0 +1,126 @@
+// The state of cts-binding-store: every binding with its source, persisted
+// in SQLite, and the effective bindings served as a clone table. Each change
+// is committed before the reply, so an acknowledged binding survives SIGKILL.
+
+import TaglineBus
+import TaglineConfig
+import TaglineCore
+import TaglineStore
+
+final class BindingService {
+    private let bus: ServiceBus
+    private let store: BindingStore
+    private let logger: Logger
+    private var table: BindingTable
+    private let clone: CloneServer<SGTBinding>
+
+    /// Loads the stored bindings, replaces the configuration's with
+    /// `configured`, and starts serving.
+    init(bus: ServiceBus, store: BindingStore, configured: [SGTBinding]) throws {
+        self.bus = bus
+        self.store = store
+        self.logger = bus.logger
+        try store.replaceAll(source: .config, with: configured)
+        table = BindingTable(try store.loadAll())
+        var items: [String: SGTBinding] = [:]
+        for binding in table.effective { items[binding.prefix.description] = binding }
+        clone = bus.cloneServer(
+            updateType: MessageType.bindingUpdate, snapshotType: MessageType.bindingSnapshot,
+            initialItems: items)
+        logger.notice(
+            "TAG",
+            "loaded \(table.all.count) bindings, \(table.count) effective "
+                + "(\(configured.count) from the configuration)")
+        registerHandlers()
+    }
+
+    private func registerHandlers() {
+        bus.handle(MessageType.bindingAdd) {
+            [unowned self] (request: BindingChangeRequest, envelope) in
+            try add(request, from: envelope.sender)
+            return EmptyReply()
+        }
+        bus.handle(MessageType.bindingDelete) {
+            [unowned self] (request: BindingChangeRequest, envelope) in
+            try delete(request, from: envelope.sender)
+            return EmptyReply()
+        }
+        bus.handle(MessageType.bindingLookup) { [unowned self] (request: BindingLookupRequest, _) in
+            BindingLookupReply(binding: table.lookup(request.address))
+        }
+        bus.handle(MessageType.bindingList) { [unowned self] (_: EmptyRequest, _) in
+            BindingListReply(bindings: table.all, effective: table.effective)
+        }
+    }
+
+    /// Sources that bus clients may change. CLI bindings come from the
+    /// configuration file and INTERNAL ones from the gateway itself.
+    private static let writableSources: Set<BindingSource> = [.api, .sxp]
+
+    private func checkWritable(_ source: BindingSource) throws {
+        guard BindingService.writableSources.contains(source) else {
+            throw ErrorReply(
+                message: "bindings of source \(source.rawValue) cannot be changed at run time; "
+                    + "use source API (CLI bindings come from the configuration file)")
+        }
+    }
+
+    func add(_ request: BindingChangeRequest, from sender: String) throws {
+        try checkWritable(request.source)
+        guard let sgt = request.sgt else {
+            throw ErrorReply(message: "binding add for \(request.prefix) is missing the SGT")
+        }
+        let binding = SGTBinding(prefix: request.prefix, sgt: sgt, source: request.source)
+        try store.add(binding)
+        logger.notice(
+            "TAG",
+            "\(request.prefix) sgt \(sgt) source \(request.source.rawValue) added by \(sender)")
+        publish(table.add(binding))
+    }
+
+    func delete(_ request: BindingChangeRequest, from sender: String) throws {
+        try checkWritable(request.source)
+        guard try store.delete(prefix: request.prefix, source: request.source) else {
+            throw ErrorReply(
+                message: "no \(request.source.rawValue) binding for \(request.prefix)")
+        }
+        logger.notice(
+            "TAG", "\(request.prefix) source \(request.source.rawValue) deleted by \(sender)")
+        publish(table.remove(prefix: request.prefix, source: request.source))
+    }
+
+    /// Replaces the configuration's bindings after a reload, publishing only
+    /// the effective changes.
+    func reloadConfigured(_ configured: [SGTBinding]) throws {
+        try store.replaceAll(source: .config, with: configured)
+        let configuredByPrefix = Dictionary(configured.map { ($0.prefix, $0) }, uniquingKeysWith: { $1 })
+        let current = table.all.filter { $0.source == .config }
+        var removed = 0
+        for binding in current where configuredByPrefix[binding.prefix] == nil {
+            publish(table.remove(prefix: binding.prefix, source: .config))
+            removed += 1
+        }
+        for binding in configuredByPrefix.values {
+            publish(table.add(binding))
+        }
+        logger.notice(
+            "TAG", "configuration reloaded: \(configuredByPrefix.count) CLI bindings, \(removed) removed")
+    }
+
+    private func publish(_ change: EffectiveBindingChange?) {
+        guard let change else { return }
+        let key = change.prefix.description
+        if let binding = change.binding {
+            clone.set(key, binding)
+        } else {
+            clone.remove(key)
+        }
+    }
+}
+
+extension SGTBinding {
+    /// Creates the CLI-source binding of a `cts role-based sgt-map` line.
+    init(configured: ConfiguredBinding) {
+        self.init(prefix: configured.prefix, sgt: configured.sgt, source: .config)
+    }
+}

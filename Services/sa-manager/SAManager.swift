@@ -1,0 +1,208 @@
+// The SAD of the gateway: SPI allocation, installed Child SAs, outbound
+// sequence-number leases and counter totals, all persisted in SQLite before
+// a request is acknowledged, and served to the dataplane as a clone table.
+
+import TaglineBus
+import TaglineCore
+import TaglineStore
+
+final class SAManager {
+    private let bus: ServiceBus
+    private let store: ChildSAStore
+    private let logger: Logger
+    private var childSAs: [UInt32: ChildSA] = [:]
+    private var ledger: CounterLedger
+    private let clone: CloneServer<ChildSA>
+    private var generator = SystemRandomNumberGenerator()
+
+    /// Largest lease granted per request: 2^32 numbers, the whole space of an SA without ESN.
+    static let maxLeaseCount: UInt64 = 1 << 32
+    /// SPI reservations older than this many seconds without an installed SA are freed.
+    static let reservationTimeout: Double = 600
+
+    init(bus: ServiceBus, store: ChildSAStore) throws {
+        self.bus = bus
+        self.store = store
+        self.logger = bus.logger
+        for childSA in try store.loadAll() { childSAs[childSA.inboundSPI] = childSA }
+        ledger = try store.loadCounters()
+        var items: [String: ChildSA] = [:]
+        for (spi, childSA) in childSAs { items[String(spi)] = childSA }
+        clone = bus.cloneServer(
+            updateType: MessageType.childUpdate, snapshotType: MessageType.childSnapshot,
+            initialItems: items)
+        logger.notice("CHILD", "loaded \(childSAs.count) Child SAs from the store")
+        registerHandlers()
+        bus.subscribe(to: .dataplane, type: MessageType.counterReport) {
+            [unowned self] (report: CounterReport, _) in receive(report)
+        }
+        bus.loop.addTimer(every: 1) { [unowned self] in expireChildSAs(now: wallClockSeconds()) }
+        bus.loop.addTimer(every: 60) { [unowned self] in releaseStaleReservations() }
+    }
+
+    private func registerHandlers() {
+        bus.handle(MessageType.spiAllocate) { [unowned self] (_: SPIAllocateRequest, envelope) in
+            let spi = try store.allocateSPI(at: wallClockSeconds(), using: &generator)
+            logger.info("CHILD", "SPI \(hex(spi)) reserved for \(envelope.sender)")
+            return SPIAllocateReply(spi: spi)
+        }
+        bus.handle(MessageType.childInstall) { [unowned self] (request: ChildSAInstallRequest, _) in
+            try install(request.childSA)
+            return EmptyReply()
+        }
+        bus.handle(MessageType.childDelete) { [unowned self] (request: ChildSADeleteRequest, _) in
+            guard try delete(inboundSPI: request.inboundSPI, reason: "deleted by request") else {
+                throw ErrorReply(message: "no Child SA with inbound SPI \(hex(request.inboundSPI))")
+            }
+            return EmptyReply()
+        }
+        bus.handle(MessageType.sequenceLease) { [unowned self] (request: SequenceLeaseRequest, _) in
+            try lease(request)
+        }
+        bus.handle(MessageType.childList) { [unowned self] (_: EmptyRequest, _) in
+            ChildSAListReply(
+                childSAs: childSAs.keys.sorted().map { spi in
+                    ChildSAStatus(childSA: childSAs[spi]!, counters: ledger.total(inboundSPI: spi))
+                })
+        }
+    }
+
+    func install(_ childSA: ChildSA) throws {
+        try SAManager.validate(childSA)
+        try store.save(childSA, at: wallClockSeconds())
+        let replaced = childSAs.updateValue(childSA, forKey: childSA.inboundSPI) != nil
+        clone.set(String(childSA.inboundSPI), childSA)
+        let tagging = childSA.taggingNegotiated ? "on" : "off"
+        logger.notice(
+            "CHILD",
+            "\(hex(childSA.inboundSPI))/\(hex(childSA.outboundSPI)) "
+                + "\(replaced ? "replaced" : "installed"): \(childSA.localAddress) <-> "
+                + "\(childSA.remoteAddress), \(childSA.encryption.rawValue), "
+                + "IKE SA \(childSA.ikeSAName), inline tagging \(tagging)")
+    }
+
+    /// Rejects SAs the dataplane could not use: reserved SPIs and keys
+    /// whose length does not match the algorithms.
+    static func validate(_ childSA: ChildSA) throws {
+        let name = hex(childSA.inboundSPI)
+        guard childSA.inboundSPI >= ChildSAStore.minimumSPI else {
+            throw ErrorReply(message: "inbound SPI \(name) is reserved (SPIs below 256)")
+        }
+        guard childSA.outboundSPI >= ChildSAStore.minimumSPI else {
+            throw ErrorReply(
+                message: "Child SA \(name): outbound SPI \(hex(childSA.outboundSPI)) is reserved")
+        }
+        let encryptionLength = childSA.encryption.keyMaterialLength
+        let integrityLength = childSA.integrity?.keyLength ?? 0
+        if childSA.encryption.isAEAD && childSA.integrity != nil {
+            throw ErrorReply(
+                message: "Child SA \(name): \(childSA.encryption.rawValue) "
+                    + "takes no integrity algorithm")
+        }
+        for (direction, keys) in [
+            ("inbound", childSA.inboundKeys),
+            ("outbound", childSA.outboundKeys),
+        ] {
+            guard keys.encryptionKey.bytes.count == encryptionLength else {
+                throw ErrorReply(
+                    message: "Child SA \(name): \(direction) encryption key has "
+                        + "\(keys.encryptionKey.bytes.count) bytes, expected \(encryptionLength)")
+            }
+            guard keys.integrityKey.bytes.count == integrityLength else {
+                throw ErrorReply(
+                    message: "Child SA \(name): \(direction) integrity key has "
+                        + "\(keys.integrityKey.bytes.count) bytes, expected \(integrityLength)")
+            }
+        }
+    }
+
+    /// Deletes an SA everywhere; returns false when it was not installed.
+    func delete(inboundSPI: UInt32, reason: String) throws -> Bool {
+        let existed = try store.delete(inboundSPI: inboundSPI)
+        guard let childSA = childSAs.removeValue(forKey: inboundSPI) else { return existed }
+        ledger.remove(inboundSPI: inboundSPI)
+        clone.remove(String(inboundSPI))
+        logger.notice(
+            "CHILD", "\(hex(inboundSPI))/\(hex(childSA.outboundSPI)) removed: \(reason)")
+        return true
+    }
+
+    private func lease(_ request: SequenceLeaseRequest) throws -> SequenceLeaseReply {
+        let name = hex(request.inboundSPI)
+        guard request.count > 0 else {
+            throw ErrorReply(message: "sequence lease for \(name) requests 0 numbers")
+        }
+        // NOTE: ChildSA carries no ESN flag, so leases run up to 2^64 - 1; a
+        // dataplane without ESN must stop at 2^32 - 1 and rekey by itself.
+        let count = min(request.count, SAManager.maxLeaseCount)
+        guard
+            let lease = try store.leaseSequenceNumbers(
+                inboundSPI: request.inboundSPI,
+                count: count)
+        else {
+            throw ErrorReply(message: "no Child SA with inbound SPI \(name)")
+        }
+        guard lease.count > 0 else {
+            throw ErrorReply(
+                message: "Child SA \(name) has used its whole sequence number space; rekey it")
+        }
+        logger.debug("CHILD", "\(name) leased sequence \(lease.first) +\(lease.count)")
+        return SequenceLeaseReply(first: lease.first, count: lease.count)
+    }
+
+    private func receive(_ report: CounterReport) {
+        guard let changed = ledger.apply(report) else {
+            logger.info("CHILD", "ignored a counter report from an earlier dataplane run")
+            return
+        }
+        let installed = changed.filter { childSAs[$0] != nil }
+        guard !installed.isEmpty else { return }
+        do {
+            try store.saveCounters(ledger, spis: installed)
+        } catch {
+            logger.error("CHILD", "storing counters of \(installed.count) SAs failed: \(error)")
+        }
+    }
+
+    /// Deletes SAs past their hard lifetime in seconds or kilobytes. The
+    /// negotiator normally rekeys well before; this covers a negotiator that is down.
+    func expireChildSAs(now: Double) {
+        // TODO: publish a soft-lifetime rekey trigger to ike-negotiator once a message type exists.
+        for (spi, childSA) in childSAs {
+            let counters = ledger.total(inboundSPI: spi)
+            let kilobytes = (counters.bytesIn &+ counters.bytesOut) / 1024
+            var reason: String?
+            if childSA.lifetimeSeconds > 0,
+                now >= childSA.installedAt + Double(childSA.lifetimeSeconds)
+            {
+                reason = "lifetime of \(childSA.lifetimeSeconds) s expired"
+            } else if childSA.lifetimeKilobytes > 0, kilobytes >= childSA.lifetimeKilobytes {
+                reason = "lifetime of \(childSA.lifetimeKilobytes) kB used up"
+            }
+            guard let reason else { continue }
+            do {
+                _ = try delete(inboundSPI: spi, reason: reason)
+            } catch {
+                logger.error("CHILD", "\(hex(spi)) expiry failed: \(error)")
+            }
+        }
+    }
+
+    private func releaseStaleReservations() {
+        do {
+            let count = try store.releaseStaleReservations(
+                olderThan: wallClockSeconds() - SAManager.reservationTimeout)
+            if count > 0 {
+                logger.info("CHILD", "released \(count) SPI reservations without an installed SA")
+            }
+        } catch {
+            logger.error("CHILD", "releasing stale SPI reservations failed: \(error)")
+        }
+    }
+}
+
+/// Formats an SPI as IOS prints it: 0x plus 8 uppercase hex digits.
+func hex(_ spi: UInt32) -> String {
+    let digits = String(spi, radix: 16, uppercase: true)
+    return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
+}

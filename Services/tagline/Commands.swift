@@ -1,0 +1,164 @@
+// Commands that send one or a few requests: ping, clear, binding changes
+// and the configuration check.
+
+import TaglineBus
+import TaglineConfig
+import TaglineCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+enum PingCommand {
+    struct Result: Encodable {
+        var service: String
+        var running: Bool
+        var pid: Int32?
+        var startedAt: Double?
+        var error: String?
+    }
+
+    /// Pings every service; fails when any of them does not reply.
+    static func run(_ context: CLIContext, now: Double) throws {
+        var results: [Result] = []
+        for service in ServiceName.allCases {
+            do {
+                let reply = try context.request(
+                    service, MessageType.ping, EmptyRequest(),
+                    as: PingReply.self)
+                results.append(
+                    Result(
+                        service: service.rawValue, running: true, pid: reply.pid,
+                        startedAt: reply.startedAt))
+            } catch let error as CLIError {
+                results.append(
+                    Result(
+                        service: service.rawValue, running: false,
+                        error: error.message))
+            }
+        }
+        if context.json {
+            try context.printJSON(results)
+        } else {
+            for result in results {
+                if let pid = result.pid, let started = result.startedAt {
+                    print(
+                        pad(result.service, 20) + pad("up", 6) + pad("pid \(pid)", 12)
+                            + "uptime \(uptimeText(now - started))")
+                } else {
+                    print(
+                        pad(result.service, 20) + pad("down", 6)
+                            + "(no reply within \(CLIContext.seconds(context.timeout)) s)")
+                }
+            }
+        }
+        let down = results.filter { !$0.running }.count
+        if down > 0 && access(context.runDirectory, F_OK) != 0 {
+            throw CLIError(
+                "runtime directory \(context.runDirectory) does not exist; start the services "
+                    + "or pass --run-dir")
+        }
+        if down > 0 { throw CLIError("\(down) of \(results.count) services did not reply") }
+    }
+
+    /// `1d02h03m`, `2h03m04s` or `3m04s`.
+    static func uptimeText(_ seconds: Double) -> String {
+        let total = max(0, Int(seconds))
+        let (days, hours, minutes, rest) =
+            (total / 86400, total / 3600 % 24, total / 60 % 60, total % 60)
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        if days > 0 { return "\(days)d\(two(hours))h\(two(minutes))m" }
+        if hours > 0 { return "\(hours)h\(two(minutes))m\(two(rest))s" }
+        return "\(minutes)m\(two(rest))s"
+    }
+}
+
+enum ClearCommand {
+    /// `clear crypto ikev2 sa [N]`: deletes IKE SAs and their Child SAs.
+    static func clearIKE(_ context: CLIContext, tunnelID: Int?) throws {
+        _ = try context.request(
+            .ikeNegotiator, MessageType.ikeClear,
+            ClearRequest(tunnelID: tunnelID), as: EmptyReply.self)
+        print(tunnelID.map { "cleared IKEv2 SA \($0)" } ?? "cleared all IKEv2 SAs")
+    }
+
+    /// `clear crypto sa`: the negotiator deletes every SA and sends DELETE to its peers.
+    /// When it is not running, the Child SAs are removed from sa-manager
+    /// directly, which stops the traffic but sends the peers no DELETE.
+    static func clearAll(_ context: CLIContext) throws {
+        do {
+            try clearIKE(context, tunnelID: nil)
+            return
+        } catch let error as CLIError {
+            print("\(error.message)\nremoving Child SAs from sa-manager directly")
+        }
+        let list = try context.request(
+            .saManager, MessageType.childList, EmptyRequest(),
+            as: ChildSAListReply.self)
+        for status in list.childSAs {
+            let spi = status.childSA.inboundSPI
+            _ = try context.request(
+                .saManager, MessageType.childDelete,
+                ChildSADeleteRequest(inboundSPI: spi), as: EmptyReply.self)
+            print("deleted Child SA \(IPsecShow.spiText(spi))")
+        }
+        print("cleared \(list.childSAs.count) Child SAs")
+    }
+}
+
+enum BindingCommand {
+    /// `cts role-based sgt-map add PREFIX sgt N`, stored with source API.
+    static func add(_ context: CLIContext, prefixText: String, sgtText: String) throws {
+        let prefix = try parsePrefix(prefixText)
+        let sgt: SGT
+        switch SGT.parse(sgtText) {
+        case .success(let value): sgt = value
+        case .failure(let error): throw CLIError("\(error)", exitStatus: 2)
+        }
+        _ = try context.request(
+            .bindingStore, MessageType.bindingAdd,
+            BindingChangeRequest(prefix: prefix, sgt: sgt, source: .api),
+            as: EmptyReply.self)
+        print("added \(CTSShow.prefixText(prefix)) sgt \(sgt) (source API)")
+    }
+
+    /// `cts role-based sgt-map del PREFIX`: removes the API binding.
+    static func delete(_ context: CLIContext, prefixText: String) throws {
+        let prefix = try parsePrefix(prefixText)
+        _ = try context.request(
+            .bindingStore, MessageType.bindingDelete,
+            BindingChangeRequest(prefix: prefix, sgt: nil, source: .api),
+            as: EmptyReply.self)
+        print("deleted \(CTSShow.prefixText(prefix)) (source API)")
+    }
+
+    private static func parsePrefix(_ text: String) throws -> IPPrefix {
+        guard let prefix = IPPrefix(text) else {
+            throw CLIError(
+                "invalid prefix \(text): expected A.B.C.D[/N] or X:X::X[/N] with no host bits set",
+                exitStatus: 2)
+        }
+        return prefix
+    }
+}
+
+enum ConfigCheckCommand {
+    /// Prints every diagnostic of the loader; fails when a line has an error.
+    static func run(path: String) throws {
+        let result: ConfigLoadResult
+        do {
+            result = try ConfigLoader.load(path: path)
+        } catch {
+            throw CLIError("cannot read \(path): \(error)")
+        }
+        for diagnostic in result.diagnostics {
+            print(diagnostic.description)
+        }
+        let errors = result.errors.count
+        let ignored = result.ignored.count
+        print(
+            "\(path): \(errors) error\(errors == 1 ? "" : "s"), "
+                + "\(ignored) line\(ignored == 1 ? "" : "s") ignored")
+        if errors > 0 { throw CLIError("\(path) has \(errors) invalid lines", exitStatus: 1) }
+    }
+}

@@ -1,0 +1,54 @@
+// `show cts role-based sgt-map all` and `show cts role-based sgt-map ADDRESS`,
+// laid out as IOS prints them.
+
+import TaglineCore
+
+enum CTSShow {
+    static let rule = String(repeating: "=", count: 44)
+
+    /// Formats the effective bindings, IPv4 then IPv6, and the per-source summary.
+    static func formatAll(_ reply: BindingListReply) -> String {
+        var lines: [String] = []
+        let effective = reply.effective.sorted { $0.prefix < $1.prefix }
+        let ipv4 = effective.filter { $0.prefix.address.isIPv4 }
+        let ipv6 = effective.filter { !$0.prefix.address.isIPv4 }
+        if !ipv4.isEmpty { lines += section("IPv4", ipv4) }
+        if !ipv6.isEmpty { lines += section("IPv6", ipv6) }
+        lines += ["IP-SGT Active Bindings Summary", rule]
+        for source in BindingSource.allCases.sorted() {
+            let count = effective.filter { $0.source == source }.count
+            guard count > 0 else { continue }
+            lines.append("Total number of \(pad(source.rawValue, 9))bindings = \(count)")
+        }
+        lines.append("Total number of active   bindings = \(effective.count)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Formats the result of a lookup for `address`.
+    static func formatLookup(_ reply: BindingLookupReply, address: IPAddress) -> String {
+        guard let binding = reply.binding else {
+            return "No IP-SGT binding found for \(address)\n"
+        }
+        let family = binding.prefix.address.isIPv4 ? "IPv4" : "IPv6"
+        return section(family, [binding]).joined(separator: "\n") + "\n"
+    }
+
+    static func section(_ family: String, _ bindings: [SGTBinding]) -> [String] {
+        var lines = [
+            "Active \(family)-SGT Bindings Information", "",
+            pad("IP Address", 24) + pad("SGT", 8) + "Source", rule,
+        ]
+        for binding in bindings {
+            lines.append(
+                pad(prefixText(binding.prefix), 24) + pad(binding.sgt.description, 8)
+                    + binding.source.rawValue)
+        }
+        lines.append("")
+        return lines
+    }
+
+    /// Formats a prefix, printing a host prefix as the bare address as IOS does.
+    static func prefixText(_ prefix: IPPrefix) -> String {
+        prefix.length == prefix.address.bitWidth ? prefix.address.description : prefix.description
+    }
+}
