@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "TaglineConfig", dependencies: ["TaglineCore"],
                 path: "Shared/TaglineConfig"),
         .target(name: "TaglineBus", dependencies: ["CZeroMQ", "TaglineCore"],
-                path: "Shared/TaglineBus"),
+                path: "Shared/TaglineBus", exclude: ["API.md"]),
         .target(name: "TaglineStore", dependencies: ["CSQLite", "TaglineCore"],
                 path: "Shared/TaglineStore"),
         .target(name: "TaglineIKE", dependencies: ["TaglineCore", "TaglineCrypto", "TaglineConfig"],

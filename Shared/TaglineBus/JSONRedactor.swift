@@ -3,7 +3,9 @@
 // such as 64-bit epochs keep every digit and field order stays as sent.
 
 /// Replaces the value of every object member whose name contains "key",
-/// "secret", "psk" or "password" (case-insensitive) with "<redacted>".
+/// "secret", "psk" or "password" (case-insensitive) with "<redacted>". A member
+/// named exactly "key" is kept, because clone updates use it for the table key
+/// (a prefix or an SPI), never for key material.
 public enum JSONRedactor {
     /// Text that replaces each redacted value.
     public static let placeholder = "\"<redacted>\""
@@ -17,6 +19,7 @@ public enum JSONRedactor {
     /// True when a member named `name` carries key material.
     public static func isSensitive(_ name: String) -> Bool {
         let lower = name.lowercased()
+        if lower == "key" { return false }
         return sensitiveWords.contains { lower.contains($0) }
     }
 

@@ -8,7 +8,7 @@ import XCTest
 
 /// Returns the path of a built executable: from $TAGLINE_BIN_DIR, or from
 /// the directory of the test bundle, where `swift build` puts the products.
-/// Skips the test when it has not been built.
+/// Fails the test when it has not been built, so a missing binary never passes silently.
 func builtExecutable(_ name: String) throws -> String {
     let directory: String
     if let override = ProcessInfo.processInfo.environment["TAGLINE_BIN_DIR"] {
@@ -18,7 +18,8 @@ func builtExecutable(_ name: String) throws -> String {
     }
     let path = directory + "/" + name
     guard FileManager.default.isExecutableFile(atPath: path) else {
-        throw XCTSkip("\(path) is not built; run swift build first or set TAGLINE_BIN_DIR")
+        throw ProcessSupportError(
+            message: "\(path) is not built; run swift build first or set TAGLINE_BIN_DIR")
     }
     return path
 }
@@ -90,7 +91,7 @@ final class ServiceProcess {
             guard process.isRunning else { break }
         }
         stop()
-        throw XCTSkip("\(service.rawValue) did not start")
+        throw ProcessSupportError(message: "\(service.rawValue) did not start within the timeout")
     }
 
     /// Sends `signal` and waits for the process to exit.
@@ -125,4 +126,10 @@ func makeChildSA(
             integrityKey: Array(repeating: 0x44, count: 20)),
         taggingNegotiated: true, cryptoMapName: "cmap", interfaceName: "out0",
         transformDescription: "esp-aes esp-sha-hmac", installedAt: installedAt)
+}
+
+/// A test prerequisite that is missing; thrown so the test fails with the message.
+struct ProcessSupportError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }
