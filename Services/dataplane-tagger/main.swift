@@ -1,1 +1,136 @@
-print("not built yet")
+// dataplane-tagger: ESP and CMD processing on AF_PACKET rings.
+//
+//   dataplane-tagger --config FILE [--run-dir DIR] [--inside IF] [--outside IF]
+//                    [--workers N] [--log-level LEVEL]
+//
+// The outside interface defaults to the configuration's interface with a
+// crypto map, the inside interface to another configured interface with an
+// address. Must run as root (or with CAP_NET_RAW and CAP_NET_ADMIN) in the
+// gateway's network namespace.
+
+import TaglineBus
+import TaglineConfig
+import TaglineCore
+import TaglineDataplane
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+let serviceName = ServiceName.dataplane
+let usage = """
+    usage: dataplane-tagger --config FILE [--run-dir DIR] [--inside IF] [--outside IF]
+                            [--workers N] [--log-level LEVEL]
+    """
+
+func fail(_ message: String) -> Never {
+    fputs("dataplane-tagger: \(message)\n", stderr)
+    exit(1)
+}
+
+let options: ServiceOptions
+do {
+    options = try ServiceOptions.parse(
+        Array(CommandLine.arguments.dropFirst()),
+        valueOptions: ["--inside", "--outside", "--workers"])
+} catch let error as ServiceOptionsError {
+    if error.message.isEmpty {
+        print(usage)
+        exit(0)
+    }
+    fail("\(error.message)\n\(usage)")
+} catch {
+    fail("\(error)\n\(usage)")
+}
+guard let configPath = options.configPath else { fail("--config FILE is required\n\(usage)") }
+let logger = Logger(service: serviceName.rawValue, level: options.logLevel)
+
+// Configuration: interfaces and the CMD Next Header value.
+let config: GatewayConfig
+do {
+    let result = try ConfigLoader.load(path: configPath)
+    for diagnostic in result.errors { logger.warning("ESP", "\(configPath) \(diagnostic)") }
+    config = result.config
+} catch {
+    fail("cannot read configuration \(configPath): \(error)")
+}
+let configuredOutside =
+    config.outsideInterfaces.first { $0.cryptoMapName != nil }
+    ?? config.outsideInterfaces.first
+guard let outsideName = options.extra["--outside"] ?? configuredOutside?.name else {
+    fail("no --outside given and no interface with a crypto map in \(configPath)")
+}
+let configuredInside = config.interfaceOrder.compactMap { config.interfaces[$0] }.first {
+    $0.name != outsideName && !$0.isVirtualTemplate && !$0.shutdown
+        && !($0.ipv4Addresses.isEmpty && $0.ipv6Addresses.isEmpty)
+}
+guard let insideName = options.extra["--inside"] ?? configuredInside?.name else {
+    fail("no --inside given and no other interface with an address in \(configPath)")
+}
+let workerCount = Int(options.extra["--workers"] ?? "1") ?? 0
+guard (1...64).contains(workerCount) else {
+    fail("invalid --workers \(options.extra["--workers"] ?? ""); use a number from 1 to 64")
+}
+
+// Keep the kernel's hands off the packets the dataplane owns.
+do {
+    try KernelPacketGuard.disableForwarding()
+    logger.info("ESP", "IPv4 and IPv6 forwarding turned off")
+    for command in try KernelPacketGuard.installESPDropFilter(interface: outsideName) {
+        logger.info("ESP", "ran: \(command)")
+    }
+} catch {
+    fail("cannot keep the kernel from handling ESP on \(outsideName): \(error)")
+}
+func removeFilter() {
+    do {
+        let command = try KernelPacketGuard.removeESPDropFilter(interface: outsideName)
+        logger.info("ESP", "ran: \(command)")
+    } catch {
+        logger.warning("ESP", "removing the ESP filter from \(outsideName) failed: \(error)")
+    }
+}
+
+// Rings, workers and the bus.
+let controller: DataplaneController
+do {
+    controller = try DataplaneController(
+        insideName: insideName, outsideName: outsideName, workerCount: workerCount,
+        cmdNextHeader: config.cmdNextHeader)
+} catch {
+    removeFilter()
+    fail("cannot open the packet rings on \(insideName) and \(outsideName): \(error)")
+}
+logger.info(
+    "ESP",
+    "inside \(insideName) (\(controller.inside.mac), MTU \(controller.inside.mtu)), "
+        + "outside \(outsideName) (\(controller.outside.mac), MTU \(controller.outside.mtu)), "
+        + "\(workerCount) workers, CMD Next Header \(config.cmdNextHeader)")
+
+let loop = EventLoop()
+let bus: ServiceBus
+do {
+    bus = try ServiceBus(
+        service: serviceName, runDirectory: options.runDirectory, loop: loop,
+        logger: logger)
+} catch {
+    removeFilter()
+    fail("cannot start the bus in \(options.runDirectory): \(error)")
+}
+let service = DataplaneService(controller: controller, bus: bus, loop: loop, logger: logger)
+service.start()
+do {
+    try controller.startWorkers()
+} catch {
+    removeFilter()
+    fail("cannot start the workers: \(error)")
+}
+logger.notice("ESP", "dataplane started")
+
+loop.run()
+
+logger.notice("ESP", "stopping")
+controller.stopWorkers()
+bus.shutdown()
+removeFilter()
+logger.notice("ESP", "dataplane stopped")

@@ -30,4 +30,65 @@ static inline int tagline_ioctl_ifreq(int fd, unsigned long request, struct ifre
     return ioctl(fd, request, ifr);
 }
 
+// Atomics for the dataplane. Swift 5 language mode has no atomics of its own
+// that can live in raw memory. The lock-free table swap, the per-worker
+// epochs and the shared counters therefore use these GCC/Clang builtins,
+// which follow the C11 memory model with the ordering named in each helper.
+
+/// Acquire load of a published pointer (the packet path's table lookup).
+static inline void *tagline_atomic_load_pointer(void *const *slot) {
+    return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+}
+
+/// Stores `value` with release ordering and returns the previous pointer.
+static inline void *tagline_atomic_exchange_pointer(void **slot, void *value) {
+    return __atomic_exchange_n(slot, value, __ATOMIC_ACQ_REL);
+}
+
+/// Acquire load of a 64-bit counter or epoch.
+static inline uint64_t tagline_atomic_load_u64(const uint64_t *slot) {
+    return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+}
+
+/// Release store of a 64-bit counter or epoch.
+static inline void tagline_atomic_store_u64(uint64_t *slot, uint64_t value) {
+    __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+}
+
+/// Relaxed add that returns the previous value (counters, sequence numbers).
+static inline uint64_t tagline_atomic_fetch_add_u64(uint64_t *slot, uint64_t value) {
+    return __atomic_fetch_add(slot, value, __ATOMIC_RELAXED);
+}
+
+/// Strong compare-and-swap with acquire-release ordering; returns 1 on success.
+static inline int tagline_atomic_compare_exchange_u64(uint64_t *slot, uint64_t expected,
+                                                      uint64_t desired) {
+    return __atomic_compare_exchange_n(slot, &expected, desired, 0, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+}
+
+/// Full memory fence between a ring status read and the frame data that follows it.
+static inline void tagline_atomic_fence(void) {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/// Acquire load of a ring status word that the kernel writes (tp_status, block_status).
+static inline uint32_t tagline_atomic_load_u32(const volatile uint32_t *slot) {
+    return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+}
+
+/// Release store of a ring status word, handing the frame or block back to the kernel.
+static inline void tagline_atomic_store_u32(volatile uint32_t *slot, uint32_t value) {
+    __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+}
+
+#include <unistd.h>
+#include <sys/syscall.h>
+
+/// setns(2) is declared only under _GNU_SOURCE, which the Glibc module Swift imports does
+/// not define. The dataplane tests move a thread into a lab network namespace with it.
+static inline int tagline_setns(int fd, int nstype) {
+    return (int)syscall(SYS_setns, fd, nstype);
+}
+
 #endif

@@ -1,0 +1,154 @@
+// The control thread of dataplane-tagger: it keeps the workers' tables in
+// step with sa-manager (Child SAs, sequence leases) and cts-binding-store
+// (SGT bindings), refreshes routes and neighbours from the kernel, publishes
+// counters and debug lines, and replies to status requests. Everything here
+// runs on the one event loop; only the workers run on other threads.
+
+import TaglineBus
+import TaglineCore
+import TaglineDataplane
+
+final class DataplaneService {
+    /// Category of `debug crypto ipsec metadata sgt`.
+    static let debugCategory = "crypto ipsec metadata sgt"
+    /// Sequence numbers asked for at once; a new lease is asked for when fewer than half remain.
+    static let leaseSize: UInt64 = 1 << 18
+    static let counterInterval = 0.2
+    static let controlInterval = 0.05
+    static let kernelRefreshInterval = 1.0
+
+    private let controller: DataplaneController
+    private let bus: ServiceBus
+    private let loop: EventLoop
+    private let logger: Logger
+    private let startedAt = wallClockSeconds()
+    private var childSAs: [String: ChildSA] = [:]
+    private var bindings: [String: SGTBinding] = [:]
+    private var leasesInFlight: Set<UInt32> = []
+    private var lastReport: (counters: [String: SACounters], drops: [String: UInt64])?
+    private var limiter = DebugRateLimiter()
+    private var childClient: CloneClient<ChildSA>?
+    private var bindingClient: CloneClient<SGTBinding>?
+
+    init(controller: DataplaneController, bus: ServiceBus, loop: EventLoop, logger: Logger) {
+        self.controller = controller
+        self.bus = bus
+        self.loop = loop
+        self.logger = logger
+    }
+
+    /// Registers handlers, clone clients and timers.
+    func start() {
+        bus.handle(MessageType.dataplaneStatus) { [unowned self] (_: EmptyRequest, _) in
+            status()
+        }
+        bus.onDebugSet = { [unowned self] category, enabled in
+            guard category == DataplaneService.debugCategory else { return }
+            controller.context.debugEnabled = enabled
+            logger.info("TAG", "debug \(category) \(enabled ? "on" : "off")")
+        }
+
+        childClient = bus.cloneClient(
+            from: .saManager, updateType: MessageType.childUpdate,
+            snapshotType: MessageType.childSnapshot,
+            onSnapshot: { [unowned self] (items: [String: ChildSA]) in
+                childSAs = items
+                installChildSAs(reason: "snapshot of \(items.count) Child SAs")
+            },
+            onUpdate: { [unowned self] key, item in
+                childSAs[key] = item
+                installChildSAs(reason: item == nil ? "SA \(key) removed" : "SA \(key) updated")
+            })
+        bindingClient = bus.cloneClient(
+            from: .bindingStore, updateType: MessageType.bindingUpdate,
+            snapshotType: MessageType.bindingSnapshot,
+            onSnapshot: { [unowned self] (items: [String: SGTBinding]) in
+                bindings = items
+                installBindings()
+            },
+            onUpdate: { [unowned self] key, item in
+                bindings[key] = item
+                installBindings()
+            })
+
+        loop.addTimer(every: DataplaneService.controlInterval) { [unowned self] in controlTick() }
+        loop.addTimer(every: DataplaneService.counterInterval) { [unowned self] in publishCounters()
+        }
+        loop.addTimer(every: DataplaneService.kernelRefreshInterval) { [unowned self] in
+            do {
+                try controller.refreshForwarding()
+            } catch {
+                logger.warning("ESP", "reading routes and neighbours failed: \(error)")
+            }
+        }
+    }
+
+    private func installChildSAs(reason: String) {
+        let failures = controller.installSAs(Array(childSAs.values))
+        for failure in failures {
+            logger.error("CHILD", "SA \(failure.inboundSPI) not installed: \(failure.error)")
+        }
+        logger.info("CHILD", "\(reason): \(controller.installedSAs.count) SAs installed")
+        leasesInFlight = leasesInFlight.filter { controller.saState(inboundSPI: $0) != nil }
+        requestLeases()
+    }
+
+    private func installBindings() {
+        controller.installBindings(Array(bindings.values))
+        logger.debug("TAG", "\(bindings.count) SGT bindings installed")
+    }
+
+    /// Asks sa-manager for a lease for every SA that is running low.
+    private func requestLeases() {
+        for spi in controller.spisNeedingLease(threshold: DataplaneService.leaseSize / 2)
+        where !leasesInFlight.contains(spi) {
+            leasesInFlight.insert(spi)
+            let request = SequenceLeaseRequest(inboundSPI: spi, count: DataplaneService.leaseSize)
+            bus.client(.saManager).send(
+                MessageType.sequenceLease, request, as: SequenceLeaseReply.self, timeout: 2,
+                loop: loop
+            ) { [unowned self] result in
+                leasesInFlight.remove(spi)
+                switch result {
+                case .success(let reply):
+                    let lease = SequenceLease(first: reply.first, count: reply.count)
+                    if controller.grantLease(inboundSPI: spi, lease) {
+                        logger.debug(
+                            "CHILD", "SA \(spi) sequence lease \(reply.first)+\(reply.count)")
+                    }
+                case .failure(let error):
+                    logger.warning("CHILD", "SA \(spi) sequence lease failed: \(error); retrying")
+                }
+            }
+        }
+    }
+
+    private func controlTick() {
+        controller.drainLearnedNeighbours()
+        controller.reclaim()
+        requestLeases()
+        for line in controller.drainDebugLines(limiter: &limiter) {
+            bus.publishDebug(MessageType.debugSGT, category: DataplaneService.debugCategory, line)
+            logger.debug("TAG", line)
+        }
+    }
+
+    /// Publishes the totals when they changed since the last report.
+    private func publishCounters() {
+        let counters = controller.counterTotals()
+        let drops = controller.context.dropTotals()
+        if let last = lastReport, last.counters == counters, last.drops == drops { return }
+        lastReport = (counters, drops)
+        bus.publish(
+            MessageType.counterReport,
+            CounterReport(counters: counters, drops: drops, dataplaneStartedAt: startedAt))
+    }
+
+    private func status() -> DataplaneStatusReply {
+        DataplaneStatusReply(
+            insideInterface: controller.inside.name, outsideInterface: controller.outside.name,
+            installedSAs: controller.installedSAs.count,
+            bindings: controller.installedBindingCount, drops: controller.context.dropTotals(),
+            workers: controller.workerStatuses())
+    }
+}

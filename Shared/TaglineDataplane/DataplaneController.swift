@@ -1,0 +1,190 @@
+// The control side of the dataplane: it owns the workers, builds the tables
+// from SAs, bindings and the kernel's routes and neighbours, publishes them,
+// frees retired tables, and collects counters and debug events. It runs on
+// one thread (the service's event loop, or a test); only the workers run
+// elsewhere.
+
+import TaglineCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+public final class DataplaneController {
+    public let context: DataplaneContext
+    public let inside: InterfaceInfo
+    public let outside: InterfaceInfo
+    public private(set) var workers: [DataplaneWorker] = []
+    private let netlink: RouteNetlink
+    private var kernel = KernelSnapshot()
+    /// Neighbours learned from ARP replies and advertisements, with the time they were seen.
+    private var learned: [NeighbourKey: (mac: MACAddress, seen: UInt64)] = [:]
+    private var states: [UInt32: SAState] = [:]
+    private var bindingCount = 0
+    private let replayWindowSize: Int
+    /// How long a learned neighbour stays without the kernel confirming it.
+    static let learnedLifetime: UInt64 = 60_000_000_000
+
+    /// Reads both interfaces and the kernel tables and opens the workers' rings. Run it in
+    /// the network namespace of the interfaces: sockets stay in the namespace they were
+    /// created in.
+    public init(
+        insideName: String, outsideName: String, workerCount: Int = 1,
+        cmdNextHeader: UInt8 = CMDHeader.defaultNextHeader,
+        replayWindowSize: Int = ReplayWindow.defaultSize,
+        rxConfiguration: RXRingConfiguration = RXRingConfiguration()
+    ) throws {
+        inside = try InterfaceInfo.read(insideName)
+        outside = try InterfaceInfo.read(outsideName)
+        netlink = try RouteNetlink()
+        self.replayWindowSize = replayWindowSize
+        kernel = try netlink.snapshot()
+        context = DataplaneContext(
+            workerCount: workerCount,
+            forwarding: kernel.forwardingTable(inside: inside, outside: outside),
+            cmdNextHeader: cmdNextHeader)
+        // Fanout group ids are per network namespace; the process id keeps two dataplanes
+        // in one namespace (a test and a service) apart.
+        let groupBase = UInt16(truncatingIfNeeded: getpid() &* 2)
+        for index in 0..<workerCount {
+            workers.append(
+                try DataplaneWorker(
+                    index: index, context: context, inside: inside,
+                    outside: outside, fanoutGroupBase: groupBase,
+                    rxConfiguration: rxConfiguration))
+        }
+    }
+
+    public func startWorkers() throws {
+        for worker in workers { try worker.start() }
+    }
+
+    public func stopWorkers() {
+        for worker in workers { worker.stop() }
+    }
+
+    // MARK: SAs and bindings
+
+    /// Replaces the installed SAs with `childSAs` and publishes the new table. An SA whose
+    /// configuration did not change keeps its state (counters, replay window, sequence
+    /// numbers). Returns the SAs that could not be installed, with the reason.
+    @discardableResult
+    public func installSAs(_ childSAs: [ChildSA]) -> [(inboundSPI: UInt32, error: Error)] {
+        var next: [UInt32: SAState] = [:]
+        var failures: [(UInt32, Error)] = []
+        for sa in childSAs {
+            if let existing = states[sa.inboundSPI], existing.childSA == sa {
+                next[sa.inboundSPI] = existing
+                continue
+            }
+            do {
+                next[sa.inboundSPI] = try SAState(
+                    childSA: sa, workerCount: context.workerCount,
+                    replayWindowSize: replayWindowSize)
+            } catch {
+                failures.append((sa.inboundSPI, error))
+            }
+        }
+        states = next
+        context.saTable.publish(SATable(states: Array(next.values)))
+        return failures
+    }
+
+    public var installedSAs: [SAState] {
+        states.values.sorted { $0.childSA.inboundSPI < $1.childSA.inboundSPI }
+    }
+
+    public func saState(inboundSPI: UInt32) -> SAState? { states[inboundSPI] }
+
+    /// Replaces the SGT bindings and publishes the new table.
+    public func installBindings(_ bindings: [SGTBinding]) {
+        bindingCount = bindings.count
+        context.bindingTable.publish(BindingTable(bindings: bindings))
+    }
+
+    public var installedBindingCount: Int { bindingCount }
+
+    /// Inbound SPIs of the SAs whose outbound sequence numbers run below `threshold`.
+    public func spisNeedingLease(threshold: UInt64) -> [UInt32] {
+        installedSAs.filter { $0.sequence.remaining < threshold }.map(\.childSA.inboundSPI)
+    }
+
+    /// Adds a lease to the SA named by `inboundSPI`; false when no such SA is installed.
+    @discardableResult
+    public func grantLease(inboundSPI: UInt32, _ lease: SequenceLease) -> Bool {
+        guard let state = states[inboundSPI] else { return false }
+        state.sequence.grant(lease)
+        return true
+    }
+
+    // MARK: Kernel tables
+
+    /// Re-reads routes, neighbours and addresses from the kernel and publishes them.
+    public func refreshForwarding() throws {
+        kernel = try netlink.snapshot()
+        expireLearned()
+        publishForwarding()
+    }
+
+    /// Moves neighbours the workers learned into the table; returns how many were new.
+    @discardableResult
+    public func drainLearnedNeighbours() -> Int {
+        let now = monotonicNanoseconds()
+        var changed = 0
+        for queue in context.neighbourQueues {
+            while let entry = queue.pop() {
+                if learned[entry.key]?.mac != entry.mac { changed += 1 }
+                learned[entry.key] = (entry.mac, now)
+            }
+        }
+        if changed > 0 { publishForwarding() }
+        return changed
+    }
+
+    private func expireLearned() {
+        let now = monotonicNanoseconds()
+        learned = learned.filter { now &- $0.value.seen < DataplaneController.learnedLifetime }
+    }
+
+    private func publishForwarding() {
+        context.forwardingTable.publish(
+            kernel.forwardingTable(
+                inside: inside, outside: outside,
+                learned: learned.mapValues(\.mac)))
+    }
+
+    /// Frees tables no worker can still read.
+    public func reclaim() { context.epochs.reclaim() }
+
+    // MARK: Counters and debug
+
+    /// Totals since start per SA pair, keyed by inbound SPI in decimal.
+    public func counterTotals() -> [String: SACounters] {
+        var totals: [String: SACounters] = [:]
+        for (spi, state) in states { totals[String(spi)] = state.counters.snapshot() }
+        return totals
+    }
+
+    /// Formats the SGT events the workers queued, at most `limiter.maximumPerSecond` lines a
+    /// second plus one line per second that reports how many were suppressed.
+    public func drainDebugLines(limiter: inout DebugRateLimiter) -> [String] {
+        var lines: [String] = []
+        let lost = context.takeLostDebugEvents()
+        if lost > 0 { limiter.addSuppressed(Int(lost)) }
+        for queue in context.debugQueues {
+            while let event = queue.pop() {
+                let (admit, summary) = limiter.admit(now: monotonicNanoseconds())
+                if let summary { lines.append(summary) }
+                if admit { lines.append(event.line) }
+            }
+        }
+        if let summary = limiter.flushIfWindowEnded(now: monotonicNanoseconds()) {
+            lines.append(summary)
+        }
+        return lines
+    }
+
+    public func workerStatuses() -> [WorkerStatus] {
+        workers.enumerated().map { $0.element.statistics.status(worker: $0.offset) }
+    }
+}

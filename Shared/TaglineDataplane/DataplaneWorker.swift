@@ -1,0 +1,157 @@
+// One worker thread: a busy-poll loop over the RX rings of both interfaces,
+// as DPDK poll-mode drivers run, that backs off to poll() when the rings stay
+// empty so an idle gateway does not keep a core busy.
+
+import CTaglineShim
+import TaglineCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Packet and time counters of one worker, readable from any thread.
+public final class WorkerStatistics: @unchecked Sendable {
+    private enum Field: Int, CaseIterable { case packets, bursts, busy, idle }
+    private let slots: UnsafeMutablePointer<UInt64>
+
+    init() {
+        slots = .allocate(capacity: Field.allCases.count)
+        slots.initialize(repeating: 0, count: Field.allCases.count)
+    }
+
+    deinit { slots.deallocate() }
+
+    private func add(_ field: Field, _ value: UInt64) {
+        _ = tagline_atomic_fetch_add_u64(slots + field.rawValue, value)
+    }
+
+    private func value(_ field: Field) -> UInt64 { tagline_atomic_load_u64(slots + field.rawValue) }
+
+    func recordBurst(packets: Int, nanoseconds: UInt64) {
+        add(.packets, UInt64(packets))
+        add(.bursts, 1)
+        add(.busy, nanoseconds)
+    }
+
+    func recordIdle(nanoseconds: UInt64) { add(.idle, nanoseconds) }
+
+    /// Returns the counters as the bus reports them.
+    public func status(worker: Int) -> WorkerStatus {
+        WorkerStatus(
+            worker: worker, packets: value(.packets), bursts: value(.bursts),
+            busyNanoseconds: value(.busy), idleNanoseconds: value(.idle))
+    }
+}
+
+/// The rings and pipeline of one worker, and the thread that runs them.
+public final class DataplaneWorker: @unchecked Sendable {
+    /// Empty polls before the worker sleeps in poll().
+    static let spinLimit = 2000
+    /// Maximum sleep in poll(), so `stop` takes effect quickly.
+    static let pollTimeoutMilliseconds: Int32 = 50
+
+    public let pipeline: Pipeline
+    public let statistics = WorkerStatistics()
+    private let insideRX: RXRing
+    private let outsideRX: RXRing
+    private let insideTX: TXRing
+    private let outsideTX: TXRing
+    private let stopFlag: UnsafeMutablePointer<UInt64>
+    private var thread: pthread_t?
+
+    /// Opens the rings of worker `index` on both interfaces.
+    public init(
+        index: Int, context: DataplaneContext, inside: InterfaceInfo,
+        outside: InterfaceInfo, fanoutGroupBase: UInt16,
+        rxConfiguration: RXRingConfiguration = RXRingConfiguration()
+    ) throws {
+        pipeline = Pipeline(worker: index, context: context)
+        insideRX = try RXRing(
+            interface: inside, fanoutGroup: fanoutGroupBase,
+            configuration: rxConfiguration)
+        outsideRX = try RXRing(
+            interface: outside, fanoutGroup: fanoutGroupBase &+ 1,
+            configuration: rxConfiguration)
+        insideTX = try TXRing(interface: inside)
+        outsideTX = try TXRing(interface: outside)
+        stopFlag = .allocate(capacity: 1)
+        stopFlag.initialize(to: 0)
+    }
+
+    deinit { stopFlag.deallocate() }
+
+    /// Starts the worker thread.
+    public func start() throws {
+        let unmanaged = Unmanaged.passRetained(self)
+        var handle = pthread_t()
+        let result = pthread_create(
+            &handle, nil,
+            { argument in
+                let worker = Unmanaged<DataplaneWorker>.fromOpaque(argument!).takeRetainedValue()
+                worker.run()
+                return nil
+            }, unmanaged.toOpaque())
+        guard result == 0 else {
+            unmanaged.release()
+            throw SystemCallError(call: "pthread_create", errno: result)
+        }
+        thread = handle
+    }
+
+    /// Asks the thread to stop and waits for it.
+    public func stop() {
+        tagline_atomic_store_u64(stopFlag, 1)
+        if let thread {
+            pthread_join(thread, nil)
+            self.thread = nil
+        }
+    }
+
+    /// Processes one block from each RX ring; returns the frames handled. Tests and the
+    /// thread loop both use it.
+    @discardableResult
+    public func pollOnce() -> Int {
+        let context = pipeline.context
+        let worker = pipeline.worker
+        let started = monotonicNanoseconds()
+        context.epochs.enter(worker: worker)
+        var handled = insideRX.receiveBlock { frame, offload in
+            _ = pipeline.processInside(
+                frame, offload: offload, sink: outsideTX,
+                replySink: insideTX)
+        }
+        handled += outsideRX.receiveBlock { frame, _ in
+            _ = pipeline.processOutside(frame, sink: insideTX)
+        }
+        context.epochs.leave(worker: worker)
+        if handled > 0 {
+            outsideTX.flush()
+            insideTX.flush()
+            statistics.recordBurst(packets: handled, nanoseconds: monotonicNanoseconds() - started)
+        }
+        return handled
+    }
+
+    private func run() {
+        var emptyPolls = 0
+        while tagline_atomic_load_u64(stopFlag) == 0 {
+            if pollOnce() > 0 {
+                emptyPolls = 0
+                continue
+            }
+            emptyPolls += 1
+            if emptyPolls < DataplaneWorker.spinLimit { continue }
+
+            // Idle: sleep until either RX socket has a block, or the timeout.
+            let idleStart = monotonicNanoseconds()
+            var descriptors = [
+                pollfd(fd: insideRX.fileDescriptor, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: outsideRX.fileDescriptor, events: Int16(POLLIN), revents: 0),
+            ]
+            _ = poll(
+                &descriptors, nfds_t(descriptors.count), DataplaneWorker.pollTimeoutMilliseconds)
+            statistics.recordIdle(nanoseconds: monotonicNanoseconds() - idleStart)
+            emptyPolls = DataplaneWorker.spinLimit / 2
+        }
+    }
+}

@@ -1,0 +1,99 @@
+// One direction's cipher and integrity contexts of an SA. OpenSSL contexts
+// are not safe to share between threads, so each worker gets its own pair of
+// transforms per SA (see SAState).
+
+import TaglineCore
+import TaglineCrypto
+
+/// The cipher and MAC that protect one direction of an ESP SA.
+final class ESPTransform {
+    enum Cipher {
+        case cbc(CBCCipher)
+        case gcm(GCMCipher)
+        /// ENCR_NULL (RFC 2410): the payload travels in clear, protected by the MAC only.
+        case null
+    }
+
+    let cipher: Cipher
+    let mac: HMACContext?
+    let encryption: EncryptionAlgorithm
+    /// Explicit IV bytes after the ESP header.
+    let ivLength: Int
+    /// ICV bytes after the trailer: the GCM tag or the truncated HMAC.
+    let icvLength: Int
+    /// Alignment of payload plus trailer (RFC 4303 §2.4).
+    let blockSize: Int
+
+    init(encryption: EncryptionAlgorithm, integrity: IntegrityAlgorithm?, keys: ChildSAKeys)
+        throws
+    {
+        self.encryption = encryption
+        switch encryption {
+        case .aesGCM128, .aesGCM256:
+            cipher = .gcm(
+                try GCMCipher(algorithm: encryption, keyMaterial: keys.encryptionKey.bytes))
+        case .null:
+            cipher = .null
+        case .tripleDES, .aesCBC128, .aesCBC192, .aesCBC256:
+            cipher = .cbc(try CBCCipher(algorithm: encryption, key: keys.encryptionKey.bytes))
+        }
+        // An AEAD cipher carries its own integrity; a configured integrity algorithm is ignored.
+        if let integrity, !encryption.isAEAD {
+            mac = try HMACContext(integrity: integrity, key: keys.integrityKey.bytes)
+            icvLength = integrity.icvLength
+        } else {
+            mac = nil
+            icvLength = encryption.aeadTagLength
+        }
+        ivLength = encryption.ivLength
+        blockSize = encryption.blockSize
+    }
+
+    /// Bytes ESP adds around a payload of `payloadLength` bytes: header, IV, padding,
+    /// trailer and ICV.
+    func overhead(payloadLength: Int) -> Int {
+        let padded = paddedLength(payloadLength)
+        return ESPLayout.headerSize + ivLength + (padded - payloadLength) + icvLength
+    }
+
+    /// Payload plus padding plus the 2-byte trailer, rounded up to the block size.
+    @inline(__always)
+    func paddedLength(_ payloadLength: Int) -> Int {
+        let withTrailer = payloadLength + ESPLayout.trailerSize
+        return (withTrailer + blockSize - 1) / blockSize * blockSize
+    }
+}
+
+/// Offsets and sizes of the ESP header and trailer (RFC 4303 §2).
+///
+///   0                   1                   2                   3
+///   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+///  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+///  |               Security Parameters Index (SPI)                 |
+///  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+///  |                      Sequence Number                          |
+///  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+///  |                    IV (0, 8 or 16 bytes)                      |
+///  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+///  |     Payload Data (CMD, inner packet) ...                      |
+///  +               +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+///  |               |     Padding (1, 2, 3, ...)                    |
+///  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+///  |                               |  Pad Length   | Next Header   |
+///  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+///  |         Integrity Check Value (variable)                      |
+///  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+enum ESPLayout {
+    static let spiOffset = 0
+    static let sequenceOffset = 4
+    static let headerSize = 8
+    /// Pad Length and Next Header.
+    static let trailerSize = 2
+    /// Next Header values of the payloads a tunnel-mode SA carries.
+    static let nextHeaderIPv4: UInt8 = 4
+    static let nextHeaderIPv6: UInt8 = 41
+    /// A dummy packet for traffic flow confidentiality (RFC 4303 §2.6), discarded.
+    static let nextHeaderNone: UInt8 = 59
+    /// Largest tag or truncated MAC of the supported algorithms.
+    static let maximumICVLength = 16
+}

@@ -1,0 +1,112 @@
+// Keeps the kernel away from the packets the dataplane owns. An AF_PACKET
+// socket is a tap, not a diversion: the kernel still receives every frame
+// the rings read. With IP forwarding off it no longer forwards clear traffic
+// itself, and a tc clsact ingress filter drops ESP (and ESP-in-UDP on port
+// 4500) before the IP stack, so it sends no ICMP "protocol unreachable" and
+// wakes no socket. ETH_P_ALL taps run before tc ingress, so the rings still
+// see every dropped frame. ARP, IKE (port 500, and 4500 with the zero
+// non-ESP marker) and traffic to the gateway itself still reach the kernel.
+//
+// The filters are classic BPF programs run by cls_bpf in direct-action mode,
+// which needs neither the gact action module nor a compiled eBPF object.
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+public enum KernelPacketGuard {
+    /// cls_bpf runs the program at ingress with the data starting at the Ethernet header, so
+    /// every offset below includes its 14 bytes.
+    ///
+    /// IPv4: ESP, or UDP to port 4500 whose first 4 payload bytes are not zero, is dropped
+    /// (TC_ACT_SHOT = 2); anything else continues (TC_ACT_UNSPEC = -1). Fragments pass.
+    ///   0 ldb [23]; 1 jeq #50 -> 10; 2 jeq #17 else 11; 3 ldh [20]; 4 jset #0x1fff -> 11;
+    ///   5 ldxb 4*([14]&0xf); 6 ldh [x+16]; 7 jeq #4500 else 11; 8 ld [x+22]; 9 jeq #0 -> 11;
+    ///   10 ret #2; 11 ret #-1
+    static let ipv4Program =
+        "12,48 0 0 23,21 8 0 50,21 0 8 17,40 0 0 20,69 6 0 8191,177 0 0 14,72 0 0 16,"
+        + "21 0 3 4500,64 0 0 22,21 1 0 0,6 0 0 2,6 0 0 4294967295"
+
+    /// IPv6: ESP, an ESP fragment (Fragment header right after the fixed header), or UDP to
+    /// port 4500 whose first 4 payload bytes are not zero, is dropped. Other extension
+    /// headers pass.
+    ///   0 ldb [20]; 1 jeq #50 -> 10; 2 jeq #44 -> 8; 3 jeq #17 else 11; 4 ldh [56];
+    ///   5 jeq #4500 else 11; 6 ld [62]; 7 jeq #0 -> 11 else 10; 8 ldb [54];
+    ///   9 jeq #50 -> 10 else 11; 10 ret #2; 11 ret #-1
+    static let ipv6Program =
+        "12,48 0 0 20,21 8 0 50,21 5 0 44,21 0 7 17,40 0 0 56,21 0 5 4500,32 0 0 62,"
+        + "21 3 2 0,48 0 0 54,21 0 1 50,6 0 0 2,6 0 0 4294967295"
+
+    /// Turns IPv4 and IPv6 forwarding off in the calling thread's network namespace.
+    public static func disableForwarding() throws {
+        try writeSysctl("/proc/sys/net/ipv4/ip_forward", "0")
+        try writeSysctl("/proc/sys/net/ipv6/conf/all/forwarding", "0")
+    }
+
+    /// Adds the clsact qdisc and both drop filters on `interface`. Returns the commands run.
+    @discardableResult
+    public static func installESPDropFilter(interface: String) throws -> [String] {
+        var commands: [String] = []
+        // A clsact left by a crashed run is replaced, so the filters are never doubled.
+        _ = try? runTC(["qdisc", "del", "dev", interface, "clsact"])
+        commands.append(try runTC(["qdisc", "add", "dev", interface, "clsact"]))
+        commands.append(
+            try runTC([
+                "filter", "add", "dev", interface, "ingress", "protocol", "ip", "prio", "1", "bpf",
+                "bytecode", ipv4Program, "da",
+            ]))
+        commands.append(
+            try runTC([
+                "filter", "add", "dev", interface, "ingress", "protocol", "ipv6", "prio", "2",
+                "bpf",
+                "bytecode", ipv6Program, "da",
+            ]))
+        return commands
+    }
+
+    /// Removes the clsact qdisc, and with it the filters, from `interface`.
+    @discardableResult
+    public static func removeESPDropFilter(interface: String) throws -> String {
+        try runTC(["qdisc", "del", "dev", interface, "clsact"])
+    }
+
+    private static func writeSysctl(_ path: String, _ value: String) throws {
+        let fd = open(path, O_WRONLY)
+        guard fd >= 0 else { throw SystemCallError(call: "open(\(path))", errno: errno) }
+        defer { close(fd) }
+        let written = value.withCString { write(fd, $0, strlen($0)) }
+        guard written >= 0 else { throw SystemCallError(call: "write(\(path))", errno: errno) }
+    }
+
+    /// Runs `tc` with `arguments` and waits; throws unless it exits with 0.
+    private static func runTC(_ arguments: [String]) throws -> String {
+        let command = (["tc"] + arguments).joined(separator: " ")
+        var argv: [UnsafeMutablePointer<CChar>?] = (["tc"] + arguments).map { strdup($0) }
+        argv.append(nil)
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let spawned = posix_spawnp(&pid, "tc", &actions, nil, argv, environ)
+        guard spawned == 0 else { throw SystemCallError(call: "posix_spawnp(tc)", errno: spawned) }
+        var status: Int32 = 0
+        try Syscall.run("waitpid(tc)") { waitpid(pid, &status, 0) }
+        guard status == 0 else { throw GuardError.commandFailed(command, status: status) }
+        return command
+    }
+
+    public enum GuardError: Error, CustomStringConvertible, Equatable {
+        case commandFailed(String, status: Int32)
+
+        public var description: String {
+            switch self {
+            case .commandFailed(let command, let status):
+                return "\(command) failed with wait status \(status); check that the kernel has "
+                    + "sch_ingress (clsact) and cls_bpf"
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+// The TPACKET_V2 transmit ring. The worker writes a frame into the next
+// available slot, marks it TP_STATUS_SEND_REQUEST and, once per burst, calls
+// send() so the kernel transmits every marked slot straight to the driver
+// (PACKET_QDISC_BYPASS). PACKET_TX_HAS_OFF lets each frame start at its own
+// offset (tp_mac), which the inbound path uses to send a decrypted packet
+// where it lies instead of moving it.
+//
+//  slot: | tpacket2_hdr (32) | data area, frames start at tp_mac >= 32 ... |
+
+import CTaglineShim
+import TaglineCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One worker's transmit ring on one interface; it is the pipeline's FrameSink.
+public final class TXRing: FrameSink {
+    public let interface: InterfaceInfo
+    private let socket: PacketSocket
+    private let frameSize: Int
+    private let frameCount: Int
+    private var frameIndex = 0
+    private var pending = 0
+    /// First byte of a slot the data may use (TPACKET2_HDRLEN - sizeof(sockaddr_ll)).
+    private let dataOffset = RingLayout.align(RingLayout.tpacket2HeaderSize)
+    /// Frames the kernel rejected (TP_STATUS_WRONG_FORMAT), such as frames over the MTU.
+    public private(set) var rejectedFrames: UInt64 = 0
+    /// Frames handed to the kernel.
+    public private(set) var sentFrames: UInt64 = 0
+
+    /// Opens the ring on `interface` with `frameCount` slots big enough for its MTU.
+    public init(interface: InterfaceInfo, frameCount: Int = 512) throws {
+        try RingLayout.verify()
+        self.interface = interface
+        // Room for the slot header, an Ethernet frame of the MTU and a VLAN tag, as a power
+        // of two so slots never straddle a block.
+        var size = 2048
+        while size < dataOffset + interface.mtu + Ethernet.headerSize + 4 { size *= 2 }
+        frameSize = size
+        let blockSize = max(size, 1 << 16)
+        let framesPerBlock = blockSize / size
+        let blockCount = (frameCount + framesPerBlock - 1) / framesPerBlock
+        self.frameCount = blockCount * framesPerBlock
+        socket = try PacketSocket()
+        try socket.setOption(PACKET_VERSION, Int32(TPACKET_V2.rawValue), name: "PACKET_VERSION")
+        try socket.setOption(PACKET_QDISC_BYPASS, Int32(1), name: "PACKET_QDISC_BYPASS")
+        try socket.setOption(PACKET_TX_HAS_OFF, Int32(1), name: "PACKET_TX_HAS_OFF")
+        var request = tpacket_req()
+        request.tp_block_size = UInt32(blockSize)
+        request.tp_block_nr = UInt32(blockCount)
+        request.tp_frame_size = UInt32(size)
+        request.tp_frame_nr = UInt32(self.frameCount)
+        try socket.setOption(PACKET_TX_RING, request, name: "PACKET_TX_RING")
+        try socket.mapRing(size: blockSize * blockCount)
+        // Protocol 0: the TX socket receives nothing.
+        try socket.bind(interfaceIndex: interface.index, protocol: 0)
+    }
+
+    private func slot(_ index: Int) -> UnsafeMutableRawPointer {
+        socket.ring! + index * frameSize
+    }
+
+    private func statusPointer(_ index: Int) -> UnsafeMutablePointer<UInt32> {
+        // tp_status is the first field of tpacket2_hdr.
+        slot(index).assumingMemoryBound(to: UInt32.self)
+    }
+
+    public func reserveFrame() -> UnsafeMutableRawBufferPointer? {
+        let status = tagline_atomic_load_u32(statusPointer(frameIndex))
+        if status & UInt32(TP_STATUS_WRONG_FORMAT) != 0 {
+            rejectedFrames += 1
+            tagline_atomic_store_u32(statusPointer(frameIndex), UInt32(TP_STATUS_AVAILABLE))
+        } else if status != UInt32(TP_STATUS_AVAILABLE) {
+            return nil
+        }
+        return UnsafeMutableRawBufferPointer(
+            start: slot(frameIndex) + dataOffset,
+            count: frameSize - dataOffset)
+    }
+
+    public func commitFrame(offset: Int, length: Int) {
+        let header = slot(frameIndex).assumingMemoryBound(to: tpacket2_hdr.self)
+        header.pointee.tp_len = UInt32(length)
+        header.pointee.tp_snaplen = UInt32(length)
+        header.pointee.tp_mac = UInt16(dataOffset + offset)
+        header.pointee.tp_net = 0
+        tagline_atomic_store_u32(statusPointer(frameIndex), UInt32(TP_STATUS_SEND_REQUEST))
+        frameIndex = (frameIndex + 1) % frameCount
+        pending += 1
+    }
+
+    /// Asks the kernel to send every frame marked since the last flush, without waiting.
+    /// Returns false when the kernel refused with an error other than EAGAIN.
+    @discardableResult
+    public func flush() -> Bool {
+        guard pending > 0 else { return true }
+        let count = pending
+        pending = 0
+        do {
+            _ = try Syscall.runNonBlocking("send(TX ring)") {
+                send(socket.fd, nil, 0, Int32(MSG_DONTWAIT))
+            }
+            sentFrames += UInt64(count)
+            return true
+        } catch {
+            return false
+        }
+    }
+}

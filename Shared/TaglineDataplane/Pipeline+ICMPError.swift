@@ -1,0 +1,136 @@
+// ICMP errors the gateway sends back to a host on the inside interface.
+// A packet too big for the tunnel gets Destination Unreachable, Fragmentation
+// Needed (RFC 792, with the next-hop MTU of RFC 1191) or the ICMPv6 Packet Too
+// Big (RFC 4443 §3.2). Path MTU discovery at the source then lowers the packet
+// size. A packet whose TTL or hop limit runs out here gets Time Exceeded
+// (RFC 792, RFC 4443 §3.3), which traceroute relies on.
+
+import TaglineCore
+
+/// The ICMP errors the pipeline sends.
+enum ICMPErrorKind {
+    /// The packet needs an MTU of at most `mtu` on the way into the tunnel.
+    case packetTooBig(mtu: Int)
+    /// The TTL or hop limit reached zero at this gateway.
+    case timeExceeded
+
+    static let headerSize = 8
+    /// RFC 1812 §4.3.2.3: quote as much of the packet as fits a 576-byte datagram.
+    static let maximumIPv4Datagram = 576
+    /// RFC 4443 §2.4 (c): an ICMPv6 error must fit the minimum IPv6 MTU.
+    static let maximumIPv6Packet = 1280
+
+    /// ICMP type and code for IPv4, then for IPv6.
+    var typeAndCode: (ipv4: (UInt8, UInt8), ipv6: (UInt8, UInt8)) {
+        switch self {
+        case .packetTooBig: return ((3, 4), (2, 0))
+        case .timeExceeded: return ((11, 0), (3, 0))
+        }
+    }
+
+    /// Returns the 4 bytes after type, code and checksum: the MTU, or zero when unused.
+    func word(isIPv4: Bool) -> UInt32 {
+        switch self {
+        case .packetTooBig(let mtu):
+            return isIPv4
+                ? UInt32(UInt16(clamping: mtu))
+                : UInt32(max(mtu, ICMPErrorKind.maximumIPv6Packet))
+        case .timeExceeded:
+            return 0
+        }
+    }
+}
+
+extension Pipeline {
+    /// Sends the ICMP or ICMPv6 error `kind` about `packet` to its source.
+    func sendICMPError<Sink: FrameSink>(
+        _ kind: ICMPErrorKind, about packet: UnsafeRawBufferPointer, info: IPPacketInfo,
+        destinationMAC: MACAddress, forwarding: ForwardingTable, sink: Sink
+    ) {
+        // No error about an ICMP error or a non-first fragment (RFC 1122 §3.2.2, RFC 4443 §2.4).
+        let transport = info.headerLength
+        if info.isIPv4 {
+            let fragmentOffset = packet.readUInt16(at: IPv4.flagsOffset) & IPv4.fragmentOffsetMask
+            if fragmentOffset != 0 { return }
+            let errorTypes: Set<UInt8> = [3, 4, 5, 11, 12]
+            if info.ipProtocol == IPProtocolNumber.icmp, packet.count > transport,
+                errorTypes.contains(packet[transport])
+            {
+                return
+            }
+        } else if info.ipProtocol == IPProtocolNumber.icmpv6, packet.count > transport,
+            packet[transport] < 128
+        {
+            return
+        }
+        guard let source = forwarding.inside.addresses.first(where: { $0.isIPv4 == info.isIPv4 }),
+            let out = sink.reserveFrame()
+        else { return }
+
+        // Sizes: the quoted packet is cut to the family's limit.
+        let ipHeaderSize = info.isIPv4 ? IPv4.minimumHeaderSize : IPv6.headerSize
+        let limit =
+            info.isIPv4 ? ICMPErrorKind.maximumIPv4Datagram : ICMPErrorKind.maximumIPv6Packet
+        let quoted = min(packet.count, limit - ipHeaderSize - ICMPErrorKind.headerSize)
+        let icmpLength = ICMPErrorKind.headerSize + quoted
+        let frameLength = Ethernet.headerSize + ipHeaderSize + icmpLength
+        guard frameLength <= out.count else { return }
+
+        // Ethernet, the ICMP message with its checksum, then the IP header.
+        Ethernet.writeHeader(
+            out, at: 0, destination: destinationMAC, source: forwarding.inside.mac,
+            type: info.isIPv4 ? Ethernet.typeIPv4 : Ethernet.typeIPv6)
+        let icmp = Ethernet.headerSize + ipHeaderSize
+        let (type, code) = info.isIPv4 ? kind.typeAndCode.ipv4 : kind.typeAndCode.ipv6
+        out[icmp] = type
+        out[icmp + 1] = code
+        out.writeUInt16(0, at: icmp + 2)
+        out.writeUInt32(kind.word(isIPv4: info.isIPv4), at: icmp + 4)
+        out.copyBytes(from: packet.slice(0, quoted), at: icmp + ICMPErrorKind.headerSize)
+        if info.isIPv4 {
+            let sum = InternetChecksum.sum(UnsafeRawBufferPointer(out.slice(icmp, icmpLength)))
+            out.writeUInt16(InternetChecksum.finish(sum), at: icmp + 2)
+            IPv4.writeHeader(
+                out, at: Ethernet.headerSize, totalLength: ipHeaderSize + icmpLength,
+                ipProtocol: IPProtocolNumber.icmp, source: source,
+                destination: info.source, identification: nextIdentification,
+                tos: 0, dontFragment: false)
+            nextIdentification &+= 1
+        } else {
+            let pseudo = InternetChecksum.pseudoHeaderSum(
+                source: source, destination: info.source, ipProtocol: IPProtocolNumber.icmpv6,
+                length: icmpLength)
+            let sum = InternetChecksum.sum(
+                UnsafeRawBufferPointer(out.slice(icmp, icmpLength)), initial: pseudo)
+            out.writeUInt16(InternetChecksum.finish(sum), at: icmp + 2)
+            IPv6.writeHeader(
+                out, at: Ethernet.headerSize, payloadLength: icmpLength,
+                nextHeader: IPProtocolNumber.icmpv6, source: source,
+                destination: info.source, trafficClass: 0)
+        }
+        sink.commitFrame(offset: 0, length: frameLength)
+    }
+}
+
+/// The forwarding step every router applies: one less TTL or hop limit.
+enum HopLimit {
+    /// Reads the TTL or hop limit of the IP packet at the start of `packet`.
+    static func read(_ packet: UnsafeRawBufferPointer, isIPv4: Bool) -> UInt8 {
+        packet[isIPv4 ? IPv4.ttlOffset : IPv6.hopLimitOffset]
+    }
+
+    /// Lowers the TTL or hop limit by one and updates the IPv4 header checksum
+    /// (RFC 1624: the TTL is the high byte of its 16-bit word, so the sum drops by 0x0100).
+    static func decrement(_ packet: UnsafeMutableRawBufferPointer, isIPv4: Bool) {
+        guard isIPv4 else {
+            packet[IPv6.hopLimitOffset] &-= 1
+            return
+        }
+        packet[IPv4.ttlOffset] &-= 1
+        let checksum = UnsafeRawBufferPointer(packet).readUInt16(at: IPv4.checksumOffset)
+        // HC' = ~(~HC + ~m + m') with m' = m - 0x0100, which reduces to HC + 0x0100.
+        var sum = UInt32(checksum) + 0x0100
+        sum = (sum & 0xFFFF) + (sum >> 16)
+        packet.writeUInt16(UInt16(sum), at: IPv4.checksumOffset)
+    }
+}

@@ -1,0 +1,425 @@
+// Inbound: an ESP frame from the outside interface (ESP directly in IP, or
+// ESP-in-UDP on port 4500) becomes a clear frame on the inside interface.
+// Order of checks, as RFC 4303 §3.4 sets it: SA by SPI, replay window, ICV
+// (in constant time, before any decryption), decryption, padding, then the
+// CMD when the Next Header announces one.
+
+import TaglineCore
+import TaglineCrypto
+
+/// Position of the ESP packet in a received frame.
+struct ESPLocation {
+    var outerSource: IPAddress
+    var outerDestination: IPAddress
+    /// Offset of the ESP header in the frame.
+    var offset: Int
+    /// ESP header to the end of the ICV.
+    var length: Int
+}
+
+/// Result of walking the outer headers of a frame from the outside interface.
+enum OuterParse {
+    case esp(ESPLocation)
+    /// An outer fragment of an ESP or UDP datagram, to be reassembled first.
+    case fragment(FragmentInfo)
+    case notESP
+    case invalid(DropReason)
+}
+
+extension Pipeline {
+    /// Processes one frame received on the outside interface.
+    public func processOutside<Sink: FrameSink>(_ frame: UnsafeRawBufferPointer, sink: Sink)
+        -> PacketVerdict
+    {
+        // Ethernet: ARP and neighbour advertisements are learned from, then left to the kernel.
+        guard frame.count >= Ethernet.headerSize else { return drop(.runt) }
+        let forwarding = context.forwardingTable.current
+        let etherType = frame.readUInt16(at: Ethernet.typeOffset)
+        if etherType == Ethernet.typeARP {
+            learnNeighbour(fromARP: frame, interface: forwarding.outside, forwarding: forwarding)
+            return .passed
+        }
+        guard etherType == Ethernet.typeIPv4 || etherType == Ethernet.typeIPv6 else {
+            return .passed
+        }
+        let packet = frame.slice(Ethernet.headerSize, frame.count - Ethernet.headerSize)
+        if etherType == Ethernet.typeIPv6 {
+            learnNeighbour(
+                fromAdvertisement: packet, interface: forwarding.outside,
+                forwarding: forwarding)
+        }
+        guard Ethernet.readMAC(frame, at: Ethernet.destinationOffset) == forwarding.outside.mac
+        else {
+            return .passed
+        }
+
+        // Outer headers down to ESP, through reassembly when the packet is a fragment.
+        let location: ESPLocation
+        switch Pipeline.locateESP(packet, isIPv4: etherType == Ethernet.typeIPv4) {
+        case .notESP: return .passed
+        case .invalid(let reason): return drop(reason)
+        case .esp(let found): location = found
+        case .fragment(let fragment):
+            guard forwarding.localAddresses.contains(fragment.key.destination) else {
+                return .passed
+            }
+            return reassemble(fragment, packet: packet, forwarding: forwarding, sink: sink)
+        }
+        guard forwarding.localAddresses.contains(location.outerDestination) else { return .passed }
+        let esp = frame.slice(Ethernet.headerSize + location.offset, location.length)
+        return decapsulate(esp, location: location, forwarding: forwarding, sink: sink)
+    }
+
+    /// Adds an outer fragment to the worker's reassembler and decapsulates the datagram once
+    /// it is complete.
+    private func reassemble<Sink: FrameSink>(
+        _ fragment: FragmentInfo, packet: UnsafeRawBufferPointer, forwarding: ForwardingTable,
+        sink: Sink
+    ) -> PacketVerdict {
+        let data = packet.slice(fragment.dataOffset, fragment.dataLength)
+        let outcome = reassembler.add(fragment, data: data, now: monotonicNanoseconds())
+        for _ in 0..<reassembler.takeDiscarded() { drops.increment(.reassemblyFailed) }
+        switch outcome {
+        case .incomplete:
+            return .consumed
+        case .invalid:
+            return drop(.reassemblyFailed)
+        case .complete(let payload):
+            return payload.withUnsafeBytes { buffer in
+                let key = fragment.key
+                switch Pipeline.locateTransport(
+                    key.ipProtocol, in: buffer, offset: 0, end: buffer.count, source: key.source,
+                    destination: key.destination)
+                {
+                case .esp(let location):
+                    return decapsulate(
+                        buffer.slice(location.offset, location.length), location: location,
+                        forwarding: forwarding, sink: sink)
+                case .invalid(let reason):
+                    return drop(reason)
+                case .notESP, .fragment:
+                    // IKE or other UDP: the kernel reassembles its own copy.
+                    return .consumed
+                }
+            }
+        }
+    }
+
+    /// Walks the outer IPv4 or IPv6 header (and UDP on port 4500) to the ESP header.
+    static func locateESP(_ packet: UnsafeRawBufferPointer, isIPv4: Bool) -> OuterParse {
+        var nextHeader: UInt8
+        var offset: Int
+        let end: Int
+        let source: IPAddress
+        let destination: IPAddress
+        if isIPv4 {
+            guard packet.count >= IPv4.minimumHeaderSize, packet[0] >> 4 == 4 else {
+                return .invalid(.invalidIPHeader)
+            }
+            offset = Int(packet[0] & 0x0F) * 4
+            end = Int(packet.readUInt16(at: IPv4.totalLengthOffset))
+            guard offset >= IPv4.minimumHeaderSize, end >= offset, end <= packet.count else {
+                return .invalid(.invalidIPHeader)
+            }
+            nextHeader = packet[IPv4.protocolOffset]
+            source = .v4(packet.readUInt32(at: IPv4.sourceOffset))
+            destination = .v4(packet.readUInt32(at: IPv4.destinationOffset))
+            let flags = packet.readUInt16(at: IPv4.flagsOffset)
+            if flags & (IPv4.moreFragments | IPv4.fragmentOffsetMask) != 0 {
+                guard nextHeader == IPProtocolNumber.esp || nextHeader == IPProtocolNumber.udp
+                else { return .notESP }
+                let key = FragmentKey(
+                    source: source, destination: destination,
+                    identification: UInt32(packet.readUInt16(at: IPv4.identificationOffset)),
+                    ipProtocol: nextHeader)
+                return .fragment(
+                    FragmentInfo(
+                        key: key, offset: Int(flags & IPv4.fragmentOffsetMask) * 8,
+                        more: flags & IPv4.moreFragments != 0, dataOffset: offset,
+                        dataLength: end - offset))
+            }
+        } else {
+            guard packet.count >= IPv6.headerSize, packet[0] >> 4 == 6 else {
+                return .invalid(.invalidIPHeader)
+            }
+            end = IPv6.headerSize + Int(packet.readUInt16(at: IPv6.payloadLengthOffset))
+            guard end <= packet.count else { return .invalid(.invalidIPHeader) }
+            nextHeader = packet[IPv6.nextHeaderOffset]
+            offset = IPv6.headerSize
+            source = packet.readAddress(at: IPv6.sourceOffset, isIPv4: false)
+            destination = packet.readAddress(at: IPv6.destinationOffset, isIPv4: false)
+
+            // Extension headers until ESP or UDP ends the walk (RFC 8200 §4).
+            var walked = 0
+            while nextHeader == IPv6.hopByHop || nextHeader == IPv6.routing
+                || nextHeader == IPv6.destinationOptions || nextHeader == IPv6.fragment
+            {
+                walked += 1
+                guard walked <= IPv6.maximumExtensionHeaders, offset + 8 <= end else {
+                    return .invalid(.invalidExtensionHeader)
+                }
+                if nextHeader == IPv6.fragment {
+                    // Fragment header: Next Header, reserved, offset and M flag, identification.
+                    let fragmentProtocol = packet[offset]
+                    guard
+                        fragmentProtocol == IPProtocolNumber.esp
+                            || fragmentProtocol == IPProtocolNumber.udp
+                    else { return .notESP }
+                    let offsetAndFlag = packet.readUInt16(at: offset + 2)
+                    let key = FragmentKey(
+                        source: source, destination: destination,
+                        identification: packet.readUInt32(at: offset + 4),
+                        ipProtocol: fragmentProtocol)
+                    return .fragment(
+                        FragmentInfo(
+                            key: key, offset: Int(offsetAndFlag >> 3) * 8,
+                            more: offsetAndFlag & 1 != 0, dataOffset: offset + 8,
+                            dataLength: end - offset - 8))
+                }
+                let length = (Int(packet[offset + 1]) + 1) * 8
+                nextHeader = packet[offset]
+                offset += length
+                guard offset <= end else { return .invalid(.invalidExtensionHeader) }
+            }
+        }
+
+        return locateTransport(
+            nextHeader, in: packet, offset: offset, end: end, source: source,
+            destination: destination)
+    }
+
+    /// Finds ESP directly at `offset`, or after a UDP header to port 4500, in `packet`.
+    static func locateTransport(
+        _ nextHeader: UInt8, in packet: UnsafeRawBufferPointer, offset: Int, end: Int,
+        source: IPAddress, destination: IPAddress
+    ) -> OuterParse {
+        switch nextHeader {
+        case IPProtocolNumber.esp:
+            guard end - offset >= ESPLayout.headerSize else { return .invalid(.runt) }
+            return .esp(
+                ESPLocation(
+                    outerSource: source, outerDestination: destination,
+                    offset: offset, length: end - offset))
+        case IPProtocolNumber.udp:
+            guard end - offset >= UDP.headerSize else { return .invalid(.runt) }
+            guard packet.readUInt16(at: offset + 2) == UDP.natTraversalPort else { return .notESP }
+            let udpLength = Int(packet.readUInt16(at: offset + UDP.lengthOffset))
+            guard udpLength >= UDP.headerSize, offset + udpLength <= end else {
+                return .invalid(.invalidIPHeader)
+            }
+            let payloadOffset = offset + UDP.headerSize
+            let payloadLength = udpLength - UDP.headerSize
+            // A NAT keepalive (one 0xFF byte) or an IKE message (non-ESP marker of four zero
+            // bytes, RFC 3948 §2.2) belongs to the negotiator.
+            guard payloadLength > UDP.nonESPMarkerSize,
+                packet.readUInt32(at: payloadOffset) != 0
+            else { return .notESP }
+            guard payloadLength >= ESPLayout.headerSize else { return .invalid(.runt) }
+            return .esp(
+                ESPLocation(
+                    outerSource: source, outerDestination: destination,
+                    offset: payloadOffset, length: payloadLength))
+        default:
+            return .notESP
+        }
+    }
+
+    /// Verifies, decrypts and forwards one ESP packet.
+    func decapsulate<Sink: FrameSink>(
+        _ esp: UnsafeRawBufferPointer, location: ESPLocation, forwarding: ForwardingTable,
+        sink: Sink
+    ) -> PacketVerdict {
+        // SA by SPI. The SA must belong to the address the packet was sent to.
+        let saTable = context.saTable.current
+        let spi = esp.readUInt32(at: ESPLayout.spiOffset)
+        guard let state = saTable.inbound[spi],
+            state.childSA.localAddress == location.outerDestination
+        else { return drop(.noSA) }
+        let counters = state.counters
+        let transform = state.inboundTransforms[worker]
+        let ivOffset = ESPLayout.headerSize
+        let bodyOffset = ivOffset + transform.ivLength
+        let bodyLength = esp.count - bodyOffset - transform.icvLength
+        guard bodyLength >= ESPLayout.trailerSize, bodyLength % transform.blockSize == 0 else {
+            counters.add(.invalidLength)
+            return drop(.invalidCiphertextLength)
+        }
+
+        // Replay window, before spending any cryptography on the packet.
+        let sequence = esp.readUInt32(at: ESPLayout.sequenceOffset)
+        guard state.checkReplay(sequence) == .accept else {
+            counters.add(.replayFailed)
+            return drop(.replay)
+        }
+
+        // ICV in constant time, before decrypting (the AEAD checks its tag while opening).
+        let icv = esp.slice(bodyOffset + bodyLength, transform.icvLength)
+        if let mac = transform.mac {
+            guard verifyICV(esp.slice(0, bodyOffset + bodyLength), icv: icv, mac: mac) else {
+                counters.add(.verifyFailed)
+                return drop(.integrityFailed)
+            }
+        }
+
+        // Decrypt in the TX frame: the only copy of the packet.
+        guard let out = sink.reserveFrame() else { return drop(.txRingFull) }
+        let plaintextOffset = Ethernet.headerSize
+        guard plaintextOffset + bodyLength <= out.count else { return drop(.tooBig) }
+        out.copyBytes(from: esp.slice(bodyOffset, bodyLength), at: plaintextOffset)
+        let plaintext = out.slice(plaintextOffset, bodyLength)
+        let iv = esp.slice(ivOffset, transform.ivLength)
+        do {
+            switch transform.cipher {
+            case .cbc(let cipher):
+                try cipher.decrypt(iv: iv, data: plaintext)
+            case .gcm(let cipher):
+                let opened = try cipher.open(
+                    explicitIV: iv, aad: esp.slice(0, ESPLayout.headerSize),
+                    data: plaintext, tag: icv)
+                guard opened else {
+                    counters.add(.verifyFailed)
+                    return drop(.integrityFailed)
+                }
+            case .null:
+                break
+            }
+        } catch {
+            counters.add(.internalErrorsReceive)
+            return drop(.cryptoError)
+        }
+        guard state.recordReplay(sequence) == .accept else {
+            counters.add(.replayFailed)
+            return drop(.replay)
+        }
+        counters.add(.decaps)
+        counters.add(.decrypt)
+        if transform.icvLength > 0 { counters.add(.verify) }
+
+        // Trailer: Next Header, Pad Length and the monotonic padding bytes.
+        let nextHeader = plaintext[bodyLength - 1]
+        let padLength = Int(plaintext[bodyLength - 2])
+        guard padLength + ESPLayout.trailerSize <= bodyLength else {
+            counters.add(.decapsFailed)
+            return drop(.invalidPadding)
+        }
+        let payloadLength = bodyLength - ESPLayout.trailerSize - padLength
+        var padIndex = 0
+        while padIndex < padLength {
+            guard plaintext[payloadLength + padIndex] == UInt8(truncatingIfNeeded: padIndex + 1)
+            else {
+                counters.add(.decapsFailed)
+                return drop(.invalidPadding)
+            }
+            padIndex += 1
+        }
+        let payload = UnsafeRawBufferPointer(plaintext.slice(0, payloadLength))
+        return deliverPayload(
+            payload, nextHeader: nextHeader, state: state, saTable: saTable,
+            out: out, payloadOffset: plaintextOffset, forwarding: forwarding,
+            sink: sink)
+    }
+
+    /// Handles the CMD, checks the inner packet against the SA and sends it inside.
+    private func deliverPayload<Sink: FrameSink>(
+        _ payload: UnsafeRawBufferPointer, nextHeader: UInt8, state: SAState, saTable: SATable,
+        out: UnsafeMutableRawBufferPointer, payloadOffset: Int, forwarding: ForwardingTable,
+        sink: Sink
+    ) -> PacketVerdict {
+        let counters = state.counters
+        var innerStart = 0
+        var cmd: CMDHeader?
+        switch nextHeader {
+        case context.cmdNextHeader:
+            if state.childSA.taggingNegotiated {
+                do {
+                    cmd = try CMDHeader.parse(payload)
+                } catch {
+                    counters.add(.decapsFailed)
+                    return drop(error.dropReason)
+                }
+                innerStart = cmd!.headerLength
+            } else {
+                // Tagging not negotiated: skip the CMD by its length field, read nothing else.
+                guard payload.count >= CMDHeader.size else { return drop(.cmdTruncated) }
+                let skip = max(1, Int(payload[CMDHeader.lengthOffset])) * CMDHeader.unitSize
+                guard skip <= payload.count else { return drop(.cmdTruncated) }
+                innerStart = skip
+            }
+        case ESPLayout.nextHeaderIPv4, ESPLayout.nextHeaderIPv6:
+            break
+        case ESPLayout.nextHeaderNone:
+            return .consumed
+        default:
+            counters.add(.decapsFailed)
+            return drop(.unknownNextHeader)
+        }
+
+        // The inner packet must match its announced family and the SA's selectors.
+        let inner = payload.slice(innerStart, payload.count - innerStart)
+        guard let info = IPPacketInfo.parse(inner) else { return drop(.invalidInnerPacket) }
+        let expectsIPv4: Bool
+        if let cmd {
+            expectsIPv4 = cmd.innerEtherType == CMDHeader.etherTypeIPv4
+        } else if nextHeader == context.cmdNextHeader {
+            expectsIPv4 = info.isIPv4
+        } else {
+            expectsIPv4 = nextHeader == ESPLayout.nextHeaderIPv4
+        }
+        guard info.isIPv4 == expectsIPv4 else { return drop(.invalidInnerPacket) }
+        guard
+            saTable.inboundSelectorsMatch(
+                state, source: info.source, destination: info.destination,
+                ipProtocol: info.ipProtocol,
+                ports: info.ports)
+        else { return drop(.policyMismatch) }
+
+        // Tag accounting: extracted only on an SA that negotiated tagging.
+        if let cmd {
+            counters.add(.untagged)
+            if let sgt = cmd.sgt { reportDebug(.extracted, sgt: sgt.value, source: info.source) }
+        } else {
+            counters.add(.notUntagged)
+        }
+
+        // Next hop on the inside interface. The Ethernet header goes right before the packet.
+        guard let nextHop = forwarding.nextHop(to: info.destination, through: forwarding.inside)
+        else { return drop(.noRoute) }
+        guard let mac = forwarding.neighbour(nextHop, on: forwarding.inside) else {
+            // The reserved frame is still unsent, so the solicitation can use it.
+            solicit(nextHop, on: forwarding.inside, sink: sink, reserved: out)
+            return drop(.noNeighbour)
+        }
+
+        // Forwarding out of the tunnel costs one TTL. The expired packet's source is across
+        // the tunnel, so no Time Exceeded goes back.
+        let innerOut = out.slice(payloadOffset + innerStart, info.length)
+        guard HopLimit.read(UnsafeRawBufferPointer(innerOut), isIPv4: info.isIPv4) > 1 else {
+            return drop(.ttlExpired)
+        }
+        HopLimit.decrement(innerOut, isIPv4: info.isIPv4)
+        let frameOffset = payloadOffset + innerStart - Ethernet.headerSize
+        Ethernet.writeHeader(
+            out, at: frameOffset, destination: mac, source: forwarding.inside.mac,
+            type: info.isIPv4 ? Ethernet.typeIPv4 : Ethernet.typeIPv6)
+        sink.commitFrame(offset: frameOffset, length: Ethernet.headerSize + info.length)
+        counters.add(.bytesIn, UInt64(info.length))
+        return .forwarded(frames: 1)
+    }
+
+    /// Computes the HMAC over `authenticated` and compares it with `icv` in constant time.
+    private func verifyICV(
+        _ authenticated: UnsafeRawBufferPointer, icv: UnsafeRawBufferPointer,
+        mac: HMACContext
+    ) -> Bool {
+        withUnsafeTemporaryAllocation(byteCount: ESPLayout.maximumICVLength, alignment: 8) {
+            computed in
+            mac.reset()
+            mac.update(authenticated)
+            let expected = UnsafeMutableRawBufferPointer(rebasing: computed[0..<icv.count])
+            mac.finalize(into: expected)
+            var difference: UInt8 = 0
+            for index in 0..<icv.count { difference |= expected[index] ^ icv[index] }
+            return difference == 0
+        }
+    }
+}

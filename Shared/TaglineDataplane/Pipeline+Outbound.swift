@@ -1,0 +1,363 @@
+// Outbound: a clear frame from the inside interface becomes one ESP frame
+// (or several, for a GSO frame) on the outside interface. The inner packet is
+// copied once, straight into the TX frame, and encrypted in place there.
+
+import TaglineCore
+import TaglineCrypto
+
+/// Offsets and lengths of the outer headers, ESP and payload in an outbound frame.
+struct OutboundLayout {
+    var outerIPHeaderSize: Int
+    var udpHeaderSize: Int
+    var espOffset: Int
+    var payloadOffset: Int
+    var payloadLength: Int
+    /// Payload, padding and trailer.
+    var paddedLength: Int
+    var espLength: Int
+    /// Outer IP packet.
+    var ipLength: Int
+    var frameLength: Int
+
+    init(sa: ChildSA, transform: ESPTransform, payloadLength: Int) {
+        outerIPHeaderSize = sa.remoteAddress.isIPv4 ? IPv4.minimumHeaderSize : IPv6.headerSize
+        udpHeaderSize = sa.udpEncapsulation == nil ? 0 : UDP.headerSize
+        espOffset = Ethernet.headerSize + outerIPHeaderSize + udpHeaderSize
+        payloadOffset = espOffset + ESPLayout.headerSize + transform.ivLength
+        self.payloadLength = payloadLength
+        paddedLength = transform.paddedLength(payloadLength)
+        espLength = ESPLayout.headerSize + transform.ivLength + paddedLength + transform.icvLength
+        ipLength = outerIPHeaderSize + udpHeaderSize + espLength
+        frameLength = Ethernet.headerSize + ipLength
+    }
+
+    /// Largest payload whose outer IP packet fits `mtu`.
+    static func maximumPayload(sa: ChildSA, transform: ESPTransform, mtu: Int) -> Int {
+        let outer =
+            (sa.remoteAddress.isIPv4 ? IPv4.minimumHeaderSize : IPv6.headerSize)
+            + (sa.udpEncapsulation == nil ? 0 : UDP.headerSize)
+        let room = mtu - outer - ESPLayout.headerSize - transform.ivLength - transform.icvLength
+        let padded = room / transform.blockSize * transform.blockSize
+        return padded - ESPLayout.trailerSize
+    }
+}
+
+extension Pipeline {
+    /// Processes one frame received on the inside interface. `offload` describes checksum
+    /// and segmentation work the sender left undone (from the frame's virtio-net header).
+    /// ESP goes to `sink`, the outside interface. An ICMP error for a packet too big for the
+    /// tunnel goes back to `replySink`, the inside interface, when one is given.
+    public func processInside<Sink: FrameSink, ReplySink: FrameSink>(
+        _ frame: UnsafeRawBufferPointer, offload: OffloadHeader = .none, sink: Sink,
+        replySink: ReplySink?
+    ) -> PacketVerdict {
+        guard frame.count >= Ethernet.headerSize else { return drop(.runt) }
+        let forwarding = context.forwardingTable.current
+        let etherType = frame.readUInt16(at: Ethernet.typeOffset)
+        if etherType == Ethernet.typeARP {
+            learnNeighbour(fromARP: frame, interface: forwarding.inside, forwarding: forwarding)
+            return .passed
+        }
+        guard etherType == Ethernet.typeIPv4 || etherType == Ethernet.typeIPv6 else {
+            return .passed
+        }
+        let packet = frame.slice(Ethernet.headerSize, frame.count - Ethernet.headerSize)
+        if etherType == Ethernet.typeIPv6 {
+            learnNeighbour(
+                fromAdvertisement: packet, interface: forwarding.inside,
+                forwarding: forwarding)
+        }
+        // Only frames sent to the gateway's MAC are routed through it.
+        guard Ethernet.readMAC(frame, at: Ethernet.destinationOffset) == forwarding.inside.mac
+        else {
+            return .passed
+        }
+        guard let info = IPPacketInfo.parse(packet),
+            info.isIPv4 == (etherType == Ethernet.typeIPv4)
+        else { return drop(.invalidIPHeader) }
+        if forwarding.localAddresses.contains(info.destination) || isLinkScope(info.destination) {
+            return .passed
+        }
+
+        // Policy, then the tag: only an SA that negotiated tagging carries one.
+        let saTable = context.saTable.current
+        guard
+            let state = saTable.outboundSA(
+                source: info.source, destination: info.destination, ipProtocol: info.ipProtocol,
+                ports: info.ports)
+        else { return drop(.noPolicy) }
+        var sgt: SGT?
+        if state.childSA.taggingNegotiated {
+            sgt = context.bindingTable.current.sgt(for: info.source)
+        }
+        let innerPacket = packet.slice(0, info.length)
+        let sourceMAC = Ethernet.readMAC(frame, at: Ethernet.sourceOffset)
+
+        // Forwarding into the tunnel costs one TTL, as in any router.
+        guard HopLimit.read(innerPacket, isIPv4: info.isIPv4) > 1 else {
+            if let replySink {
+                sendICMPError(
+                    .timeExceeded, about: innerPacket, info: info, destinationMAC: sourceMAC,
+                    forwarding: forwarding, sink: replySink)
+            }
+            return drop(.ttlExpired)
+        }
+
+        if offload.isSegmentationOffload {
+            return segmentAndEncapsulate(
+                innerPacket, info: info, offload: offload, state: state,
+                sgt: sgt, forwarding: forwarding, sink: sink)
+        }
+
+        // Too big for the tunnel: cut TCP into smaller segments, tell other senders the MTU.
+        let cmdLength = sgt == nil ? 0 : CMDHeader.size
+        let maximumInner =
+            OutboundLayout.maximumPayload(
+                sa: state.childSA, transform: state.outboundTransforms[worker],
+                mtu: forwarding.outside.mtu) - cmdLength
+        if info.length > maximumInner {
+            if info.ipProtocol == IPProtocolNumber.tcp && !info.isFragment {
+                let resegment = OffloadHeader(
+                    needsChecksum: false, checksumStart: 0, checksumOffset: 0,
+                    gsoType: info.isIPv4 ? OffloadHeader.gsoTCPv4 : OffloadHeader.gsoTCPv6,
+                    gsoSize: info.length)
+                return segmentAndEncapsulate(
+                    innerPacket, info: info, offload: resegment,
+                    state: state, sgt: sgt, forwarding: forwarding,
+                    sink: sink)
+            }
+            if info.isIPv4 && !info.dontFragment {
+                guard let checksum = offload.pendingChecksum(of: innerPacket) else {
+                    return drop(.unsupportedOffload)
+                }
+                return fragmentAndEncapsulate(
+                    innerPacket, info: info, maximumLength: maximumInner,
+                    transportChecksum: checksum, state: state, sgt: sgt,
+                    forwarding: forwarding, sink: sink)
+            }
+            if let replySink {
+                sendICMPError(
+                    .packetTooBig(mtu: maximumInner), about: innerPacket, info: info,
+                    destinationMAC: sourceMAC, forwarding: forwarding, sink: replySink)
+            }
+            state.counters.add(.encapsFailed)
+            return drop(.tooBig)
+        }
+        return encapsulate(
+            innerLength: info.length, info: info, state: state, sgt: sgt, forwarding: forwarding,
+            sink: sink
+        ) { out in
+            out.copyBytes(from: innerPacket, at: 0)
+            HopLimit.decrement(out, isIPv4: info.isIPv4)
+            return offload.completeChecksum(in: out, frameHeaderLength: Ethernet.headerSize)
+        }
+    }
+
+    /// Encrypts one inner packet into a TX frame. `writeInner` copies the inner packet into
+    /// the buffer it gets (exactly `innerLength` bytes) and returns false when it cannot.
+    func encapsulate<Sink: FrameSink>(
+        innerLength: Int, info: IPPacketInfo, state: SAState, sgt: SGT?,
+        forwarding: ForwardingTable, sink: Sink,
+        writeInner: (UnsafeMutableRawBufferPointer) -> Bool
+    ) -> PacketVerdict {
+        let sa = state.childSA
+        let transform = state.outboundTransforms[worker]
+        let cmdLength = sgt == nil ? 0 : CMDHeader.size
+        let layout = OutboundLayout(
+            sa: sa, transform: transform,
+            payloadLength: cmdLength + innerLength)
+        guard layout.ipLength <= forwarding.outside.mtu else {
+            // processInside already resizes TCP segments and rejects other oversized packets,
+            // so only a caller that skips those checks reaches this branch.
+            state.counters.add(.encapsFailed)
+            return drop(.tooBig)
+        }
+
+        // Next hop on the outside interface.
+        guard let nextHop = forwarding.nextHop(to: sa.remoteAddress, through: forwarding.outside)
+        else { return drop(.noRoute) }
+        guard let nextHopMAC = forwarding.neighbour(nextHop, on: forwarding.outside) else {
+            solicit(nextHop, on: forwarding.outside, sink: sink)
+            return drop(.noNeighbour)
+        }
+        guard let sequence = state.sequence.next() else { return drop(.sequenceExhausted) }
+        guard let out = sink.reserveFrame() else { return drop(.txRingFull) }
+        guard layout.frameLength <= out.count else { return drop(.tooBig) }
+
+        // Inner packet (and CMD) first, so a failed checksum completion writes nothing else.
+        let payload = out.slice(layout.payloadOffset, layout.payloadLength)
+        if let sgt {
+            let etherType = info.isIPv4 ? CMDHeader.etherTypeIPv4 : CMDHeader.etherTypeIPv6
+            CMDHeader(sgt: sgt, innerEtherType: etherType).write(to: payload)
+        }
+        guard writeInner(payload.slice(cmdLength, innerLength)) else {
+            return drop(.unsupportedOffload)
+        }
+
+        // Ethernet, outer IP and UDP headers.
+        Ethernet.writeHeader(
+            out, at: 0, destination: nextHopMAC, source: forwarding.outside.mac,
+            type: sa.remoteAddress.isIPv4 ? Ethernet.typeIPv4 : Ethernet.typeIPv6)
+        let trafficClass = readTrafficClass(
+            UnsafeRawBufferPointer(payload.slice(cmdLength, innerLength)))
+        writeOuterHeaders(
+            out, layout: layout, sa: sa, trafficClass: trafficClass,
+            dontFragment: info.dontFragment && info.isIPv4)
+
+        // ESP header, padding, trailer, encryption and ICV.
+        let nextHeader =
+            sgt != nil
+            ? context.cmdNextHeader
+            : (info.isIPv4 ? ESPLayout.nextHeaderIPv4 : ESPLayout.nextHeaderIPv6)
+        let esp = out.slice(layout.espOffset, layout.espLength)
+        guard
+            ESPSeal.seal(
+                esp, transform: transform, spi: sa.outboundSPI, sequence: sequence,
+                payloadLength: layout.payloadLength, nextHeader: nextHeader)
+        else {
+            state.counters.add(.internalErrorsSend)
+            return drop(.cryptoError)
+        }
+        if sa.udpEncapsulation != nil && !sa.remoteAddress.isIPv4 {
+            writeUDPChecksumIPv6(out, layout: layout, sa: sa)
+        }
+        sink.commitFrame(offset: 0, length: layout.frameLength)
+
+        // Counters and the debug line.
+        let counters = state.counters
+        counters.add(.encaps)
+        counters.add(.encrypt)
+        if transform.icvLength > 0 { counters.add(.digest) }
+        counters.add(.bytesOut, UInt64(innerLength))
+        if let sgt {
+            counters.add(.tagged)
+            reportDebug(.inserted, sgt: sgt.value, source: info.source)
+        } else {
+            counters.add(.notTagged)
+        }
+        return .forwarded(frames: 1)
+    }
+
+    private func writeOuterHeaders(
+        _ out: UnsafeMutableRawBufferPointer, layout: OutboundLayout,
+        sa: ChildSA, trafficClass: UInt8, dontFragment: Bool
+    ) {
+        let ipOffset = Ethernet.headerSize
+        let transportProtocol =
+            sa.udpEncapsulation == nil ? IPProtocolNumber.esp : IPProtocolNumber.udp
+        if sa.remoteAddress.isIPv4 {
+            IPv4.writeHeader(
+                out, at: ipOffset, totalLength: layout.ipLength,
+                ipProtocol: transportProtocol, source: sa.localAddress,
+                destination: sa.remoteAddress, identification: nextIdentification,
+                tos: trafficClass, dontFragment: dontFragment)
+            nextIdentification &+= 1
+        } else {
+            IPv6.writeHeader(
+                out, at: ipOffset, payloadLength: layout.ipLength - IPv6.headerSize,
+                nextHeader: transportProtocol, source: sa.localAddress,
+                destination: sa.remoteAddress, trafficClass: trafficClass)
+        }
+        if let encapsulation = sa.udpEncapsulation {
+            // RFC 3948 §2.1: the IPv4 UDP checksum is sent as zero.
+            let udpOffset = ipOffset + layout.outerIPHeaderSize
+            out.writeUInt16(encapsulation.localPort, at: udpOffset)
+            out.writeUInt16(encapsulation.remotePort, at: udpOffset + 2)
+            out.writeUInt16(
+                UInt16(UDP.headerSize + layout.espLength), at: udpOffset + UDP.lengthOffset)
+            out.writeUInt16(0, at: udpOffset + UDP.checksumOffset)
+        }
+    }
+
+    /// IPv6 forbids a zero UDP checksum outside the cases of RFC 6935, so compute it.
+    private func writeUDPChecksumIPv6(
+        _ out: UnsafeMutableRawBufferPointer, layout: OutboundLayout,
+        sa: ChildSA
+    ) {
+        let udpOffset = Ethernet.headerSize + layout.outerIPHeaderSize
+        let udpLength = UDP.headerSize + layout.espLength
+        let pseudo = InternetChecksum.pseudoHeaderSum(
+            source: sa.localAddress, destination: sa.remoteAddress,
+            ipProtocol: IPProtocolNumber.udp,
+            length: udpLength)
+        let sum = InternetChecksum.sum(
+            UnsafeRawBufferPointer(out.slice(udpOffset, udpLength)),
+            initial: pseudo)
+        let checksum = InternetChecksum.finish(sum)
+        out.writeUInt16(checksum == 0 ? 0xFFFF : checksum, at: udpOffset + UDP.checksumOffset)
+    }
+
+    /// Reads the IPv4 TOS or IPv6 Traffic Class byte, which is copied to the outer header
+    /// (RFC 4301 §5.1.2).
+    private func readTrafficClass(_ packet: UnsafeRawBufferPointer) -> UInt8 {
+        guard packet.count >= 2 else { return 0 }
+        if packet[0] >> 4 == 4 { return packet[1] }
+        return UInt8(truncatingIfNeeded: packet.readUInt16(at: 0) >> 4)
+    }
+
+    /// Multicast, broadcast and link-local destinations never leave the link.
+    func isLinkScope(_ address: IPAddress) -> Bool {
+        switch address {
+        case .v4(let value):
+            return value >> 28 == 0xE || value == 0xFFFF_FFFF || value >> 16 == 0xA9FE
+        case .v6(let high, _):
+            return high >> 56 == 0xFF || high >> 54 == 0x3FA
+        }
+    }
+}
+
+/// Builds the ESP header and trailer around a payload already in place, then encrypts.
+enum ESPSeal {
+    /// `esp` spans the ESP header to the end of the ICV; the payload sits after the IV.
+    /// Returns false when the cipher or MAC failed.
+    static func seal(
+        _ esp: UnsafeMutableRawBufferPointer, transform: ESPTransform, spi: UInt32,
+        sequence: UInt32, payloadLength: Int, nextHeader: UInt8
+    ) -> Bool {
+        esp.writeUInt32(spi, at: ESPLayout.spiOffset)
+        esp.writeUInt32(sequence, at: ESPLayout.sequenceOffset)
+        let ivOffset = ESPLayout.headerSize
+        let bodyOffset = ivOffset + transform.ivLength
+        let padded = transform.paddedLength(payloadLength)
+        let padLength = padded - payloadLength - ESPLayout.trailerSize
+
+        // Padding 1, 2, 3, ... (RFC 4303 §2.4), Pad Length and Next Header.
+        var index = 0
+        while index < padLength {
+            esp[bodyOffset + payloadLength + index] = UInt8(truncatingIfNeeded: index + 1)
+            index += 1
+        }
+        esp[bodyOffset + padded - 2] = UInt8(padLength)
+        esp[bodyOffset + padded - 1] = nextHeader
+
+        let iv = esp.slice(ivOffset, transform.ivLength)
+        let body = esp.slice(bodyOffset, padded)
+        let icv = esp.slice(bodyOffset + padded, transform.icvLength)
+        do {
+            switch transform.cipher {
+            case .cbc(let cipher):
+                // CBC needs an unpredictable IV (RFC 3602 §3).
+                secureRandomBytes(into: iv)
+                try cipher.encrypt(iv: UnsafeRawBufferPointer(iv), data: body)
+            case .gcm(let cipher):
+                // The sequence number is unique under one key, as RFC 4106 §3.1 requires.
+                iv.writeUInt64(UInt64(sequence), at: 0)
+                let aad = UnsafeRawBufferPointer(esp.slice(0, ESPLayout.headerSize))
+                try cipher.seal(
+                    explicitIV: UnsafeRawBufferPointer(iv), aad: aad, data: body,
+                    tag: icv)
+                return true
+            case .null:
+                break
+            }
+        } catch {
+            return false
+        }
+        if let mac = transform.mac {
+            mac.reset()
+            mac.update(UnsafeRawBufferPointer(esp.slice(0, bodyOffset + padded)))
+            mac.finalize(into: icv)
+        }
+        return true
+    }
+}

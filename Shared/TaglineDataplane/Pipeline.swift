@@ -1,0 +1,150 @@
+// The per-worker packet pipeline on buffers in memory. A frame from the
+// inside interface is encrypted into a TX frame of the outside interface.
+// An ESP frame from the outside interface is decrypted into a TX frame of
+// the inside interface. The AF_PACKET rings, or a test, supply the frames and
+// the TX sinks. No function of the packet path throws: each outcome is a
+// verdict, and each drop increments a counter.
+
+import CTaglineShim
+import TaglineCore
+
+/// The outcome of one received frame.
+public enum PacketVerdict: Equatable, Sendable {
+    /// Sent as `frames` frames (more than one when a GSO frame was segmented).
+    case forwarded(frames: Int)
+    /// Not the dataplane's (ARP, IKE, traffic for the gateway itself): left to the kernel.
+    case passed
+    /// Accepted and used up without output, such as an ESP dummy packet.
+    case consumed
+    /// Dropped and counted under `reason`.
+    case dropped(DropReason)
+}
+
+/// The destination of outgoing frames: a TX ring, or memory in tests.
+public protocol FrameSink: AnyObject {
+    /// Returns a writable frame buffer, or nil when none is free. The buffer stays valid until the
+    /// next `reserveFrame` or `commitFrame` call.
+    func reserveFrame() -> UnsafeMutableRawBufferPointer?
+    /// Sends the frame at `offset ..< offset + length` of the buffer reserved last.
+    func commitFrame(offset: Int, length: Int)
+}
+
+/// A neighbour learned from an ARP or Neighbour Advertisement frame seen by a worker.
+public struct LearnedNeighbour: Equatable, Sendable {
+    public var key: NeighbourKey
+    public var mac: MACAddress
+
+    public init(key: NeighbourKey, mac: MACAddress) {
+        self.key = key
+        self.mac = mac
+    }
+}
+
+/// State shared by the control thread and all workers.
+public final class DataplaneContext: @unchecked Sendable {
+    public let workerCount: Int
+    public let epochs: EpochDomain
+    public let saTable: TableSlot<SATable>
+    public let bindingTable: TableSlot<BindingTable>
+    public let forwardingTable: TableSlot<ForwardingTable>
+    /// ESP Next Header that announces a CMD.
+    public let cmdNextHeader: UInt8
+    /// Per-worker drop counters (index = worker).
+    public let drops: [DropCounters]
+    /// Per-worker SGT debug events, drained by the control thread.
+    public let debugQueues: [SPSCQueue<SGTDebugEvent>]
+    /// Per-worker learned neighbours, drained by the control thread.
+    public let neighbourQueues: [SPSCQueue<LearnedNeighbour>]
+    private let debugFlag: UnsafeMutablePointer<UInt64>
+    private let debugLost: UnsafeMutablePointer<UInt64>
+
+    public init(
+        workerCount: Int, forwarding: ForwardingTable,
+        cmdNextHeader: UInt8 = CMDHeader.defaultNextHeader, debugQueueCapacity: Int = 1024
+    ) {
+        self.workerCount = workerCount
+        epochs = EpochDomain(workerCount: workerCount)
+        saTable = TableSlot(SATable.empty, domain: epochs)
+        bindingTable = TableSlot(BindingTable.empty, domain: epochs)
+        forwardingTable = TableSlot(forwarding, domain: epochs)
+        self.cmdNextHeader = cmdNextHeader
+        drops = (0..<workerCount).map { _ in DropCounters() }
+        let filler = SGTDebugEvent(kind: .inserted, sgt: 0, source: .v4(0))
+        debugQueues = (0..<workerCount).map { _ in
+            SPSCQueue(capacity: debugQueueCapacity, filler: filler)
+        }
+        let neighbourFiller = LearnedNeighbour(
+            key: NeighbourKey(interfaceIndex: 0, address: .v4(0)), mac: MACAddress(0))
+        neighbourQueues = (0..<workerCount).map { _ in
+            SPSCQueue(capacity: 256, filler: neighbourFiller)
+        }
+        debugFlag = .allocate(capacity: 1)
+        debugFlag.initialize(to: 0)
+        debugLost = .allocate(capacity: 1)
+        debugLost.initialize(to: 0)
+    }
+
+    deinit {
+        debugFlag.deallocate()
+        debugLost.deallocate()
+    }
+
+    /// `debug crypto ipsec metadata sgt`: workers queue SGT events only while this is set.
+    public var debugEnabled: Bool {
+        get { tagline_atomic_load_u64(debugFlag) != 0 }
+        set { tagline_atomic_store_u64(debugFlag, newValue ? 1 : 0) }
+    }
+
+    /// Debug events lost to full queues since the last call; resets the count.
+    public func takeLostDebugEvents() -> UInt64 {
+        let lost = tagline_atomic_load_u64(debugLost)
+        if lost > 0 { _ = tagline_atomic_fetch_add_u64(debugLost, 0 &- lost) }
+        return lost
+    }
+
+    func noteLostDebugEvent() { _ = tagline_atomic_fetch_add_u64(debugLost, 1) }
+
+    /// Drops of all workers added up, keyed by reason name.
+    public func dropTotals() -> [String: UInt64] {
+        var totals = [String: UInt64]()
+        for counters in drops {
+            for (name, value) in counters.snapshot() { totals[name, default: 0] += value }
+        }
+        return totals
+    }
+}
+
+/// One worker's packet path. Not thread-safe: each worker thread owns one.
+public final class Pipeline {
+    public let worker: Int
+    public let context: DataplaneContext
+    let drops: DropCounters
+    /// Identification of outer IPv4 headers.
+    var nextIdentification: UInt16 = 1
+    /// Outer fragments waiting for the rest of their datagram.
+    let reassembler = FragmentReassembler()
+    /// Last solicitation per neighbour, in monotonic nanoseconds.
+    var lastSolicitation: [NeighbourKey: UInt64] = [:]
+    static let solicitationInterval: UInt64 = 1_000_000_000
+
+    public init(worker: Int, context: DataplaneContext) {
+        precondition(worker >= 0 && worker < context.workerCount, "worker \(worker) out of range")
+        self.worker = worker
+        self.context = context
+        self.drops = context.drops[worker]
+    }
+
+    @inline(__always)
+    func drop(_ reason: DropReason) -> PacketVerdict {
+        drops.increment(reason)
+        return .dropped(reason)
+    }
+
+    @inline(__always)
+    func reportDebug(_ kind: SGTDebugEvent.Kind, sgt: UInt16, source: IPAddress) {
+        guard context.debugEnabled else { return }
+        if !context.debugQueues[worker].push(SGTDebugEvent(kind: kind, sgt: sgt, source: source)) {
+            context.noteLostDebugEvent()
+        }
+    }
+}

@@ -1,0 +1,180 @@
+// The immutable tables the workers read: SAs (the SPD and SAD), SGT
+// bindings, and interfaces with routes and neighbours. The control thread
+// builds a new object on every change and publishes it through a TableSlot.
+
+import TaglineCore
+
+/// Outbound policy (selectors to SA) and inbound SAs (SPI to SA).
+public final class SATable: @unchecked Sendable {
+    /// Inbound SAs keyed by the SPI in received packets.
+    public let inbound: [UInt32: SAState]
+    /// Outbound SAs in the order their selectors are tried.
+    public let outbound: [SAState]
+
+    /// Orders SAs by inbound SPI, so equal sets give equal tables.
+    public init(states: [SAState]) {
+        var byInboundSPI = [UInt32: SAState]()
+        for state in states { byInboundSPI[state.childSA.inboundSPI] = state }
+        inbound = byInboundSPI
+        outbound = states.sorted { $0.childSA.inboundSPI < $1.childSA.inboundSPI }
+    }
+
+    public static let empty = SATable(states: [])
+
+    /// Finds the SA whose local selectors match the packet's source and whose remote selectors
+    /// match its destination. `ports` is nil for protocols without ports.
+    public func outboundSA(
+        source: IPAddress, destination: IPAddress, ipProtocol: UInt8,
+        ports: (source: UInt16, destination: UInt16)?
+    ) -> SAState? {
+        // TODO: index the selectors (a trie per family) once gateways carry hundreds of SAs.
+        for state in outbound {
+            let sa = state.childSA
+            let localMatch = sa.localSelectors.contains {
+                $0.matches(address: source, ipProtocol: ipProtocol, port: ports?.source)
+            }
+            guard localMatch else { continue }
+            let remoteMatch = sa.remoteSelectors.contains {
+                $0.matches(address: destination, ipProtocol: ipProtocol, port: ports?.destination)
+            }
+            if remoteMatch { return state }
+        }
+        return nil
+    }
+
+    /// Tells whether a decrypted inner packet is one the SA may carry (RFC 4301 §5.2):
+    /// its source in the remote selectors and its destination in the local ones.
+    func inboundSelectorsMatch(
+        _ state: SAState, source: IPAddress, destination: IPAddress,
+        ipProtocol: UInt8, ports: (source: UInt16, destination: UInt16)?
+    )
+        -> Bool
+    {
+        let sa = state.childSA
+        let remoteMatch = sa.remoteSelectors.contains {
+            $0.matches(address: source, ipProtocol: ipProtocol, port: ports?.source)
+        }
+        guard remoteMatch else { return false }
+        return sa.localSelectors.contains {
+            $0.matches(address: destination, ipProtocol: ipProtocol, port: ports?.destination)
+        }
+    }
+}
+
+/// IP prefix to SGT bindings, matched on the longest prefix.
+public final class BindingTable: @unchecked Sendable {
+    public let prefixes: PrefixTable<SGT>
+
+    public init(bindings: [SGTBinding]) {
+        var table = PrefixTable<SGT>()
+        for binding in bindings { table.insert(binding.prefix, binding.sgt) }
+        prefixes = table
+    }
+
+    public static let empty = BindingTable(bindings: [])
+
+    @inline(__always)
+    public func sgt(for source: IPAddress) -> SGT? { prefixes.lookup(source) }
+
+    public var count: Int { prefixes.count }
+}
+
+/// An Ethernet address in the low 48 bits.
+public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
+    public var value: UInt64
+
+    public init(_ value: UInt64) { self.value = value & 0xFFFF_FFFF_FFFF }
+
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 6 else { return nil }
+        self.init(bytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+    }
+
+    public static let broadcast = MACAddress(0xFFFF_FFFF_FFFF)
+
+    /// The six bytes in transmission order.
+    public var bytes: [UInt8] {
+        (0..<6).map { UInt8(truncatingIfNeeded: value >> UInt64(40 - 8 * $0)) }
+    }
+
+    public var description: String {
+        bytes.map { byte in
+            let text = String(byte, radix: 16)
+            return byte < 16 ? "0" + text : text
+        }.joined(separator: ":")
+    }
+}
+
+/// One of the dataplane's two interfaces.
+public struct DataplaneInterface: Sendable {
+    public var name: String
+    public var index: Int32
+    public var mac: MACAddress
+    public var mtu: Int
+    public var addresses: [IPAddress]
+
+    public init(name: String, index: Int32, mac: MACAddress, mtu: Int, addresses: [IPAddress]) {
+        self.name = name
+        self.index = index
+        self.mac = mac
+        self.mtu = mtu
+        self.addresses = addresses
+    }
+}
+
+/// A route: the interface that carries a destination and the gateway, if any.
+public struct Route: Sendable, Equatable {
+    public var interfaceIndex: Int32
+    /// Next hop; nil for a directly connected destination.
+    public var gateway: IPAddress?
+
+    public init(interfaceIndex: Int32, gateway: IPAddress?) {
+        self.interfaceIndex = interfaceIndex
+        self.gateway = gateway
+    }
+}
+
+/// A neighbour table key: an address on one interface.
+public struct NeighbourKey: Hashable, Sendable {
+    public var interfaceIndex: Int32
+    public var address: IPAddress
+
+    public init(interfaceIndex: Int32, address: IPAddress) {
+        self.interfaceIndex = interfaceIndex
+        self.address = address
+    }
+}
+
+/// The interfaces, routes, neighbours and local addresses, as the kernel reported them.
+public final class ForwardingTable: @unchecked Sendable {
+    public let inside: DataplaneInterface
+    public let outside: DataplaneInterface
+    public let routes: PrefixTable<Route>
+    public let neighbours: [NeighbourKey: MACAddress]
+    public let localAddresses: Set<IPAddress>
+
+    public init(
+        inside: DataplaneInterface, outside: DataplaneInterface, routes: PrefixTable<Route>,
+        neighbours: [NeighbourKey: MACAddress]
+    ) {
+        self.inside = inside
+        self.outside = outside
+        self.routes = routes
+        self.neighbours = neighbours
+        self.localAddresses = Set(inside.addresses + outside.addresses)
+    }
+
+    /// Returns the next hop for `destination` through `interface`, or nil when the route
+    /// table sends it elsewhere or has no route.
+    @inline(__always)
+    func nextHop(to destination: IPAddress, through interface: DataplaneInterface) -> IPAddress? {
+        guard let route = routes.lookup(destination), route.interfaceIndex == interface.index
+        else { return nil }
+        return route.gateway ?? destination
+    }
+
+    @inline(__always)
+    func neighbour(_ address: IPAddress, on interface: DataplaneInterface) -> MACAddress? {
+        neighbours[NeighbourKey(interfaceIndex: interface.index, address: address)]
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import TaglineCore
+import XCTest
+
+@testable import TaglineDataplane
+
+/// The tc filter keeps the kernel quiet. Without it, ESP and ESP-in-UDP sent to a gateway
+/// make the kernel send ICMP errors. With it, the kernel sends nothing.
+final class KernelPacketGuardTests: XCTestCase {
+    private var lab: NamespaceLab!
+
+    override func setUpWithError() throws {
+        guard getuid() == 0 else {
+            throw XCTSkip("creating network namespaces needs root; run the tests as root")
+        }
+        lab = NamespaceLab()
+        try lab.create()
+        for (namespace, address) in [
+            (lab.gateway1, "2001:db8:100::1/64"),
+            (lab.gateway2, "2001:db8:100::2/64"),
+        ] {
+            let link = namespace == lab.gateway1 ? "g1o" : "g2o"
+            try lab.must(["ip", "-n", namespace, "address", "add", address, "dev", link, "nodad"])
+        }
+    }
+
+    override func tearDown() {
+        lab?.destroy()
+    }
+
+    /// From gw2 to gw1 over IPv4 and IPv6: ESP (protocol 50), and UDP to port 4500 that
+    /// starts with an SPI rather than the zero non-ESP marker.
+    static let sender = """
+        import socket
+        for family, address in [(socket.AF_INET, "198.51.100.1"),
+                                (socket.AF_INET6, "2001:db8:100::1")]:
+            esp = socket.socket(family, socket.SOCK_RAW, 50)
+            udp = socket.socket(family, socket.SOCK_DGRAM)
+            for i in range(3):
+                esp.sendto(b"\\x00\\x00\\x10\\x00" + bytes(60), (address, 0))
+                udp.sendto(b"\\x00\\x00\\x10\\x00" + bytes(60), (address, 4500))
+        """
+
+    /// ICMP errors gw1's kernel has sent: IPv4 Destination Unreachable, IPv6 Destination
+    /// Unreachable and Parameter Problem.
+    private func icmpErrorsSent() throws -> Int {
+        var total = 0
+        let snmp = try NamespaceLab.run([
+            "ip", "netns", "exec", lab.gateway1, "cat",
+            "/proc/net/snmp", "/proc/net/snmp6",
+        ]).output
+        let lines = snmp.split(separator: "\n").map {
+            $0.split(separator: " ", omittingEmptySubsequences: true)
+        }
+        for (index, line) in lines.enumerated() {
+            if line.first == "Icmp:", index + 1 < lines.count, lines[index + 1].first == "Icmp:",
+                let column = line.firstIndex(of: "OutDestUnreachs")
+            {
+                total += Int(lines[index + 1][column]) ?? 0
+            }
+            if line.count == 2, ["Icmp6OutDestUnreachs", "Icmp6OutParmProblems"].contains(line[0]) {
+                total += Int(line[1]) ?? 0
+            }
+        }
+        return total
+    }
+
+    private func send() throws {
+        let result = try NamespaceLab.run(
+            ["ip", "netns", "exec", lab.gateway2, "python3", "-c", KernelPacketGuardTests.sender])
+        XCTAssertEqual(result.status, 0, result.output)
+        usleep(200_000)
+    }
+
+    /// Sends an IKE-shaped datagram (zero non-ESP marker) to port 4500 of gw1.
+    private func sendIKE() throws {
+        let ike = try NamespaceLab.run([
+            "ip", "netns", "exec", lab.gateway2, "python3", "-c",
+            "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                + "s.sendto(bytes(32), ('198.51.100.1', 4500))",
+        ])
+        XCTAssertEqual(ike.status, 0, ike.output)
+        usleep(200_000)
+    }
+
+    func testFilterSilencesKernel() throws {
+        // The kernel limits ICMP errors to a burst of 6 per peer, so the filtered case runs
+        // first and the unfiltered control last.
+        let start = try icmpErrorsSent()
+        _ = try lab.inNamespace(lab.gateway1) {
+            try KernelPacketGuard.installESPDropFilter(interface: "g1o")
+        }
+        try send()
+        XCTAssertEqual(try icmpErrorsSent(), start, "ICMP errors sent with the filter on")
+
+        // IKE still reaches the kernel, which has no socket on 4500 and sends an error.
+        try sendIKE()
+        let afterIKE = try icmpErrorsSent()
+        XCTAssertEqual(afterIKE, start + 1, "IKE on port 4500 did not reach the kernel")
+
+        // Without the filter the same packets make the kernel send errors.
+        _ = try lab.inNamespace(lab.gateway1) {
+            try KernelPacketGuard.removeESPDropFilter(interface: "g1o")
+        }
+        try send()
+        XCTAssertGreaterThan(try icmpErrorsSent(), afterIKE, "no ICMP error without the filter")
+    }
+}
