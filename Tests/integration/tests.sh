@@ -120,10 +120,15 @@ lab_service_restart() {
         before=$(sa_counter gw2 untagged)
         kill -KILL "$pid"
         echo "killed $service (PID $pid)"
-        # Pings during and after the restart.
-        local replies
+        # Pings during and after the restart. Only the dataplane carries the
+        # packets, so only its restart may cost any: supervisord restarts it
+        # within about a second, which the 2 s of pings must outlast.
+        local replies minimum=10
+        [ "$service" = dataplane-tagger ] && minimum=4
         replies=$(ping_count "$ns_hostA" 203.0.113.2 10)
-        [ "$replies" -ge 8 ] || fail "only $replies of 10 pings answered while $service restarted"
+        [ "$replies" -ge "$minimum" ] ||
+            fail "only $replies of 10 pings answered while $service restarted (expected $minimum)"
+        echo "$replies of 10 pings answered while $service restarted"
         sleep 1.5
         expect_eq "echo replies after $service restarted" 5 \
             "$(ping_count "$ns_hostA" 203.0.113.2 5)"
