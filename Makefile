@@ -44,7 +44,7 @@ demo-down:
 	compose/lab/lab down
 
 unit-test: deps
-	$(SWIFT) test
+	$(SWIFT) test --disable-swift-testing
 
 integration-test: build
 	Tests/integration/run --bin $(BUILD_DIR) --shared $(SHARED_DIR)
