@@ -25,17 +25,8 @@ func fail(_ message: String) -> Never {
     exit(1)
 }
 
-let options: ServiceOptions
-do {
-    options = try ServiceOptions.parse(Array(CommandLine.arguments.dropFirst()))
-} catch let error as ServiceOptionsError {
-    if error.message.isEmpty {
-        print(usage)
-        exit(0)
-    }
-    fail("\(error.message)\n\(usage)")
-}
-guard let configPath = options.configPath else { fail("--config FILE is required\n\(usage)") }
+let (options, configPath) = ServiceOptions.parseCommandLine(
+    program: serviceName.rawValue, usage: usage)
 let logger = Logger(service: serviceName.rawValue, level: options.logLevel)
 
 /// Loads the configuration's bindings and logs every diagnostic of the file.

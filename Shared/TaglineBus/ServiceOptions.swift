@@ -68,6 +68,37 @@ public struct ServiceOptions: Sendable {
         return options
     }
 
+    /// Parses the process's own arguments for a service that needs `--config`.
+    /// Prints `usage` and exits 0 on `--help`; prints the error and `usage` to
+    /// standard error and exits 1 on an invalid or missing option.
+    public static func parseCommandLine(
+        program: String, usage: String, valueOptions: Set<String> = [],
+        flagOptions: Set<String> = []
+    ) -> (options: ServiceOptions, configPath: String) {
+        func exitWithUsage(_ message: String) -> Never {
+            fputs("\(program): \(message)\n\(usage)\n", stderr)
+            exit(1)
+        }
+        let options: ServiceOptions
+        do {
+            options = try parse(
+                Array(CommandLine.arguments.dropFirst()), valueOptions: valueOptions,
+                flagOptions: flagOptions)
+        } catch let error as ServiceOptionsError {
+            if error.message.isEmpty {
+                print(usage)
+                exit(0)
+            }
+            exitWithUsage(error.message)
+        } catch {
+            exitWithUsage("\(error)")
+        }
+        guard let configPath = options.configPath else {
+            exitWithUsage("--config FILE is required")
+        }
+        return (options, configPath)
+    }
+
     /// `$TAGLINE_STATE_DIR` when set and not empty, otherwise /var/lib/tagline.
     public static func defaultStateDirectory() -> String {
         if let value = getenv("TAGLINE_STATE_DIR"), value.pointee != 0 {
