@@ -49,6 +49,9 @@ public final class DataplaneWorker: @unchecked Sendable {
     static let spinLimit = 2000
     /// Maximum sleep in poll(), so `stop` takes effect quickly.
     static let pollTimeoutMilliseconds: Int32 = 50
+    /// Maximum sleep in poll() while frames wait for a next hop, so they leave soon after the
+    /// control thread publishes its address.
+    static let heldPollTimeoutMilliseconds: Int32 = 5
 
     public let pipeline: Pipeline
     public let statistics = WorkerStatistics()
@@ -115,6 +118,11 @@ public final class DataplaneWorker: @unchecked Sendable {
         let worker = pipeline.worker
         let started = monotonicNanoseconds()
         context.epochs.enter(worker: worker)
+        // Held frames first: a table published since the last poll may resolve their next hop,
+        // and then they leave ahead of this block's packets to the same hop.
+        var released = pipeline.processHeldFrames(
+            insideSink: insideTX, outsideSink: outsideTX, now: started)
+
         var handled = insideRX.receiveBlock { frame, offload in
             _ = pipeline.processInside(
                 frame, offload: offload, sink: outsideTX,
@@ -123,10 +131,19 @@ public final class DataplaneWorker: @unchecked Sendable {
         handled += outsideRX.receiveBlock { frame, _ in
             _ = pipeline.processOutside(frame, sink: insideTX)
         }
-        context.epochs.leave(worker: worker)
+
+        // Then the frames that an ARP reply or Neighbour Advertisement in this block resolved.
         if handled > 0 {
+            released += pipeline.processHeldFrames(
+                insideSink: insideTX, outsideSink: outsideTX, now: monotonicNanoseconds())
+        }
+        context.epochs.leave(worker: worker)
+
+        if handled > 0 || released > 0 {
             outsideTX.flush()
             insideTX.flush()
+        }
+        if handled > 0 {
             statistics.recordBurst(packets: handled, nanoseconds: monotonicNanoseconds() - started)
         }
         return handled
@@ -148,8 +165,11 @@ public final class DataplaneWorker: @unchecked Sendable {
                 pollfd(fd: insideRX.fileDescriptor, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: outsideRX.fileDescriptor, events: Int16(POLLIN), revents: 0),
             ]
-            _ = poll(
-                &descriptors, nfds_t(descriptors.count), DataplaneWorker.pollTimeoutMilliseconds)
+            let timeout =
+                pipeline.unresolved.isEmpty
+                ? DataplaneWorker.pollTimeoutMilliseconds
+                : DataplaneWorker.heldPollTimeoutMilliseconds
+            _ = poll(&descriptors, nfds_t(descriptors.count), timeout)
             statistics.recordIdle(nanoseconds: monotonicNanoseconds() - idleStart)
             emptyPolls = DataplaneWorker.spinLimit / 2
         }

@@ -49,9 +49,11 @@ public enum DropReason: String, CaseIterable, Sendable {
     case ttlExpired
     /// No route for the destination through the interface that must carry it.
     case noRoute
-    /// Next hop without a link-layer address. Each worker sends at most one solicitation a
-    /// second for each address.
-    case noNeighbour
+    /// Next hop without a link-layer address, and its share of the worker's unresolved queue
+    /// (3 frames) or the whole queue (64 frames) already full.
+    case unresolvedQueueFull
+    /// Frame held for a next hop whose link-layer address did not arrive within a second.
+    case unresolvedTimeout
     /// Outbound sequence lease used up before the next one arrived.
     case sequenceExhausted
     /// Packet that would not fit the TX frame or the outgoing MTU.

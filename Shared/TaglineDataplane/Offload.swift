@@ -122,6 +122,7 @@ extension Pipeline {
         let firstSequence = packet.readUInt32(at: tcpOffset + TCP.sequenceOffset)
         let firstIdentification = info.isIPv4 ? packet.readUInt16(at: IPv4.identificationOffset) : 0
         var sent = 0
+        var queued = 0
         var start = 0
         var index = 0
         repeat {
@@ -142,11 +143,16 @@ extension Pipeline {
                     isFirst: isFirst, isLast: isLast)
                 return true
             }
-            if case .forwarded = verdict { sent += 1 }
+            switch verdict {
+            case .forwarded: sent += 1
+            case .queued: queued += 1
+            default: break
+            }
             start += length
             index += 1
         } while start < dataLength
-        return sent > 0 ? .forwarded(frames: sent) : .dropped(.tooBig)
+        if sent > 0 { return .forwarded(frames: sent) }
+        return queued > 0 ? .queued : .dropped(.tooBig)
     }
 }
 

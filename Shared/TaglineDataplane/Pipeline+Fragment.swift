@@ -29,6 +29,7 @@ extension Pipeline {
         let dataLength = info.length - headerLength
 
         var sent = 0
+        var queued = 0
         var start = 0
         while start < dataLength {
             let length = min(chunkLength, dataLength - start)
@@ -57,9 +58,14 @@ extension Pipeline {
                 out.writeUInt16(InternetChecksum.finish(sum), at: IPv4.checksumOffset)
                 return true
             }
-            if case .forwarded = verdict { sent += 1 }
+            switch verdict {
+            case .forwarded: sent += 1
+            case .queued: queued += 1
+            default: break
+            }
             start += length
         }
-        return sent > 0 ? .forwarded(frames: sent) : .dropped(.tooBig)
+        if sent > 0 { return .forwarded(frames: sent) }
+        return queued > 0 ? .queued : .dropped(.tooBig)
     }
 }

@@ -381,14 +381,9 @@ extension Pipeline {
             counters.add(.notUntagged)
         }
 
-        // Next hop on the inside interface. The Ethernet header goes right before the packet.
+        // Next hop on the inside interface.
         guard let nextHop = forwarding.nextHop(to: info.destination, through: forwarding.inside)
         else { return drop(.noRoute) }
-        guard let mac = forwarding.neighbour(nextHop, on: forwarding.inside) else {
-            // The reserved frame is still unsent, so the solicitation can use it.
-            solicit(nextHop, on: forwarding.inside, sink: sink, reserved: out)
-            return drop(.noNeighbour)
-        }
 
         // Forwarding out of the tunnel costs one TTL. The expired packet's source is across
         // the tunnel, so no Time Exceeded goes back.
@@ -397,13 +392,26 @@ extension Pipeline {
             return drop(.ttlExpired)
         }
         HopLimit.decrement(innerOut, isIPv4: info.isIPv4)
+
+        // The Ethernet header goes right before the packet. Without the next hop's address the
+        // frame is held, and the solicitation reuses the reserved frame once it is copied.
+        let mac = linkAddress(of: nextHop, on: forwarding.inside, forwarding: forwarding)
         let frameOffset = payloadOffset + innerStart - Ethernet.headerSize
+        let frameLength = Ethernet.headerSize + info.length
         Ethernet.writeHeader(
-            out, at: frameOffset, destination: mac, source: forwarding.inside.mac,
+            out, at: frameOffset, destination: mac ?? MACAddress(0), source: forwarding.inside.mac,
             type: info.isIPv4 ? Ethernet.typeIPv4 : Ethernet.typeIPv6)
-        sink.commitFrame(offset: frameOffset, length: Ethernet.headerSize + info.length)
+        var verdict = PacketVerdict.forwarded(frames: 1)
+        if mac != nil {
+            sink.commitFrame(offset: frameOffset, length: frameLength)
+        } else {
+            verdict = holdFrame(
+                UnsafeRawBufferPointer(out.slice(frameOffset, frameLength)), nextHop: nextHop,
+                on: forwarding.inside, sink: sink, reserved: out)
+            if case .dropped = verdict { return verdict }
+        }
         counters.add(.bytesIn, UInt64(info.length))
-        return .forwarded(frames: 1)
+        return verdict
     }
 
     /// Computes the HMAC over `authenticated` and compares it with `icv` in constant time.

@@ -2,7 +2,8 @@
 // dataplane sends the ARP request (RFC 826) or Neighbour Solicitation
 // (RFC 4861 §7.2.2) itself from the TX ring. It learns the address from the
 // ARP reply or Neighbour Advertisement its RX ring receives, because the kernel
-// ignores replies to requests it did not send.
+// ignores replies to requests it did not send. Frames for the next hop wait in
+// the worker's UnresolvedQueue meanwhile.
 
 import TaglineCore
 
@@ -34,15 +35,23 @@ enum ICMPv6 {
 }
 
 extension Pipeline {
-    /// Sends an ARP request or a Neighbour Solicitation for `address`, at most once a second
-    /// per address on this worker. `reserved` is a frame already taken from `sink`, if any.
+    /// Sends an ARP request or a Neighbour Solicitation for `address`, at most once per
+    /// `UnresolvedQueue.solicitationInterval` per address on this worker. `reserved` is a
+    /// frame already taken from `sink`, if any.
     func solicit<Sink: FrameSink>(
+        _ address: IPAddress, on interface: DataplaneInterface,
+        sink: Sink, reserved: UnsafeMutableRawBufferPointer? = nil, now: UInt64
+    ) {
+        let key = NeighbourKey(interfaceIndex: interface.index, address: address)
+        guard unresolved.claimSolicitation(for: key, now: now) else { return }
+        sendSolicitation(address, on: interface, sink: sink, reserved: reserved)
+    }
+
+    /// Writes the ARP request or Neighbour Solicitation for `address` and sends it.
+    func sendSolicitation<Sink: FrameSink>(
         _ address: IPAddress, on interface: DataplaneInterface,
         sink: Sink, reserved: UnsafeMutableRawBufferPointer? = nil
     ) {
-        let key = NeighbourKey(interfaceIndex: interface.index, address: address)
-        let now = monotonicNanoseconds()
-        if let last = lastSolicitation[key], now &- last < Pipeline.solicitationInterval { return }
         guard let out = reserved ?? sink.reserveFrame() else { return }
         let length: Int?
         if address.isIPv4 {
@@ -51,8 +60,6 @@ extension Pipeline {
             length = Pipeline.writeNeighbourSolicitation(out, target: address, interface: interface)
         }
         guard let length else { return }
-        lastSolicitation[key] = now
-        if lastSolicitation.count > 4096 { lastSolicitation.removeAll() }
         sink.commitFrame(offset: 0, length: length)
     }
 
@@ -160,6 +167,7 @@ extension Pipeline {
         interface: DataplaneInterface, forwarding: ForwardingTable
     ) {
         let key = NeighbourKey(interfaceIndex: interface.index, address: address)
+        unresolved.resolve(key, mac: mac)
         guard forwarding.neighbours[key] != mac else { return }
         context.neighbourQueues[worker].push(LearnedNeighbour(key: key, mac: mac))
     }

@@ -176,9 +176,14 @@ extension Pipeline {
         // Next hop on the outside interface.
         guard let nextHop = forwarding.nextHop(to: sa.remoteAddress, through: forwarding.outside)
         else { return drop(.noRoute) }
-        guard let nextHopMAC = forwarding.neighbour(nextHop, on: forwarding.outside) else {
-            solicit(nextHop, on: forwarding.outside, sink: sink)
-            return drop(.noNeighbour)
+        // An unknown next hop: the frame is built as usual, then held instead of sent.
+        let nextHopMAC = linkAddress(of: nextHop, on: forwarding.outside, forwarding: forwarding)
+        if nextHopMAC == nil,
+            !unresolved.hasRoom(
+                for: NeighbourKey(interfaceIndex: forwarding.outside.index, address: nextHop))
+        {
+            solicit(nextHop, on: forwarding.outside, sink: sink, now: monotonicNanoseconds())
+            return drop(.unresolvedQueueFull)
         }
         guard let sequence = state.sequence.next() else { return drop(.sequenceExhausted) }
         guard let out = sink.reserveFrame() else { return drop(.txRingFull) }
@@ -196,7 +201,7 @@ extension Pipeline {
 
         // Ethernet, outer IP and UDP headers.
         Ethernet.writeHeader(
-            out, at: 0, destination: nextHopMAC, source: forwarding.outside.mac,
+            out, at: 0, destination: nextHopMAC ?? MACAddress(0), source: forwarding.outside.mac,
             type: sa.remoteAddress.isIPv4 ? Ethernet.typeIPv4 : Ethernet.typeIPv6)
         let trafficClass = readTrafficClass(
             UnsafeRawBufferPointer(payload.slice(cmdLength, innerLength)))
@@ -221,9 +226,17 @@ extension Pipeline {
         if sa.udpEncapsulation != nil && !sa.remoteAddress.isIPv4 {
             writeUDPChecksumIPv6(out, layout: layout, sa: sa)
         }
-        sink.commitFrame(offset: 0, length: layout.frameLength)
+        var verdict = PacketVerdict.forwarded(frames: 1)
+        if nextHopMAC != nil {
+            sink.commitFrame(offset: 0, length: layout.frameLength)
+        } else {
+            verdict = holdFrame(
+                UnsafeRawBufferPointer(out.slice(0, layout.frameLength)), nextHop: nextHop,
+                on: forwarding.outside, sink: sink, reserved: out)
+            if case .dropped = verdict { return verdict }
+        }
 
-        // Counters and the debug line.
+        // Counters and the debug line, for a held packet too: it is encapsulated already.
         let counters = state.counters
         counters.add(.encaps)
         counters.add(.encrypt)
@@ -235,7 +248,7 @@ extension Pipeline {
         } else {
             counters.add(.notTagged)
         }
-        return .forwarded(frames: 1)
+        return verdict
     }
 
     private func writeOuterHeaders(

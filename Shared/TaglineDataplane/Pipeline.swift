@@ -16,6 +16,9 @@ public enum PacketVerdict: Equatable, Sendable {
     case passed
     /// Accepted and used up without output, such as an ESP dummy packet.
     case consumed
+    /// Held until the next hop's link-layer address is known, then sent by
+    /// `processHeldFrames`, or dropped after a second.
+    case queued
     /// Dropped and counted under `reason`.
     case dropped(DropReason)
 }
@@ -123,15 +126,21 @@ public final class Pipeline {
     var nextIdentification: UInt16 = 1
     /// Outer fragments waiting for the rest of their datagram.
     let reassembler = FragmentReassembler()
-    /// Last solicitation per neighbour, in monotonic nanoseconds.
-    var lastSolicitation: [NeighbourKey: UInt64] = [:]
-    static let solicitationInterval: UInt64 = 1_000_000_000
+    /// Frames waiting for a next hop's link-layer address.
+    let unresolved: UnresolvedQueue
+    /// Forwarding table that `processHeldFrames` last looked up held next hops in.
+    var servicedTable: ForwardingTable?
 
     public init(worker: Int, context: DataplaneContext) {
         precondition(worker >= 0 && worker < context.workerCount, "worker \(worker) out of range")
         self.worker = worker
         self.context = context
         self.drops = context.drops[worker]
+        // A slot takes an Ethernet frame of the larger MTU, because no bigger frame fits either
+        // interface.
+        let forwarding = context.forwardingTable.current
+        unresolved = UnresolvedQueue(
+            slotSize: Ethernet.headerSize + max(forwarding.inside.mtu, forwarding.outside.mtu))
     }
 
     @inline(__always)

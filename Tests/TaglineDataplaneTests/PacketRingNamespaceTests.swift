@@ -149,6 +149,27 @@ final class PacketRingNamespaceTests: XCTestCase {
             "\(gw1Lines)")
     }
 
+    func testFirstPingAnswered() throws {
+        // A fresh lab: neither gateway has a neighbour entry and no warm-up ping ran, so the
+        // first echo request waits at gw1 for gw2's address and at gw2 for host B's.
+        let (gw1, gw2) = try startGateways()
+        let ping = try runWhileControlling(
+            [
+                "ip", "netns", "exec", lab.hostA, "ping", "-c", "5", "-i", "0.3", "-W", "2",
+                "203.0.113.2",
+            ], gateways: [gw1, gw2])
+        XCTAssertEqual(ping.status, 0, "ping from host A to host B failed:\n\(ping.output)")
+        XCTAssertTrue(
+            ping.output.contains("5 packets transmitted, 5 received"),
+            "not every echo request was answered:\n\(ping.output)")
+        XCTAssertTrue(ping.output.contains("icmp_seq=1 "), "first echo reply:\n\(ping.output)")
+        for gateway in [gw1, gw2] {
+            let drops = gateway.context.dropTotals()
+            XCTAssertNil(drops["unresolvedQueueFull"], "\(drops)")
+            XCTAssertNil(drops["unresolvedTimeout"], "\(drops)")
+        }
+    }
+
     func testPingWithTwoWorkersPerGateway() throws {
         let (gw1, gw2) = try startGateways(workers: 2)
         let ping = try runWhileControlling(
