@@ -55,8 +55,10 @@ public enum MessageType {
     // ike-negotiator
     /// EmptyRequest -> IKESAListReply
     public static let ikeList = "ike.sa.list"
-    /// ClearRequest -> EmptyReply
+    /// ClearRequest -> EmptyReply, or an error when no IKE SA has that tunnel id
     public static let ikeClear = "ike.sa.clear"
+    /// EmptyRequest -> IKEStatsReply
+    public static let ikeStats = "ike.stats"
     /// Published by ike-negotiator: DebugLine
     public static let debugIKEv2 = "debug.crypto.ikev2.internal"
     /// Published by ike-negotiator when an IKE SA comes up or goes down: IKESAEvent
@@ -370,5 +372,22 @@ public struct IKESAEvent: Codable, Sendable {
     public init(event: String, ikeSA: IKESAStatus) {
         self.event = event
         self.ikeSA = ikeSA
+    }
+}
+
+/// IKE counters for `show crypto ikev2 stats`: SAs by state and every
+/// datagram the negotiator dropped, by reason.
+public struct IKEStatsReply: Codable, Sendable {
+    public var establishedSAs: Int
+    public var halfOpenSAs: Int
+    /// Drops since the negotiator started, keyed by reason ("malformed",
+    /// "integrity check failed", "unknown SPI", ...).
+    public var drops: [String: UInt64]
+    public var startedAt: Double
+    public init(establishedSAs: Int, halfOpenSAs: Int, drops: [String: UInt64], startedAt: Double) {
+        self.establishedSAs = establishedSAs
+        self.halfOpenSAs = halfOpenSAs
+        self.drops = drops
+        self.startedAt = startedAt
     }
 }
