@@ -50,6 +50,12 @@ let config: GatewayConfig
 do {
     let result = try ConfigLoader.load(path: configPath)
     for diagnostic in result.errors { logger.warning("ESP", "\(configPath) \(diagnostic)") }
+    if !result.errors.isEmpty {
+        logger.notice(
+            "ESP",
+            "running with \(result.errors.count) configuration error(s) in \(configPath); "
+                + "see tagline config check \(configPath)")
+    }
     config = result.config
 } catch {
     fail("cannot read configuration \(configPath): \(error)")

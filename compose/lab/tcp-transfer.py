@@ -36,13 +36,21 @@ def serve(port: int) -> None:
 
 
 def send(address: str, port: int, count: int) -> None:
+    # The stream is generated chunk by chunk while it is sent, so a large
+    # transfer neither waits for nor holds the whole stream in memory.
     generator = random.Random(20261204)
-    data = bytes(generator.getrandbits(8) for _ in range(count))
+    digest = hashlib.sha256()
+    remaining = count
     with socket.create_connection((address, port), timeout=30) as connection:
-        connection.sendall(data)
+        while remaining > 0:
+            size = min(remaining, 65536)
+            chunk = generator.randbytes(size)
+            digest.update(chunk)
+            connection.sendall(chunk)
+            remaining -= size
         connection.shutdown(socket.SHUT_WR)
         connection.recv(1)
-    print(f"{count} {hashlib.sha256(data).hexdigest()}", flush=True)
+    print(f"{count} {digest.hexdigest()}", flush=True)
 
 
 if __name__ == "__main__":
