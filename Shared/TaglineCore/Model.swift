@@ -67,28 +67,33 @@ public enum EncryptionAlgorithm: String, Codable, Sendable, CaseIterable {
     case aesGCM128 = "aes-gcm-128"
     case aesGCM256 = "aes-gcm-256"
     case null = "null"
+    case chacha20Poly1305 = "chacha20-poly1305"
 
-    /// IKEv2 Transform Type 1 ID: ENCR_3DES 3, ENCR_NULL 11, ENCR_AES_CBC 12, ENCR_AES_GCM_16 20.
+    /// IKEv2 Transform Type 1 ID: ENCR_3DES 3, ENCR_NULL 11, ENCR_AES_CBC 12, ENCR_AES_GCM_16 20,
+    /// ENCR_CHACHA20_POLY1305 28.
     public var transformID: UInt16 {
         switch self {
         case .tripleDES: return 3
         case .null: return 11
         case .aesCBC128, .aesCBC192, .aesCBC256: return 12
         case .aesGCM128, .aesGCM256: return 20
+        case .chacha20Poly1305: return 28
         }
     }
 
-    /// Key Length attribute in bits, present only for the AES variants.
+    /// Key Length attribute in bits, present only for the AES variants. ChaCha20-Poly1305
+    /// has a fixed 256-bit key, so it is sent without the attribute (RFC 7296 §3.3.5).
     public var keyLengthAttribute: UInt16? {
         switch self {
         case .aesCBC128, .aesGCM128: return 128
         case .aesCBC192: return 192
         case .aesCBC256, .aesGCM256: return 256
-        case .tripleDES, .null: return nil
+        case .tripleDES, .null, .chacha20Poly1305: return nil
         }
     }
 
-    /// Key bytes taken from KEYMAT, including the 4-byte salt for GCM (RFC 4106 §8.1).
+    /// Key bytes taken from KEYMAT, including the 4-byte salt for GCM (RFC 4106 §8.1)
+    /// and ChaCha20-Poly1305 (RFC 7634 §2).
     public var keyMaterialLength: Int {
         switch self {
         case .tripleDES: return 24
@@ -96,19 +101,25 @@ public enum EncryptionAlgorithm: String, Codable, Sendable, CaseIterable {
         case .aesCBC192: return 24
         case .aesCBC256: return 32
         case .aesGCM128: return 20
-        case .aesGCM256: return 36
+        case .aesGCM256, .chacha20Poly1305: return 36
         case .null: return 0
         }
     }
 
-    public var isAEAD: Bool { self == .aesGCM128 || self == .aesGCM256 }
+    /// True for the ciphers that authenticate by themselves and take no integrity transform.
+    public var isAEAD: Bool {
+        switch self {
+        case .aesGCM128, .aesGCM256, .chacha20Poly1305: return true
+        case .tripleDES, .aesCBC128, .aesCBC192, .aesCBC256, .null: return false
+        }
+    }
 
-    /// Explicit IV carried in each ESP packet: the cipher block for CBC, 8 bytes for GCM.
+    /// Explicit IV carried in each ESP packet: the cipher block for CBC, 8 bytes for the AEADs.
     public var ivLength: Int {
         switch self {
         case .tripleDES: return 8
         case .aesCBC128, .aesCBC192, .aesCBC256: return 16
-        case .aesGCM128, .aesGCM256: return 8
+        case .aesGCM128, .aesGCM256, .chacha20Poly1305: return 8
         case .null: return 0
         }
     }
@@ -118,11 +129,12 @@ public enum EncryptionAlgorithm: String, Codable, Sendable, CaseIterable {
         switch self {
         case .tripleDES: return 8
         case .aesCBC128, .aesCBC192, .aesCBC256: return 16
-        case .aesGCM128, .aesGCM256, .null: return 4
+        case .aesGCM128, .aesGCM256, .chacha20Poly1305, .null: return 4
         }
     }
 
-    /// ICV bytes added by an AEAD cipher (16 for ENCR_AES_GCM_16), 0 otherwise.
+    /// ICV bytes added by an AEAD cipher (16 for ENCR_AES_GCM_16 and ENCR_CHACHA20_POLY1305),
+    /// 0 otherwise.
     public var aeadTagLength: Int { isAEAD ? 16 : 0 }
 
     /// Looks up an algorithm from an IKEv2 transform ID and optional key length.
@@ -208,15 +220,27 @@ public enum PRFAlgorithm: String, Codable, Sendable, CaseIterable {
 /// Diffie-Hellman groups, numbered as in the IKEv2 Transform Type 4 registry.
 public enum DHGroup: UInt16, Codable, Sendable, CaseIterable {
     case modp1024 = 2
+    case modp1536 = 5
     case modp2048 = 14
+    case modp3072 = 15
     case ecp256 = 19
+    case ecp384 = 20
+    case ecp521 = 21
+    case curve25519 = 31
 
-    /// Length of the KE payload data in bytes (RFC 7296 §3.4, RFC 5903 §7).
+    /// Length of the KE payload data in bytes: the prime length for MODP (RFC 7296 §3.4),
+    /// x || y for ECP (RFC 5903 §7; 66-byte coordinates for P-521), and the 32-byte
+    /// X25519 public value for Curve25519 (RFC 8031 §3.1).
     public var publicValueLength: Int {
         switch self {
         case .modp1024: return 128
+        case .modp1536: return 192
         case .modp2048: return 256
+        case .modp3072: return 384
         case .ecp256: return 64
+        case .ecp384: return 96
+        case .ecp521: return 132
+        case .curve25519: return 32
         }
     }
 }

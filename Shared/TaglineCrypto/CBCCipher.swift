@@ -24,7 +24,7 @@ public final class CBCCipher {
         switch algorithm {
         case .tripleDES, .aesCBC128, .aesCBC192, .aesCBC256:
             break
-        case .aesGCM128, .aesGCM256, .null:
+        case .aesGCM128, .aesGCM256, .chacha20Poly1305, .null:
             throw CryptoError.invalidArgument(
                 "CBCCipher accepts only 3des and the aes-cbc algorithms, not \(algorithm.rawValue)")
         }
@@ -116,7 +116,7 @@ public final class CBCCipher {
 /// Creates a cipher context with the cipher and key set for one direction and
 /// padding off (EVP_CIPHER_CTX_new, EVP_CipherInit_ex, EVP_CIPHER_CTX_set_padding).
 /// The IV is set per operation. ESP and IKE pad the plaintext themselves, and
-/// GCM ignores the padding setting.
+/// the AEAD ciphers ignore the padding setting.
 func makeCipherContext(cipher: OpaquePointer, key: [UInt8], encrypt: Bool) throws
     -> OpaquePointer
 {

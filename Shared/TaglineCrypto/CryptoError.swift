@@ -67,10 +67,13 @@ func trapOnOpenSSLFailure(_ function: String) -> Never {
 }
 
 /// Converts a buffer length to the `int` that EVP_CipherUpdate and RAND_bytes take.
+/// `inputName` is evaluated only on failure, so callers on the packet path may
+/// build it by interpolation without allocating per call.
 @inline(__always)
-func cLength(_ count: Int, _ inputName: String) throws -> Int32 {
+func cLength(_ count: Int, _ inputName: @autoclosure () -> String) throws -> Int32 {
     guard let length = Int32(exactly: count) else {
-        throw CryptoError.invalidLength("\(inputName) is \(count) bytes, more than \(Int32.max)")
+        throw CryptoError.invalidLength(
+            "\(inputName()) is \(count) bytes, more than \(Int32.max)")
     }
     return length
 }

@@ -1,6 +1,7 @@
-// MODP groups 2 (RFC 2409 §6.2, 1024 bits) and 14 (RFC 3526 §3, 2048 bits):
-// safe primes p with generator 2, which generates the subgroup of prime order
-// q = (p-1)/2. The primes come from OpenSSL's copies of the RFC constants.
+// MODP groups 2 (RFC 2409 §6.2, 1024 bits), 5 (RFC 3526 §2, 1536 bits), 14
+// (RFC 3526 §3, 2048 bits) and 15 (RFC 3526 §4, 3072 bits): safe primes p with
+// generator 2, which generates the subgroup of prime order q = (p-1)/2. The
+// primes come from OpenSSL's copies of the RFC constants.
 
 import COpenSSL
 import TaglineCore
@@ -21,16 +22,20 @@ struct MODPDomain {
     var primeLength: Int { prime.count }
 
     private static let group2 = loadDomain(BN_get_rfc2409_prime_1024, length: 128)
+    private static let group5 = loadDomain(BN_get_rfc3526_prime_1536, length: 192)
     private static let group14 = loadDomain(BN_get_rfc3526_prime_2048, length: 256)
+    private static let group15 = loadDomain(BN_get_rfc3526_prime_3072, length: 384)
 
     /// Looks up the domain of a MODP group, or throws if OpenSSL could not supply the prime.
     init(group: DHGroup) throws {
         let loaded: Result<MODPDomain, CryptoError>
         switch group {
         case .modp1024: loaded = MODPDomain.group2
+        case .modp1536: loaded = MODPDomain.group5
         case .modp2048: loaded = MODPDomain.group14
-        case .ecp256:
-            throw CryptoError.invalidArgument("group 19 is an ECP group, not MODP")
+        case .modp3072: loaded = MODPDomain.group15
+        case .ecp256, .ecp384, .ecp521, .curve25519:
+            throw CryptoError.invalidArgument("group \(group.rawValue) is not a MODP group")
         }
         self = try loaded.get()
     }

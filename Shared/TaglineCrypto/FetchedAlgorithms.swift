@@ -13,9 +13,10 @@ enum FetchedAlgorithms {
     private static let aes256CBC = EVP_CIPHER_fetch(nil, "AES-256-CBC", nil)
     private static let aes128GCM = EVP_CIPHER_fetch(nil, "AES-128-GCM", nil)
     private static let aes256GCM = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil)
+    private static let chacha20Poly1305 = EVP_CIPHER_fetch(nil, "ChaCha20-Poly1305", nil)
     private static let hmacMAC = EVP_MAC_fetch(nil, "HMAC", nil)
 
-    /// Returns the EVP_CIPHER for a CBC or GCM algorithm (EVP_CIPHER_fetch).
+    /// Returns the EVP_CIPHER for a CBC, GCM or ChaCha20-Poly1305 algorithm (EVP_CIPHER_fetch).
     static func cipher(for algorithm: EncryptionAlgorithm) throws -> OpaquePointer {
         let fetched: OpaquePointer?
         let name: String
@@ -26,6 +27,7 @@ enum FetchedAlgorithms {
         case .aesCBC256: (fetched, name) = (aes256CBC, "AES-256-CBC")
         case .aesGCM128: (fetched, name) = (aes128GCM, "AES-128-GCM")
         case .aesGCM256: (fetched, name) = (aes256GCM, "AES-256-GCM")
+        case .chacha20Poly1305: (fetched, name) = (chacha20Poly1305, "ChaCha20-Poly1305")
         case .null:
             throw CryptoError.invalidArgument("ENCR_NULL has no cipher to run")
         }

@@ -19,7 +19,7 @@ public enum DropReason: String, CaseIterable, Sendable {
     case noSA
     /// Clear packet whose addresses match no outbound SA selector.
     case noPolicy
-    /// ICV or GCM tag mismatch.
+    /// ICV or AEAD tag mismatch.
     case integrityFailed
     /// Sequence number already seen or left of the replay window.
     case replay

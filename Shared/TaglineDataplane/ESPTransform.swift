@@ -9,7 +9,9 @@ import TaglineCrypto
 final class ESPTransform {
     enum Cipher {
         case cbc(CBCCipher)
-        case gcm(GCMCipher)
+        /// AES-GCM (RFC 4106) or ChaCha20-Poly1305 (RFC 7634): salt || IV nonce,
+        /// SPI || sequence number as AAD, 16-byte tag.
+        case aead(any AEADCipher)
         /// ENCR_NULL (RFC 2410): the payload travels in clear, protected by the MAC only.
         case null
     }
@@ -19,7 +21,7 @@ final class ESPTransform {
     let encryption: EncryptionAlgorithm
     /// Explicit IV bytes after the ESP header.
     let ivLength: Int
-    /// ICV bytes after the trailer: the GCM tag or the truncated HMAC.
+    /// ICV bytes after the trailer: the AEAD tag or the truncated HMAC.
     let icvLength: Int
     /// Alignment of payload plus trailer (RFC 4303 §2.4).
     let blockSize: Int
@@ -29,9 +31,9 @@ final class ESPTransform {
     {
         self.encryption = encryption
         switch encryption {
-        case .aesGCM128, .aesGCM256:
-            cipher = .gcm(
-                try GCMCipher(algorithm: encryption, keyMaterial: keys.encryptionKey.bytes))
+        case .aesGCM128, .aesGCM256, .chacha20Poly1305:
+            cipher = .aead(
+                try makeAEADCipher(algorithm: encryption, keyMaterial: keys.encryptionKey.bytes))
         case .null:
             cipher = .null
         case .tripleDES, .aesCBC128, .aesCBC192, .aesCBC256:

@@ -272,7 +272,7 @@ extension Pipeline {
             switch transform.cipher {
             case .cbc(let cipher):
                 try cipher.decrypt(iv: iv, data: plaintext)
-            case .gcm(let cipher):
+            case .aead(let cipher):
                 let opened = try cipher.open(
                     explicitIV: iv, aad: esp.slice(0, ESPLayout.headerSize),
                     data: plaintext, tag: icv)

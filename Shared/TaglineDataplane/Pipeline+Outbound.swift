@@ -352,8 +352,9 @@ enum ESPSeal {
                 // CBC needs an unpredictable IV (RFC 3602 §3).
                 secureRandomBytes(into: iv)
                 try cipher.encrypt(iv: UnsafeRawBufferPointer(iv), data: body)
-            case .gcm(let cipher):
-                // The sequence number is unique under one key, as RFC 4106 §3.1 requires.
+            case .aead(let cipher):
+                // The sequence number is unique under one key, as RFC 4106 §3.1 and
+                // RFC 7634 §2 require of the IV.
                 iv.writeUInt64(UInt64(sequence), at: 0)
                 let aad = UnsafeRawBufferPointer(esp.slice(0, ESPLayout.headerSize))
                 try cipher.seal(

@@ -131,7 +131,7 @@ final class CBCCipherTests: XCTestCase {
     }
 
     func testRejectsNonCBCAlgorithms() {
-        for algorithm in [EncryptionAlgorithm.aesGCM128, .aesGCM256, .null] {
+        for algorithm in [EncryptionAlgorithm.aesGCM128, .aesGCM256, .chacha20Poly1305, .null] {
             XCTAssertThrowsError(
                 try CBCCipher(algorithm: algorithm, key: Array(repeating: 1, count: 20))
             ) {

@@ -1,4 +1,5 @@
 import TaglineCore
+import TaglineCrypto
 import XCTest
 
 @testable import TaglineDataplane
@@ -13,6 +14,7 @@ final class ESPRoundTripTests: XCTestCase {
         (.aesCBC256, .hmacSHA256_128),
         (.aesGCM128, nil),
         (.aesGCM256, nil),
+        (.chacha20Poly1305, nil),
         (.null, .hmacSHA1_96),
         (.null, .hmacSHA256_128),
     ]
@@ -88,6 +90,7 @@ final class ESPRoundTripTests: XCTestCase {
         for (encryption, integrity) in [
             (EncryptionAlgorithm.aesCBC256, IntegrityAlgorithm.hmacSHA256_128),
             (.aesGCM128, nil),
+            (.chacha20Poly1305, nil),
         ] {
             let pair = Lab.saPair(encryption: encryption, integrity: integrity)
             let (gw1, _) = try Lab.gateway(gw1: true, sa: pair.gw1)
@@ -107,6 +110,46 @@ final class ESPRoundTripTests: XCTestCase {
             frame[frame.count - 1] ^= 0x01
             XCTAssertEqual(gw2.outside(frame, sink: delivered), .forwarded(frames: 1))
         }
+    }
+
+    func testChaChaWireLayoutMatchesRFC7634() throws {
+        // RFC 7634 §2: SPI and sequence number, an 8-byte IV, the ciphertext and a
+        // 16-byte tag. The nonce is the 4-byte salt that ends the key material,
+        // followed by the IV, and the AAD is SPI || sequence number (RFC 4106 §5).
+        let pair = Lab.saPair(encryption: .chacha20Poly1305, integrity: nil)
+        let (gw1, _) = try Lab.gateway(gw1: true, sa: pair.gw1)
+        let wire = MemorySink()
+        let packet = Lab.ipv4UDP()
+        XCTAssertEqual(gw1.inside(Lab.fromHostA(packet), sink: wire), .forwarded(frames: 1))
+        let frame = try XCTUnwrap(wire.frames.first)
+
+        // Ethernet (14) and an outer IPv4 header without options (20), then ESP.
+        XCTAssertEqual(frame[14 + 9], 50)  // outer protocol ESP
+        let esp = Array(frame[34...])
+        XCTAssertEqual(Array(esp[0..<4]), [0x20, 0x00, 0x00, 0x02])  // gw2's SPI
+        XCTAssertEqual(Array(esp[4..<8]), [0, 0, 0, 1])  // first sequence number
+        // The IV is the 64-bit sequence number, unique under the key.
+        XCTAssertEqual(Array(esp[8..<16]), [0, 0, 0, 0, 0, 0, 0, 1])
+        let tagStart = esp.count - 16
+
+        let cipher = try ChaCha20Poly1305Cipher(
+            keyMaterial: pair.gw1.outboundKeys.encryptionKey.bytes)
+        let plaintext = try XCTUnwrap(
+            cipher.open(
+                explicitIV: Array(esp[8..<16]), aad: Array(esp[0..<8]),
+                ciphertext: Array(esp[16..<tagStart]), tag: Array(esp[tagStart...])))
+
+        // Payload, padding 1, 2, ... to a multiple of 4, Pad Length, Next Header 4
+        // (IPv4: no binding, so no CMD).
+        XCTAssertEqual(plaintext.count % 4, 0)
+        XCTAssertEqual(plaintext.last, 4)
+        let padLength = Int(plaintext[plaintext.count - 2])
+        XCTAssertEqual(plaintext.count, packet.count + padLength + 2)
+        XCTAssertEqual(
+            Array(plaintext[packet.count..<(packet.count + padLength)]),
+            (0..<padLength).map { UInt8($0 + 1) })
+        XCTAssertEqual(
+            Array(plaintext[..<packet.count]), Array(Lab.forwarded(packet, hops: 1)))
     }
 
     func testReplayDropped() throws {

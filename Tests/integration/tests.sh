@@ -282,4 +282,112 @@ interop_responder() {
     interop_traffic
 }
 
+# Tagline initiates to strongSwan with ChaCha20-Poly1305 for the IKE SA and
+# ESP, and with Curve25519 (group 31) for the key exchange. Pings cross both
+# ways, and the Child SA counters must match them.
+interop_crypto_choices() {
+    require_cmd charon-systemd charon-systemd
+    require_cmd swanctl strongswan-swanctl
+    [ -x "$peer" ] || fail "strongswan-peer not found at $peer (pass --shared DIR)"
+    [ -e /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ] ||
+        fail "strongSwan's kernel-libipsec plugin is missing; install it: apt-get install -y libcharon-extra-plugins"
+    trap interop_cleanup EXIT
+    mkdir -p "$LAB_DIR"
+
+    # The same topology as interop_start: strongSwan in sw_ns protects
+    # 203.0.113.0/24, Tagline in gw_ns protects hostA's 192.0.2.0/24.
+    "$peer" up --ns "$sw_ns" --pair "$gw_ns" --peer-if out0 --addr 198.51.100.2/24 \
+        --peer-addr 198.51.100.1/24 --psk tagline-interop-secret --no-mobike \
+        --ike chacha20poly1305-prfsha256-curve25519 --esp chacha20poly1305 \
+        --local-ts 203.0.113.0/24 --remote-ts 192.0.2.0/24 --inner-addr 203.0.113.1
+    ip netns add "$host_ns"
+    ip -n "$host_ns" link set lo up
+    ip link add eth0 netns "$host_ns" mtu 1400 type veth peer name in0 netns "$gw_ns" mtu 1400
+    ip -n "$host_ns" addr add 192.0.2.2/24 dev eth0
+    ip -n "$gw_ns" addr add 192.0.2.1/24 dev in0
+    ip -n "$host_ns" link set eth0 up
+    ip -n "$gw_ns" link set in0 up
+    ip -n "$host_ns" route add default via 192.0.2.1
+    ip netns exec "$gw_ns" sysctl -qw net.ipv4.ip_forward=0
+
+    cat >"$LAB_DIR/gw.cfg" <<CFG
+crypto ikev2 proposal interop
+ encryption chacha20-poly1305
+ prf sha256
+ group 31
+crypto ikev2 policy interop
+ proposal interop
+crypto ikev2 keyring keys
+ peer sw
+  address 198.51.100.2 255.255.255.255
+  pre-shared-key tagline-interop-secret
+crypto ikev2 profile interop
+ match identity remote address 198.51.100.2 255.255.255.255
+ authentication local pre-share
+ authentication remote pre-share
+ keyring local keys
+crypto ipsec transform-set ts esp-chacha20-poly1305
+ip access-list extended protect
+ permit ip 192.0.2.0 0.0.0.255 203.0.113.0 0.0.0.255
+crypto map cmap 10 ipsec-isakmp
+ set peer 198.51.100.2
+ set transform-set ts
+ set ikev2-profile interop
+ match address protect
+interface in0
+ ip address 192.0.2.1 255.255.255.0
+interface out0
+ ip address 198.51.100.1 255.255.255.0
+ crypto map cmap
+CFG
+    "$root/compose/gateway" start --dir "$LAB_DIR/gw" --config "$LAB_DIR/gw.cfg" --bin "$bin" \
+        --netns "$gw_ns" --inside in0 --outside out0
+    local deadline=$((SECONDS + 30))
+    until "$peer" status --ns "$sw_ns" | grep -q INSTALLED; do
+        [ $SECONDS -lt $deadline ] || fail "strongSwan shows no INSTALLED CHILD_SA after 30 s"
+        sleep 0.5
+    done
+    local tl_cli="$bin/tagline --run-dir $LAB_DIR/gw/run"
+    deadline=$((SECONDS + 10))
+    until [ "$($tl_cli show dataplane --json |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["installedSAs"])')" -ge 1 ]; do
+        [ $SECONDS -lt $deadline ] || fail "Tagline's dataplane holds no SA after 10 s"
+        sleep 0.5
+    done
+
+    # Both sides name the negotiated algorithms.
+    local sw_status
+    sw_status=$("$peer" status --ns "$sw_ns")
+    echo "$sw_status"
+    grep -q "CHACHA20_POLY1305/PRF_HMAC_SHA2_256/CURVE_25519" <<<"$sw_status" ||
+        fail "strongSwan's IKE SA does not use CHACHA20_POLY1305/PRF_HMAC_SHA2_256/CURVE_25519"
+    grep -q "ESP:CHACHA20_POLY1305" <<<"$sw_status" ||
+        fail "strongSwan's CHILD_SA does not use ESP:CHACHA20_POLY1305"
+    $tl_cli show crypto ikev2 sa detailed
+    local ike_sa
+    ike_sa=$($tl_cli show crypto ikev2 sa --json | python3 -c '
+import json, sys
+sa = json.load(sys.stdin)["ikeSAs"][0]
+print(sa["encryption"] + "/" + sa["integrity"] + "/" + str(sa["dhGroup"]))')
+    expect_eq "Tagline's IKE SA algorithms" "CHACHA20-POLY1305, keysize: 256/None/31" "$ike_sa"
+
+    # 5 echo requests out and 5 replies in, then 5 requests in and 5 replies out.
+    expect_eq "pings from hostA to strongSwan's inside address" 5 \
+        "$(ping_count "$host_ns" 203.0.113.1 5)"
+    "$peer" ping-through --ns "$sw_ns" --from 203.0.113.1 --to 192.0.2.2 --count 5 ||
+        fail "strongSwan's ping-through to hostA failed"
+    sleep 1
+    local counters
+    counters=$($tl_cli show crypto ipsec sa --json | python3 -c '
+import json, sys
+sas = json.load(sys.stdin)["childSAs"]
+total = lambda name: sum(e["counters"][name] for e in sas)
+names = ("encaps", "decaps", "verify", "verifyFailed", "replayFailed",
+         "internalErrorsSend", "internalErrorsReceive")
+print(sas[0]["childSA"]["encryption"], *(total(name) for name in names))')
+    echo "encryption encaps decaps verify verifyFailed replayFailed errors: $counters"
+    expect_eq "Child SA encryption and counters" "chacha20-poly1305 10 10 10 0 0 0 0" "$counters"
+    $tl_cli show crypto ipsec sa detail
+}
+
 "$1"

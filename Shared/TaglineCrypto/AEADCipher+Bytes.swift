@@ -1,7 +1,7 @@
-// Array conveniences over GCMCipher's in-place, pointer-based seal and open,
-// for IKE messages and tests. Each call copies its input once.
+// Array conveniences over the in-place, pointer-based seal and open of the
+// AEAD ciphers, for IKE messages and tests. Each call copies its input once.
 
-extension GCMCipher {
+extension AEADCipher {
     /// Returns the ciphertext and 16-byte tag for `plaintext` under the salt
     /// and an 8-byte `explicitIV`.
     public func seal(explicitIV: [UInt8], aad: [UInt8], plaintext: [UInt8]) throws
@@ -62,7 +62,7 @@ extension GCMCipher {
         _ body: (UnsafeMutableRawBufferPointer, UnsafeMutableRawBufferPointer) throws -> Void
     ) throws -> (ciphertext: [UInt8], tag: [UInt8]) {
         var data = plaintext
-        var tag = [UInt8](repeating: 0, count: GCMCipher.tagLength)
+        var tag = [UInt8](repeating: 0, count: AEADLayout.tagLength)
         try data.withUnsafeMutableBytes { dataBytes in
             try tag.withUnsafeMutableBytes { try body(dataBytes, $0) }
         }
