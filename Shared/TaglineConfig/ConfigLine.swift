@@ -16,7 +16,9 @@ struct ConfigLine {
     /// True when the line contains a control character or bytes that were not UTF-8.
     let hasInvalidCharacters: Bool
 
-    init(number: Int, raw: String) {
+    /// Splits `raw` into words. `hasInvalidBytes` is true when the loader found bytes
+    /// that were not UTF-8 and wrote them into `raw` as `\xNN`.
+    init(number: Int, raw: String, hasInvalidBytes: Bool = false) {
         self.number = number
         var scalars = Substring(raw).unicodeScalars
         while let last = scalars.last, ConfigLine.isSpace(last) || last == "\r" {
@@ -25,9 +27,11 @@ struct ConfigLine {
         isIndented = scalars.first.map(ConfigLine.isSpace) ?? false
         while let first = scalars.first, ConfigLine.isSpace(first) { scalars.removeFirst() }
         text = String(scalars)
-        hasInvalidCharacters = scalars.contains {
-            ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F || $0 == "\u{FFFD}"
-        }
+        hasInvalidCharacters =
+            hasInvalidBytes
+            || scalars.contains {
+                ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F || $0 == "\u{FFFD}"
+            }
         words = scalars.split(whereSeparator: ConfigLine.isSpace).map { String($0) }
         keywords = words.map { $0.lowercased() }
     }

@@ -12,10 +12,14 @@
 /// Parsing follows IOS rather than indentation: each line is tried as a command
 /// of the current configuration mode first, then of the enclosing modes up to
 /// global mode, so a sub-mode command may start at column 0. `!` starts a
-/// comment, `end` ends the file, and a line that Tagline does not implement is
-/// reported once as ignored. An invalid line is reported as an error and
-/// rejected while the rest of the file still applies: `parse` cannot throw, and
-/// `load` throws only when the file cannot be read.
+/// comment, `end` ends the file, and a known IOS command that Tagline does not
+/// implement is reported once as ignored. Within a command family that Tagline
+/// implements, a keyword that is neither implemented nor listed in
+/// `KnownIOSCommands` is an error ("unknown command"), and so is a command cut
+/// short ("incomplete command"). An invalid line is reported as an error and
+/// rejected while the rest of the file still applies. A line that replaces an
+/// earlier line's value gets a warning. `parse` cannot throw, and `load` throws
+/// only when the file cannot be read.
 ///
 /// Implemented commands: `crypto ikev2 proposal|policy|keyring|profile`,
 /// `crypto ikev2 cts sgt`, `crypto ipsec transform-set|profile`, `crypto ipsec
@@ -40,30 +44,38 @@ public enum ConfigLoader {
     /// Reads and parses the file at `path`.
     ///
     /// Throws `ConfigLoadError.unreadable` when the file cannot be opened or read,
-    /// is a directory, or exceeds `maxFileSize`. Bytes that are not valid UTF-8
-    /// become U+FFFD and the lines that contain them are reported as errors.
+    /// is a directory, or exceeds `maxFileSize`. The lines that contain bytes that
+    /// are not valid UTF-8 are reported as errors.
     public static func load(path: String) throws -> ConfigLoadResult {
         let bytes = try readFile(path: path)
         return parse(bytes: bytes)
     }
 
-    /// Parses configuration text.
+    /// Parses configuration text. A leading byte order mark (U+FEFF) is skipped.
     public static func parse(text: String) -> ConfigLoadResult {
+        parse(utf8: text.utf8)
+    }
+
+    /// Parses configuration bytes as UTF-8. A leading UTF-8 byte order mark
+    /// (EF BB BF) is skipped. A line with bytes that are not UTF-8 is rejected,
+    /// and its diagnostic shows those bytes as `\xNN`.
+    public static func parse(bytes: [UInt8]) -> ConfigLoadResult {
+        parse(utf8: bytes)
+    }
+
+    private static func parse<Bytes: Collection>(utf8 bytes: Bytes) -> ConfigLoadResult
+    where Bytes.Element == UInt8 {
         var parser = ConfigParser()
         var number = 0
-        for slice in text.utf8.split(
-            separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-        {
+        let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
+        let body = bytes.starts(with: byteOrderMark) ? bytes.dropFirst(3) : bytes.dropFirst(0)
+        for slice in body.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             number += 1
-            let line = ConfigLine(number: number, raw: String(decoding: slice, as: UTF8.self))
+            let (text, hasInvalidBytes) = DisplayText.decode(slice)
+            let line = ConfigLine(number: number, raw: text, hasInvalidBytes: hasInvalidBytes)
             if !parser.process(line) { break }
         }
         return parser.finish()
-    }
-
-    /// Parses configuration bytes, decoding them as UTF-8.
-    public static func parse(bytes: [UInt8]) -> ConfigLoadResult {
-        parse(text: String(decoding: bytes, as: UTF8.self))
     }
 
     /// Reads a whole file with open(2) and read(2), retrying on EINTR.

@@ -69,14 +69,15 @@ public struct GatewayConfig: Equatable, Sendable {
 /// `crypto ikev2 proposal NAME`: the IKE SA transforms offered or accepted.
 public struct IKEv2Proposal: Equatable, Sendable {
     public var name: String
-    /// `encryption 3des aes-cbc-128 aes-cbc-256 aes-gcm-128 aes-gcm-256`, in preference order.
+    /// `encryption 3des aes-cbc-128 aes-cbc-256 aes-gcm-128 aes-gcm-256 chacha20-poly1305`,
+    /// in preference order.
     public var encryption: [EncryptionAlgorithm] = []
-    /// `integrity md5 sha1 sha256`; empty for an AEAD (GCM) proposal.
+    /// `integrity md5 sha1 sha256`; empty for an AEAD (GCM, ChaCha20-Poly1305) proposal.
     public var integrity: [IntegrityAlgorithm] = []
     /// `prf md5 sha1 sha256`. When the line is absent the loader fills in the
     /// PRFs that match the integrity algorithms, as IOS does.
     public var prf: [PRFAlgorithm] = []
-    /// `group 2 14 19`, in preference order.
+    /// `group 2 5 14 15 19 20 21 31`, in preference order.
     public var groups: [DHGroup] = []
     /// True when `prf` was written in the file rather than derived from `integrity`.
     public var prfConfigured = false
@@ -260,7 +261,7 @@ public struct IPsecProfile: Equatable, Sendable {
     public var transformSetNames: [String] = []
     /// `set ikev2-profile NAME`.
     public var ikev2ProfileName: String?
-    /// `set pfs group2|group14|group19`; nil for no PFS.
+    /// `set pfs group2|group5|group14|group15|group19|group20|group21|group31`; nil for no PFS.
     public var pfsGroup: DHGroup?
     /// `set security-association lifetime seconds N`; nil keeps the global default.
     public var lifetimeSeconds: UInt32?
@@ -288,7 +289,7 @@ public struct CryptoMapEntry: Equatable, Sendable {
     public var ikev2ProfileName: String?
     /// `match address ACL`: permit entries are the traffic to protect.
     public var accessListName: String?
-    /// `set pfs group2|group14|group19`; nil for no PFS.
+    /// `set pfs group2|group5|group14|group15|group19|group20|group21|group31`; nil for no PFS.
     public var pfsGroup: DHGroup?
     /// `set security-association lifetime seconds N`; nil keeps the global default.
     public var lifetimeSeconds: UInt32?

@@ -87,8 +87,12 @@ extension ConfigParser {
             return .applied
         case nil:
             throw ConfigLineError("missing permit or deny")
-        default:
+        case "dynamic":
             return .ignored
+        default:
+            throw ConfigLineError.unknown(
+                line.words[2], after: "access-list \(aclName)",
+                expected: ["permit", "deny", "remark"])
         }
     }
 

@@ -1,5 +1,5 @@
-// Global configuration mode: which commands Tagline implements, which known
-// IOS commands it ignores, and the handlers of the one-line global commands.
+// Global configuration mode: how a line is classified within each command
+// family, and the handlers of the one-line global commands.
 
 import TaglineCore
 
@@ -13,31 +13,12 @@ enum GlobalCommand: Equatable {
     case banner
     /// A known IOS command that Tagline does not implement.
     case ignored
+    /// A line of a family that Tagline implements whose keyword is unknown or
+    /// missing. The message starts with "unknown command" or "incomplete command".
+    case invalid(String)
     /// Not a global command.
     case unknown
 }
-
-/// First words of global IOS commands that Tagline ignores. A line starting with
-/// any other word that Tagline does not implement is an error.
-let ignoredGlobalWords: Set<String> = [
-    "aaa", "access-session", "alias", "application", "archive", "authentication", "auto",
-    "autoinstall", "bfd", "boot", "boot-end-marker", "boot-start-marker", "bridge", "call-home",
-    "card", "ccm-manager", "cdp", "chat-script", "class-map", "clock", "config-register",
-    "control-plane", "controller", "crypto", "cts", "default", "device-tracking", "diagnostic",
-    "dial-peer", "dialer", "dialer-list", "dot1x", "dspfarm", "enable", "energywise", "ephone",
-    "ephone-dn", "epm", "errdisable", "ethernet", "event", "exception", "file", "flow", "ftp",
-    "gatekeeper", "gateway", "hostname", "hw-module", "ip", "ipv6", "isdn", "key", "kron",
-    "l2tp-class", "license", "line", "lldp", "logging", "login", "mac", "mac-address-table",
-    "macro", "management", "memory", "memory-size", "mgcp", "mls", "mmi", "monitor", "mpls",
-    "multilink", "netconf", "no", "ntp", "object-group", "parameter-map", "parser", "platform",
-    "pnp", "policy-map", "port-channel", "power", "privilege", "process", "pseudowire-class",
-    "qos", "radius", "radius-server", "redundancy", "restconf", "rmon", "route-map", "router",
-    "sccp", "scheduler", "sdm", "security", "segment-routing", "service", "shell", "sip-ua",
-    "snmp", "snmp-server", "sntp", "spanning-tree", "stcapp", "subscriber", "switch", "system",
-    "tacacs", "tacacs-server", "telephony-service", "template", "tftp-server", "track",
-    "transceiver", "udld", "username", "version", "vlan", "voice", "voice-card", "vpdn", "vrf",
-    "vstack", "vtp", "wsma", "zone", "zone-pair",
-]
 
 extension ConfigParser {
     /// Classifies a line as a global command.
@@ -48,58 +29,161 @@ extension ConfigParser {
             return cryptoCommand(line)
         case "ip":
             switch line.keyword(1) {
-            case "access-list": return line.keyword(2) == "extended" ? .accessList : .ignored
-            case "route": return line.keyword(2) == "vrf" ? .ignored : .ipRoute
+            case "access-list": return ipAccessListCommand(line)
+            case "route": return routeCommand(line, implemented: .ipRoute)
             case nil: return .unknown
             default: return .ignored
             }
         case "ipv6":
             switch line.keyword(1) {
             case "access-list": return .ipv6AccessList
-            case "route": return line.keyword(2) == "vrf" ? .ignored : .ipv6Route
+            case "route": return routeCommand(line, implemented: .ipv6Route)
             case nil: return .unknown
             default: return .ignored
             }
         case "access-list":
-            guard let number = line.keyword(1).flatMap({ Int($0) }) else { return .ignored }
-            let extended = (100...199).contains(number) || (2000...2699).contains(number)
-            return extended ? .numberedAccessList : .ignored
+            return numberedAccessListCommand(line)
         case "interface":
             return line.keyword(1) == "range" ? .ignored : .interface
         case "cts":
-            let isMap = line.keyword(1) == "role-based" && line.keyword(2) == "sgt-map"
-            return isMap && line.keyword(3) != "vrf" ? .sgtMap : .ignored
+            return ctsCommand(line)
         case "no":
-            let words = Array(line.keywords.dropFirst())
-            return words == ["crypto", "ikev2", "cts", "sgt"] ? .noCTSSGT : .ignored
+            let rest = line.dropping(1)
+            if rest.keywords == ["crypto", "ikev2", "cts", "sgt"] { return .noCTSSGT }
+            // `no` before a mistyped command of an implemented family is an error too.
+            // A second `no` is not looked into, so that a line of many `no` words
+            // cannot recurse deeply.
+            if rest.keyword(0) != "no", case .invalid(let message) = globalCommand(rest) {
+                return .invalid(message)
+            }
+            return .ignored
         case "banner":
             return .banner
         default:
-            return ignoredGlobalWords.contains(first) ? .ignored : .unknown
+            return KnownIOSCommands.global.contains(first) ? .ignored : .unknown
         }
     }
 
+    /// Classifies `crypto ...`.
     private func cryptoCommand(_ line: ConfigLine) -> GlobalCommand {
-        switch (line.keyword(1), line.keyword(2)) {
-        case ("ikev2", "proposal"): return .ikev2Proposal
-        case ("ikev2", "policy"): return .ikev2Policy
-        case ("ikev2", "keyring"): return .keyring
-        case ("ikev2", "profile"): return .ikev2Profile
-        case ("ikev2", "cts"): return .ctsSGT
-        case ("ipsec", "transform-set"): return .transformSet
-        case ("ipsec", "profile"): return .ipsecProfile
-        case ("ipsec", "security-association"):
-            return line.keyword(3) == "lifetime" ? .ipsecLifetime : .ignored
-        case ("ipsec", "inline-tagging"): return .inlineTagging
-        case ("map", _):
+        switch line.keyword(1) {
+        case "ikev2":
+            return cryptoIKEv2Command(line)
+        case "ipsec":
+            return cryptoIPsecCommand(line)
+        case "map":
             // `crypto map NAME local-address IF` and similar map-wide options.
-            let mapWide: Set<String> = ["local-address", "redundancy", "client", "isakmp", "gdoi"]
-            if let option = line.keyword(3), mapWide.contains(option) { return .ignored }
+            if let option = line.keyword(3), KnownIOSCommands.cryptoMapOptions.contains(option) {
+                return .ignored
+            }
             return .cryptoMap
-        case ("dynamic-map", _): return .dynamicMap
-        case (nil, _): return .unknown
-        default: return .ignored
+        case "dynamic-map":
+            return .dynamicMap
+        case let word?:
+            if KnownIOSCommands.crypto.contains(word) { return .ignored }
+            return .invalid(
+                ConfigLineError.unknown(
+                    line.words[1], after: "crypto",
+                    expected: ["ikev2", "ipsec", "map", "dynamic-map"]
+                ).message)
+        case nil:
+            return .invalid(
+                ConfigLineError.incomplete(
+                    "crypto", expected: ["ikev2", "ipsec", "map", "dynamic-map"]
+                ).message)
         }
+    }
+
+    /// Classifies `crypto ikev2 ...`.
+    private func cryptoIKEv2Command(_ line: ConfigLine) -> GlobalCommand {
+        let implemented: [String: GlobalCommand] = [
+            "proposal": .ikev2Proposal, "policy": .ikev2Policy, "keyring": .keyring,
+            "profile": .ikev2Profile, "cts": .ctsSGT,
+        ]
+        return classify(
+            line, at: 2, implemented: implemented, known: KnownIOSCommands.cryptoIKEv2,
+            expected: ["proposal", "policy", "keyring", "profile", "cts"])
+    }
+
+    /// Classifies `crypto ipsec ...`.
+    private func cryptoIPsecCommand(_ line: ConfigLine) -> GlobalCommand {
+        if line.keyword(2) == "security-association" {
+            return classify(
+                line, at: 3, implemented: ["lifetime": .ipsecLifetime],
+                known: KnownIOSCommands.securityAssociation, expected: ["lifetime"])
+        }
+        let implemented: [String: GlobalCommand] = [
+            "transform-set": .transformSet, "profile": .ipsecProfile,
+            "inline-tagging": .inlineTagging,
+        ]
+        return classify(
+            line, at: 2, implemented: implemented, known: KnownIOSCommands.cryptoIPsec,
+            expected: ["transform-set", "profile", "security-association", "inline-tagging"])
+    }
+
+    /// Classifies `cts ...`. Only `cts role-based sgt-map` is implemented.
+    private func ctsCommand(_ line: ConfigLine) -> GlobalCommand {
+        guard line.keyword(1) == "role-based" else {
+            return classify(
+                line, at: 1, implemented: [:], known: KnownIOSCommands.cts,
+                expected: ["role-based"])
+        }
+        if line.keyword(2) == "sgt-map", line.keyword(3) == "vrf" { return .ignored }
+        return classify(
+            line, at: 2, implemented: ["sgt-map": .sgtMap],
+            known: KnownIOSCommands.ctsRoleBased, expected: ["sgt-map"])
+    }
+
+    /// Classifies `ip access-list ...`.
+    private func ipAccessListCommand(_ line: ConfigLine) -> GlobalCommand {
+        classify(
+            line, at: 2, implemented: ["extended": .accessList],
+            known: KnownIOSCommands.ipAccessList, expected: ["extended"])
+    }
+
+    /// Classifies `ip route ...` and `ipv6 route ...`. A route cut short is
+    /// rejected by its handler, which names the missing value.
+    private func routeCommand(_ line: ConfigLine, implemented: GlobalCommand) -> GlobalCommand {
+        guard let word = line.keyword(2), KnownIOSCommands.route.contains(word) else {
+            return implemented
+        }
+        return .ignored
+    }
+
+    /// Classifies `access-list N ...`: extended numbers 100-199 and 2000-2699 are
+    /// implemented and other numbers, such as standard lists, are ignored.
+    private func numberedAccessListCommand(_ line: ConfigLine) -> GlobalCommand {
+        guard let word = line.keyword(1) else {
+            return .invalid(
+                ConfigLineError.incomplete("access-list", expected: ["a list number"]).message)
+        }
+        guard word.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            if KnownIOSCommands.accessList.contains(word) { return .ignored }
+            return .invalid(
+                ConfigLineError.unknown(
+                    line.words[1], after: "access-list", expected: ["a list number"]
+                ).message)
+        }
+        guard let number = Int(word) else { return .ignored }
+        let extended = (100...199).contains(number) || (2000...2699).contains(number)
+        return extended ? .numberedAccessList : .ignored
+    }
+
+    /// Classifies a line by its keyword at `index`: implemented, known to IOS
+    /// (ignored), unknown or missing. The words before `index` name the command.
+    private func classify(
+        _ line: ConfigLine, at index: Int, implemented: [String: GlobalCommand],
+        known: Set<String>, expected: [String]
+    ) -> GlobalCommand {
+        let command = line.keywords.prefix(index).joined(separator: " ")
+        guard let word = line.keyword(index) else {
+            return .invalid(ConfigLineError.incomplete(command, expected: expected).message)
+        }
+        if let found = implemented[word] { return found }
+        if known.contains(word) { return .ignored }
+        return .invalid(
+            ConfigLineError.unknown(line.words[index], after: command, expected: expected)
+                .message)
     }
 
     /// Runs a recognised global command.
@@ -128,6 +212,7 @@ extension ConfigParser {
         case .sgtMap: return try addSGTMap(line)
         case .banner: return startBanner(line)
         case .ignored: return .ignored
+        case .invalid(let message): throw ConfigLineError(message)
         case .unknown: throw ConfigLineError("unknown command")
         }
     }
@@ -136,8 +221,12 @@ extension ConfigParser {
     private mutating func setCTSSGT(_ line: ConfigLine, enabled: Bool, sgtIndex: Int) throws
         -> CommandResult
     {
-        guard line.keyword(sgtIndex) == "sgt" else {
-            throw ConfigLineError("expected 'crypto ikev2 cts sgt'")
+        let command = line.keywords.prefix(sgtIndex).joined(separator: " ")
+        guard let word = line.word(sgtIndex) else {
+            throw ConfigLineError.incomplete(command, expected: ["sgt"])
+        }
+        guard word.lowercased() == "sgt" else {
+            throw ConfigLineError.unknown(word, after: command, expected: ["sgt"])
         }
         try requireEnd(line, sgtIndex + 1)
         config.ctsSGTEnabled = enabled
@@ -146,8 +235,12 @@ extension ConfigParser {
 
     /// `crypto ipsec inline-tagging next-header N`, Tagline's own extension.
     private mutating func setInlineTagging(_ line: ConfigLine) throws -> CommandResult {
-        guard line.keyword(3) == "next-header" else {
-            throw ConfigLineError("expected 'crypto ipsec inline-tagging next-header N'")
+        let command = "crypto ipsec inline-tagging"
+        guard let word = line.word(3) else {
+            throw ConfigLineError.incomplete(command, expected: ["next-header"])
+        }
+        guard word.lowercased() == "next-header" else {
+            throw ConfigLineError.unknown(word, after: command, expected: ["next-header"])
         }
         let value = try integer(line, 4, "next-header value", in: 1...255)
         // These values already mean an untagged payload in the ESP trailer, so a
@@ -190,6 +283,10 @@ extension ConfigParser {
             throw ConfigLineError("missing keyword 'sgt' after \(prefix)")
         }
         guard let text = line.word(index + 1) else { throw ConfigLineError("missing SGT value") }
+        // Int() accepts a leading plus sign, which IOS does not.
+        guard !text.hasPrefix("+") else {
+            throw ConfigLineError("SGT '\(text)' is not a plain decimal number (expected 1-65534)")
+        }
         let sgt: SGT
         switch SGT.parse(text) {
         case .success(let value): sgt = value
@@ -199,6 +296,13 @@ extension ConfigParser {
 
         let binding = ConfiguredBinding(prefix: prefix, sgt: sgt, line: line.number)
         if let position = bindingIndex[prefix] {
+            let earlier = config.sgtBindings[position]
+            if earlier.sgt != sgt {
+                addWarning(
+                    line,
+                    "replaces SGT \(earlier.sgt) for \(prefix) from line \(earlier.line) "
+                        + "with SGT \(sgt), as IOS does; remove one of the two lines")
+            }
             config.sgtBindings[position] = binding
         } else {
             bindingIndex[prefix] = config.sgtBindings.count

@@ -26,22 +26,24 @@ extension ConfigParser {
             guard !values.isEmpty else { throw ConfigLineError("missing encryption algorithm") }
             let added = try values.map(ikeEncryption)
             let all = current.encryption + added
-            if all.contains(where: { $0.isAEAD }) && !all.allSatisfy({ $0.isAEAD }) {
+            if let aead = all.first(where: \.isAEAD), !all.allSatisfy(\.isAEAD) {
                 throw ConfigLineError(
-                    "aes-gcm and CBC ciphers cannot share a proposal; "
+                    "\(aead.aeadFamilyName) and CBC ciphers cannot share a proposal; "
                         + "configure them in separate proposals"
                 )
             }
-            if added.contains(where: { $0.isAEAD }) && !current.integrity.isEmpty {
-                throw ConfigLineError("aes-gcm cannot be combined with an integrity algorithm")
+            if let aead = added.first(where: \.isAEAD), !current.integrity.isEmpty {
+                throw ConfigLineError(
+                    "\(aead.aeadFamilyName) cannot be combined with an integrity algorithm")
             }
             current.encryption.appendUnique(added)
         case "integrity":
             guard !values.isEmpty else { throw ConfigLineError("missing integrity algorithm") }
             let added = try values.map(ikeIntegrity)
-            if current.encryption.contains(where: { $0.isAEAD }) {
+            if let aead = current.encryption.first(where: \.isAEAD) {
                 throw ConfigLineError(
-                    "integrity cannot be configured with aes-gcm, which authenticates by itself")
+                    "integrity cannot be configured with \(aead.aeadFamilyName), "
+                        + "which authenticates by itself")
             }
             current.integrity.appendUnique(added)
         case "prf":
@@ -65,7 +67,7 @@ extension ConfigParser {
             throw ConfigLineError(
                 "encryption algorithm '\(word)' is not supported "
                     + "(supported: 3des aes-cbc-128 aes-cbc-192 aes-cbc-256 "
-                    + "aes-gcm-128 aes-gcm-256)"
+                    + "aes-gcm-128 aes-gcm-256 chacha20-poly1305)"
             )
         }
         return algorithm
@@ -94,13 +96,15 @@ extension ConfigParser {
     }
 
     /// Parses a DH group number such as `14`, or `group14` as `set pfs` writes it.
+    /// Groups that `DHGroup` lacks, such as 1, 16 and 24, are rejected as unsupported.
     func dhGroup(_ word: String) throws -> DHGroup {
         let digits = word.hasPrefix("group") ? String(word.dropFirst(5)) : word
         guard digits.allSatisfy({ $0.isASCII && $0.isNumber }), let number = UInt16(digits),
             let group = DHGroup(rawValue: number)
         else {
+            let supported = DHGroup.allCases.map { String($0.rawValue) }.joined(separator: " ")
             throw ConfigLineError(
-                "DH group '\(word)' is invalid or not supported (supported: 2 14 19)")
+                "DH group '\(word)' is invalid or not supported (supported: \(supported))")
         }
         return group
     }
@@ -203,6 +207,7 @@ extension ConfigParser {
         var peer = peers[index]
         switch line.keyword(0) {
         case "address":
+            let earlierPrefix = peer.prefix
             let word = try requiredWord(line, 1, "peer address")
             if word.contains("/") {
                 let (address, length) = try ipv6AddressAndLength(line, 1, "peer address")
@@ -220,8 +225,27 @@ extension ConfigParser {
                 }
                 peer.address = address
             }
+            let settingKey = "keyring \(keyring) peer \(index) address"
+            if let earlierPrefix, earlierPrefix != peer.prefix,
+                let earlier = settingLines[settingKey]
+            {
+                addWarning(
+                    line,
+                    "replaces address \(earlierPrefix) of peer \(peer.name) in ikev2 keyring "
+                        + "\(keyring) from line \(earlier); remove one of the two lines")
+            }
+            settingLines[settingKey] = line.number
         case "identity":
-            guard line.keyword(1) == "address" else { return .ignored }
+            switch line.keyword(1) {
+            case "address":
+                break
+            case let word? where KnownIOSCommands.peerIdentity.contains(word):
+                return .ignored
+            case let word?:
+                throw ConfigLineError.unknown(word, after: "identity", expected: ["address"])
+            case nil:
+                throw ConfigLineError.incomplete("identity", expected: ["address"])
+            }
             peer.identity = try anyAddress(line, 2, "identity address")
             try requireEnd(line, 3)
         case "pre-shared-key":
@@ -262,5 +286,17 @@ extension Array where Element: Equatable {
     /// Appends each element of `items` that is not already present.
     mutating func appendUnique(_ items: [Element]) {
         for item in items where !contains(item) { append(item) }
+    }
+}
+
+extension EncryptionAlgorithm {
+    /// The `encryption` keyword family of an AEAD cipher, for messages:
+    /// "aes-gcm" or "chacha20-poly1305".
+    var aeadFamilyName: String {
+        switch self {
+        case .aesGCM128, .aesGCM256: return "aes-gcm"
+        case .chacha20Poly1305: return "chacha20-poly1305"
+        case .tripleDES, .aesCBC128, .aesCBC192, .aesCBC256, .null: return rawValue
+        }
     }
 }

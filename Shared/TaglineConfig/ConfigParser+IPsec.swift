@@ -35,12 +35,14 @@ extension ConfigParser {
         return .applied
     }
 
-    /// Parses `esp-3des`, `esp-aes [128|192|256]`, `esp-gcm [128|256]`, `esp-null`
-    /// and one of `esp-md5-hmac`, `esp-sha-hmac`, `esp-sha256-hmac`.
+    /// Parses `esp-3des`, `esp-aes [128|192|256]`, `esp-gcm [128|256]`,
+    /// `esp-chacha20-poly1305`, `esp-null` and one of `esp-md5-hmac`,
+    /// `esp-sha-hmac`, `esp-sha256-hmac`.
     private func parseTransforms(_ words: [String]) throws
         -> (EncryptionAlgorithm, IntegrityAlgorithm?)
     {
         var encryption: EncryptionAlgorithm?
+        var encryptionWord = ""
         var integrity: IntegrityAlgorithm?
         var index = 0
         while index < words.count {
@@ -65,6 +67,10 @@ extension ConfigParser {
                 default: throw ConfigLineError("esp-gcm key length must be 128 or 256")
                 }
                 if keyBits != nil { index += 1 }
+            case "esp-chacha20-poly1305":
+                // Tagline's own keyword, because IOS XE has no ChaCha20-Poly1305
+                // ESP transform.
+                cipher = .chacha20Poly1305
             case "esp-md5-hmac", "esp-sha-hmac", "esp-sha256-hmac":
                 guard integrity == nil else {
                     throw ConfigLineError("a transform set takes one integrity transform")
@@ -77,13 +83,15 @@ extension ConfigParser {
             default:
                 throw ConfigLineError(
                     "unknown or unsupported transform '\(word)' (supported: esp-3des esp-aes "
-                        + "esp-gcm esp-null esp-md5-hmac esp-sha-hmac esp-sha256-hmac)")
+                        + "esp-gcm esp-chacha20-poly1305 esp-null esp-md5-hmac esp-sha-hmac "
+                        + "esp-sha256-hmac)")
             }
             if let cipher {
                 guard encryption == nil else {
                     throw ConfigLineError("a transform set takes one encryption transform")
                 }
                 encryption = cipher
+                encryptionWord = word
             }
             index += 1
         }
@@ -92,7 +100,7 @@ extension ConfigParser {
         let cipher = encryption ?? .null
         if cipher.isAEAD && integrity != nil {
             throw ConfigLineError(
-                "esp-gcm authenticates by itself and cannot be combined with an HMAC")
+                "\(encryptionWord) authenticates by itself and cannot be combined with an HMAC")
         }
         if cipher == .null && integrity == nil {
             throw ConfigLineError("esp-null needs an integrity transform such as esp-sha-hmac")
@@ -164,7 +172,12 @@ extension ConfigParser {
         let mapName = try name(line, 2, "crypto map name")
         let sequence = try integer(line, 3, "sequence number", in: 1...65535)
         if let type = line.keyword(4) {
-            guard type == "ipsec-isakmp" else { return .ignored }
+            guard type == "ipsec-isakmp" else {
+                if KnownIOSCommands.cryptoMapEntryTypes.contains(type) { return .ignored }
+                throw ConfigLineError.unknown(
+                    line.words[4], after: "crypto map \(mapName) \(sequence)",
+                    expected: ["ipsec-isakmp"])
+            }
             if line.keyword(5) == "dynamic" {
                 return try addDynamicMapReference(line, map: mapName, sequence: sequence)
             }
@@ -263,7 +276,8 @@ extension ConfigParser {
     // MARK: - Shared settings
 
     /// `set transform-set`, `set ikev2-profile`, `set pfs` and
-    /// `set security-association lifetime`; other `set` forms are ignored.
+    /// `set security-association lifetime`. The other `set` forms of IOS, listed in
+    /// `KnownIOSCommands`, are ignored, and any other word is an error.
     /// `updateInModel` applies a change to the same object inside a model, so a
     /// dangling reference can be removed after the whole file is read.
     private mutating func applySet<Target: IPsecSettings>(
@@ -293,18 +307,32 @@ extension ConfigParser {
                 }
             }
         case "pfs":
-            let word = try requiredWord(line, 2, "PFS group (group2, group14 or group19)")
+            let word = try requiredWord(line, 2, "PFS group such as group14 or group19")
             target.pfsGroup = try dhGroup(word.lowercased())
             try requireEnd(line, 3)
         case "security-association":
-            guard line.keyword(2) == "lifetime" else { return .ignored }
+            switch line.keyword(2) {
+            case "lifetime":
+                break
+            case let word? where KnownIOSCommands.securityAssociation.contains(word):
+                return .ignored
+            case let word?:
+                throw ConfigLineError.unknown(
+                    word, after: "set security-association", expected: ["lifetime"])
+            case nil:
+                throw ConfigLineError.incomplete("set security-association", expected: ["lifetime"])
+            }
             let lifetime = try lifetimeValue(line, 3)
             if let seconds = lifetime.seconds { target.lifetimeSeconds = seconds }
             if let kilobytes = lifetime.kilobytes { target.lifetimeKilobytes = kilobytes }
         case nil:
             throw ConfigLineError("missing setting after 'set'")
-        default:
+        case let word? where KnownIOSCommands.set.contains(word):
             return .ignored
+        case .some:
+            throw ConfigLineError.unknown(
+                line.words[1], after: "set",
+                expected: ["transform-set", "ikev2-profile", "pfs", "security-association"])
         }
         return .applied
     }

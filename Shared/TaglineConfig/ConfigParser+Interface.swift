@@ -2,31 +2,6 @@
 
 import TaglineCore
 
-/// Interface sub-commands that Tagline ignores, by first word. `ip`, `ipv6`,
-/// `tunnel` and `crypto` are handled separately because some of their forms
-/// are implemented and others belong to global mode.
-private let ignoredInterfaceWords: Set<String> = [
-    "arp", "authentication", "bandwidth", "carrier-delay", "cdp", "channel-group", "clock",
-    "cts", "delay", "dot1q", "dot1x", "duplex", "encapsulation", "flowcontrol", "hold-queue",
-    "keepalive", "lldp", "load-interval", "logging", "mac-address", "media-type", "mls", "mtu",
-    "nameif", "negotiation", "power", "service-policy", "snmp", "spanning-tree", "speed",
-    "standby", "storm-control", "switchport", "udld", "vrf", "vrrp",
-]
-
-/// Second words of interface `ip` commands other than `address` and `unnumbered`.
-private let ignoredInterfaceIPWords: Set<String> = [
-    "access-group", "accounting", "directed-broadcast", "dhcp", "flow", "helper-address", "igmp",
-    "mroute-cache", "mtu", "nat", "nbar", "ospf", "pim", "policy", "proxy-arp", "redirects",
-    "rip", "route-cache", "split-horizon", "tcp", "unreachables", "verify", "virtual-reassembly",
-    "vrf",
-]
-
-/// Second words of interface `ipv6` commands other than `address`.
-private let ignoredInterfaceIPv6Words: Set<String> = [
-    "dhcp", "eigrp", "enable", "flow", "mld", "mtu", "nat", "nd", "ospf", "pim", "policy",
-    "redirects", "rip", "tcp", "traffic-filter", "unnumbered", "unreachables", "verify",
-]
-
 extension ConfigParser {
     /// `interface NAME [type tunnel]`; `interface TYPE NUMBER` is joined as IOS does.
     mutating func openInterface(_ line: ConfigLine) throws -> CommandResult {
@@ -83,7 +58,17 @@ extension ConfigParser {
         case "ipv6": result = try interfaceIPv6(command, negated: negated, interface: &current)
         case "tunnel": result = try interfaceTunnel(command, negated: negated, interface: &current)
         case "crypto":
-            guard command.keyword(1) == "map" else { return negated ? .ignored : nil }
+            switch command.keyword(1) {
+            case "map":
+                break
+            case nil:
+                throw ConfigLineError.incomplete("crypto", expected: ["map"])
+            case let word? where KnownIOSCommands.interfaceCrypto.contains(word):
+                return .ignored
+            default:
+                // Global mode reports a mistyped `crypto` line, or ignores a known one.
+                return nil
+            }
             if negated {
                 current.cryptoMapName = nil
             } else {
@@ -97,6 +82,13 @@ extension ConfigParser {
                 }
             }
             result = .applied
+        case "cts":
+            // Interface forms such as `cts manual` are in the same table as the global
+            // ones, so a mistyped or cut-short `cts` line is an error here too.
+            if case .invalid(let message) = globalCommand(command) {
+                throw ConfigLineError(message)
+            }
+            result = .ignored
         case "shutdown":
             try requireEnd(command, 1)
             current.shutdown = !negated
@@ -104,8 +96,17 @@ extension ConfigParser {
         case "description":
             current.description = negated ? nil : command.rest(after: 1)
             result = .applied
+        case let word? where KnownIOSCommands.interface.contains(word):
+            result = .ignored
         case let word?:
-            result = ignoredInterfaceWords.contains(word) || negated ? .ignored : nil
+            // Global mode reports an unknown word. `no WORD` is a global line only at
+            // column 0, because global mode ignores every `no` line it does not implement.
+            if negated, line.isIndented, globalCommand(command) == .unknown {
+                throw ConfigLineError(
+                    "unknown command '\(word)' in interface \(interface) mode or global mode"
+                )
+            }
+            result = nil
         case nil:
             result = .ignored
         }
@@ -120,11 +121,13 @@ extension ConfigParser {
     ) throws -> CommandResult? {
         switch command.keyword(1) {
         case "address":
+            let settingKey = "interface \(interface.name) ip address"
             if negated {
                 interface.ipv4Addresses.removeAll()
+                settingLines[settingKey] = nil
                 return .applied
             }
-            if command.keyword(2) == "dhcp" || command.keyword(2) == "negotiated" {
+            if ["dhcp", "negotiated", "pool"].contains(command.keyword(2)) {
                 return .ignored
             }
             let address = try ipv4Address(command, 2, "address")
@@ -134,6 +137,15 @@ extension ConfigParser {
             try checkInterfaceAddress(address, length)
             let entry = InterfaceAddress(
                 address: address, prefixLength: length, secondary: secondary)
+            if !secondary, let primary = interface.ipv4Addresses.first(where: { !$0.secondary }),
+                primary != entry, let earlier = settingLines[settingKey]
+            {
+                addWarning(
+                    line,
+                    "replaces primary address \(primary) of interface \(interface.name) from "
+                        + "line \(earlier), as IOS does; add 'secondary' to keep both")
+            }
+            if !secondary { settingLines[settingKey] = line.number }
             if secondary {
                 guard interface.ipv4Addresses.contains(where: { !$0.secondary }) else {
                     throw ConfigLineError("configure a primary address before a secondary one")
@@ -162,15 +174,28 @@ extension ConfigParser {
             }
             return .applied
         case let word?:
-            return ignoredInterfaceIPWords.contains(word) || negated ? .ignored : nil
+            if KnownIOSCommands.interfaceIP.contains(word) { return .ignored }
+            // A global `ip` command, such as `ip forward-protocol nd` at column 0,
+            // ends the interface block.
+            if word == "access-list" || word == "route" || KnownIOSCommands.globalIP.contains(word)
+            {
+                return nil
+            }
+            throw ConfigLineError.unknown(
+                command.words[1], after: "ip", expected: ["address", "unnumbered"])
         case nil:
-            throw ConfigLineError("missing ip sub-command")
+            throw ConfigLineError.incomplete("ip", expected: ["address", "unnumbered"])
         }
     }
 
-    /// Rejects an interface address that is the network or broadcast address of
-    /// its own subnet, which IOS reports as a bad mask for the address.
+    /// Rejects an interface address with mask 0.0.0.0, or one that is the network or
+    /// broadcast address of its own subnet, which IOS reports as a bad mask for the address.
     private func checkInterfaceAddress(_ address: IPAddress, _ length: Int) throws {
+        guard length > 0 else {
+            throw ConfigLineError(
+                "invalid mask 0.0.0.0 for interface address \(address) "
+                    + "(expected a mask such as 255.255.255.0)")
+        }
         guard length < 31 else { return }
         let subnet = IPPrefix(covering: address, length: length)
         if address == subnet.range.lowerBound || address == subnet.range.upperBound {
@@ -191,19 +216,36 @@ extension ConfigParser {
                 interface.ipv6Addresses.removeAll()
                 return .applied
             }
-            guard let word = command.word(2), word.contains("/") else { return .ignored }
+            guard let word = command.word(2) else {
+                throw ConfigLineError.incomplete("ipv6 address", expected: ["X:X::X/LENGTH"])
+            }
+            // `autoconfig`, `dhcp`, a general prefix name or a link-local address.
+            guard word.contains("/") else { return .ignored }
             let (address, length) = try ipv6AddressAndLength(command, 2, "IPv6 address")
+            guard length > 0 else {
+                throw ConfigLineError(
+                    "invalid prefix length 0 for interface address \(address) "
+                        + "(expected a length such as 64)")
+            }
             // `eui-64`, `anycast` and `link-local` variants are not implemented.
             if command.word(3) != nil { return .ignored }
             interface.ipv6Addresses.removeAll { $0.address == address }
             interface.ipv6Addresses.append(InterfaceAddress(address: address, prefixLength: length))
             return .applied
         case let word?:
-            return ignoredInterfaceIPv6Words.contains(word) || negated ? .ignored : nil
+            if KnownIOSCommands.interfaceIPv6.contains(word) { return .ignored }
+            if word == "access-list" || word == "route"
+                || KnownIOSCommands.globalIPv6.contains(word)
+            {
+                return nil
+            }
+            throw ConfigLineError.unknown(command.words[1], after: "ipv6", expected: ["address"])
         case nil:
-            throw ConfigLineError("missing ipv6 sub-command")
+            throw ConfigLineError.incomplete("ipv6", expected: ["address"])
         }
     }
+
+    private var tunnelKeywords: [String] { ["source", "destination", "mode", "protection"] }
 
     /// `tunnel source|destination|mode|protection`.
     private mutating func interfaceTunnel(
@@ -219,7 +261,7 @@ extension ConfigParser {
             }
             let word = try requiredWord(command, 2, "tunnel source")
             try requireEnd(command, 3)
-            if let address = IPAddress(word) {
+            if let address = try parseAddress(word, "tunnel source") {
                 interface.tunnelSource = .address(address)
             } else {
                 let sourceName = try name(command, 2, "tunnel source interface")
@@ -243,11 +285,23 @@ extension ConfigParser {
                 interface.tunnelMode = nil
                 return .applied
             }
-            guard command.keyword(2) == "ipsec" else { return .ignored }
+            guard let modeWord = command.keyword(2) else {
+                throw ConfigLineError.incomplete("tunnel mode", expected: ["ipsec"])
+            }
+            guard modeWord == "ipsec" else {
+                if KnownIOSCommands.tunnelMode.contains(modeWord) { return .ignored }
+                throw ConfigLineError.unknown(
+                    command.words[2], after: "tunnel mode", expected: ["ipsec"])
+            }
             switch command.keyword(3) {
             case "ipv4": interface.tunnelMode = .ipsecIPv4
             case "ipv6": interface.tunnelMode = .ipsecIPv6
-            default: return .ignored
+            case let word? where KnownIOSCommands.tunnelModeIPsec.contains(word): return .ignored
+            case nil:
+                throw ConfigLineError.incomplete("tunnel mode ipsec", expected: ["ipv4", "ipv6"])
+            default:
+                throw ConfigLineError.unknown(
+                    command.words[3], after: "tunnel mode ipsec", expected: ["ipv4", "ipv6"])
             }
             try requireEnd(command, 4)
         case "protection":
@@ -267,8 +321,13 @@ extension ConfigParser {
                     config.interfaces[owner]?.tunnelProtectionProfile = nil
                 }
             }
-        default:
+        case let word? where KnownIOSCommands.tunnel.contains(word):
             return .ignored
+        case let word?:
+            throw ConfigLineError.unknown(
+                command.words[1], after: "tunnel", expected: tunnelKeywords)
+        case nil:
+            throw ConfigLineError.incomplete("tunnel", expected: tunnelKeywords)
         }
         return .applied
     }
@@ -295,11 +354,11 @@ extension ConfigParser {
         let target = try requiredWord(line, index, "next hop or interface")
         var nextHop: IPAddress?
         var interfaceName: String?
-        if let address = IPAddress(target) {
+        if let address = try parseAddress(target, "next hop") {
             nextHop = address
         } else {
             interfaceName = try name(line, index, "interface name")
-            if let word = line.word(index + 1), let address = IPAddress(word) {
+            if let word = line.word(index + 1), let address = try parseAddress(word, "next hop") {
                 nextHop = address
                 index += 1
             }

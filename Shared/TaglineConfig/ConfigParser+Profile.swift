@@ -24,7 +24,16 @@ extension ConfigParser {
             guard line.keyword(1) == "local" else {
                 throw ConfigLineError("expected 'identity local address ADDRESS'")
             }
-            guard line.keyword(2) == "address" else { return .ignored }
+            switch line.keyword(2) {
+            case "address":
+                break
+            case let word? where KnownIOSCommands.profileLocalIdentity.contains(word):
+                return .ignored
+            case let word?:
+                throw ConfigLineError.unknown(word, after: "identity local", expected: ["address"])
+            case nil:
+                throw ConfigLineError.incomplete("identity local", expected: ["address"])
+            }
             current.localIdentity = try anyAddress(line, 3, "local identity address")
             try requireEnd(line, 4)
         case "authentication":

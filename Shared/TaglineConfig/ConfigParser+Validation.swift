@@ -54,14 +54,15 @@ extension ConfigParser {
 
     private mutating func checkProposals() {
         for proposal in config.ikev2Proposals.values.sorted(by: { $0.line < $1.line }) {
-            let isAEAD = proposal.encryption.contains { $0.isAEAD }
+            let aead = proposal.encryption.first { $0.isAEAD }
             let reason: String
             if proposal.encryption.isEmpty {
                 reason = "no encryption"
-            } else if !isAEAD && proposal.integrity.isEmpty {
+            } else if aead == nil && proposal.integrity.isEmpty {
                 reason = "no integrity"
             } else if proposal.prf.isEmpty {
-                reason = "no prf, which aes-gcm proposals must configure"
+                let family = aead?.aeadFamilyName ?? "AEAD"
+                reason = "no prf, which \(family) proposals must configure"
             } else if proposal.groups.isEmpty {
                 reason = "no group"
             } else {
@@ -103,6 +104,27 @@ extension ConfigParser {
                     "peer \(peer.name) of ikev2 keyring \(name) is incomplete: \(reason)")
             }
             config.keyrings[name]?.peers = completePeers
+            warnAboutSharedPeerAddresses(keyring)
+        }
+    }
+
+    /// Warns about a complete keyring peer whose address prefix an earlier peer of the
+    /// same keyring already has: the lookup always returns the earlier peer for it.
+    private mutating func warnAboutSharedPeerAddresses(_ keyring: Keyring) {
+        var firstLines: [IPPrefix: (name: String, line: Int)] = [:]
+        for (index, peer) in keyring.peers.enumerated()
+        where peer.localKey != nil && peer.remoteKey != nil {
+            guard let prefix = peer.prefix else { continue }
+            let line = settingLines["keyring \(keyring.name) peer \(index) address"] ?? peer.line
+            guard let first = firstLines[prefix] else {
+                firstLines[prefix] = (peer.name, line)
+                continue
+            }
+            addWarning(
+                line: line, text: lineTexts[line] ?? "",
+                "peer \(peer.name) of ikev2 keyring \(keyring.name) has the same address "
+                    + "\(prefix) as peer \(first.name) at line \(first.line), so peer "
+                    + "\(first.name) is always used for it")
         }
     }
 

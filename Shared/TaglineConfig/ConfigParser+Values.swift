@@ -44,10 +44,27 @@ extension ConfigParser {
         return value
     }
 
+    /// Parses an IPv4 or IPv6 address; nil when `word` is not an address.
+    ///
+    /// Throws for a dotted quad with a leading zero in an octet, such as 01.2.3.4,
+    /// also inside an IPv6 address: IOS rejects it, and some parsers read such an
+    /// octet as octal, so the same text could mean two addresses.
+    func parseAddress(_ word: String, _ field: String) throws -> IPAddress? {
+        guard let address = IPAddress(word) else { return nil }
+        let dottedQuad = word.split(separator: ":", omittingEmptySubsequences: false).last ?? ""
+        let octets = dottedQuad.split(separator: ".", omittingEmptySubsequences: false)
+        if octets.count > 1, octets.contains(where: { $0.count > 1 && $0.first == "0" }) {
+            throw ConfigLineError(
+                "invalid \(field) '\(word)' (an octet has a leading zero, which IOS rejects "
+                    + "because it can mean octal)")
+        }
+        return address
+    }
+
     /// Parses an IPv4 address in dotted-quad form.
     func ipv4Address(_ line: ConfigLine, _ index: Int, _ field: String) throws -> IPAddress {
         let word = try requiredWord(line, index, field)
-        guard !word.contains(":"), let address = IPAddress(word) else {
+        guard !word.contains(":"), let address = try parseAddress(word, field) else {
             throw ConfigLineError("invalid \(field) '\(word)' (expected an IPv4 address)")
         }
         return address
@@ -56,7 +73,7 @@ extension ConfigParser {
     /// Parses an IPv4 or IPv6 address.
     func anyAddress(_ line: ConfigLine, _ index: Int, _ field: String) throws -> IPAddress {
         let word = try requiredWord(line, index, field)
-        guard let address = IPAddress(word) else {
+        guard let address = try parseAddress(word, field) else {
             throw ConfigLineError("invalid \(field) '\(word)' (expected an IPv4 or IPv6 address)")
         }
         return address
@@ -65,7 +82,7 @@ extension ConfigParser {
     /// Converts a contiguous IPv4 netmask such as 255.255.240.0 to its prefix length.
     func netmask(_ line: ConfigLine, _ index: Int) throws -> Int {
         let word = try requiredWord(line, index, "mask")
-        guard !word.contains(":"), let mask = IPAddress(word) else {
+        guard !word.contains(":"), let mask = try parseAddress(word, "mask") else {
             throw ConfigLineError(
                 "invalid mask '\(word)' (expected a netmask such as 255.255.255.0)")
         }
@@ -78,7 +95,8 @@ extension ConfigParser {
     /// Converts a contiguous IPv4 wildcard mask such as 0.0.0.255 to its prefix length.
     func wildcardLength(_ line: ConfigLine, _ index: Int) throws -> Int {
         let word = try requiredWord(line, index, "wildcard mask")
-        guard !word.contains(":"), case .v4(let bits)? = IPAddress(word) else {
+        guard !word.contains(":"), case .v4(let bits)? = try parseAddress(word, "wildcard mask")
+        else {
             throw ConfigLineError(
                 "invalid wildcard mask '\(word)' (expected a wildcard such as 0.0.0.255)")
         }
@@ -96,7 +114,8 @@ extension ConfigParser {
     {
         let word = try requiredWord(line, index, field)
         let parts = word.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let address = IPAddress(String(parts[0])), !address.isIPv4,
+        guard parts.count == 2, let address = try parseAddress(String(parts[0]), field),
+            !address.isIPv4,
             parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), parts[1].count <= 3,
             let length = Int(parts[1]), length <= 128
         else {
@@ -110,7 +129,7 @@ extension ConfigParser {
     func exactPrefix(_ line: ConfigLine, _ index: Int, _ field: String) throws -> IPPrefix {
         let word = try requiredWord(line, index, field)
         let parts = word.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let address = IPAddress(String(parts[0])) else {
+        guard parts.count <= 2, let address = try parseAddress(String(parts[0]), field) else {
             throw ConfigLineError("invalid \(field) '\(word)'")
         }
         guard parts.count == 2 else { return IPPrefix(host: address) }

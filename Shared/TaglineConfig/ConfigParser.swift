@@ -91,6 +91,9 @@ struct ConfigParser {
     var ended = false
     /// Text of every line that is not a comment, for messages about block headers.
     var lineTexts: [Int: String] = [:]
+    /// The line that last set a single-valued setting, keyed by a description such as
+    /// "interface out0 ip address", so that a line replacing the value can name it.
+    var settingLines: [String: Int] = [:]
 
     /// Handles one line; returns false once `end` has been read and the first
     /// line after it was reported.
@@ -190,20 +193,34 @@ struct ConfigParser {
         }
     }
 
-    /// Runs a global command. A line that matches no mode is an error, except in
-    /// interface mode where hardware commands vary too much to list. After such a
-    /// line the mode stays where it was, as IOS does after invalid input.
+    /// Runs a global command. A line that matches no mode is an error, and the mode
+    /// stays where it was, as IOS does after invalid input.
+    ///
+    /// A mistyped or cut-short line of an implemented family (`GlobalCommand.invalid`)
+    /// is an error too. When it is indented inside a sub-mode, the sub-mode goes on.
+    /// Otherwise it was probably a block header, so the lines under it are reported
+    /// as not applied because of it.
     private mutating func runGlobal(_ line: ConfigLine, original: ParserMode) {
         let command = globalCommand(line)
         if command == .unknown, original != .global {
             mode = original
             switch original {
-            case .interface:
-                addIgnored(line, "not implemented")
             case .unimplementedBlock, .rejectedBlock, .banner, .global:
                 addError(line, "unknown command")
             default:
                 addError(line, "unknown command in \(original.name) mode or global mode")
+            }
+            return
+        }
+        if case .invalid(let message) = command {
+            addError(line, message)
+            switch original {
+            case .global, .unimplementedBlock, .rejectedBlock, .banner:
+                mode = .rejectedBlock(start: line.number, parent: .global)
+            default:
+                mode =
+                    line.isIndented
+                    ? original : .rejectedBlock(start: line.number, parent: .global)
             }
             return
         }
@@ -228,7 +245,7 @@ struct ConfigParser {
     /// has three words, while the global one has a sequence number as well.
     private func isGlobalOnly(_ line: ConfigLine) -> Bool {
         switch globalCommand(line) {
-        case .ignored, .unknown, .banner:
+        case .ignored, .unknown, .banner, .invalid:
             return false
         case .cryptoMap:
             return line.words.count > 3
@@ -275,6 +292,18 @@ struct ConfigParser {
 
     mutating func addError(line: Int, text: String, _ message: String) {
         diagnostics.append(ConfigDiagnostic(line: line, kind: .error, text: text, message: message))
+    }
+
+    mutating func addWarning(_ line: ConfigLine, _ message: String) {
+        diagnostics.append(
+            ConfigDiagnostic(
+                line: line.number, kind: .warning, text: line.displayText,
+                message: message))
+    }
+
+    mutating func addWarning(line: Int, text: String, _ message: String) {
+        diagnostics.append(
+            ConfigDiagnostic(line: line, kind: .warning, text: text, message: message))
     }
 
     /// Records that `name` is used by `line`, to be checked in `finish`.

@@ -32,7 +32,7 @@ final class BrokenInputTests: XCTestCase {
         XCTAssertEqual(result.lines(.error), [4], listing(result))
         XCTAssertEqual(
             result.errorMessage(0),
-            "DH group '7' is invalid or not supported (supported: 2 14 19)")
+            "DH group '7' is invalid or not supported (supported: 2 5 14 15 19 20 21 31)")
         XCTAssertEqual(result.config.ikev2Proposals["p"]?.groups, [.modp2048])
     }
 

@@ -152,7 +152,7 @@ final class CryptoMapTests: XCTestCase {
             "crypto map cmap 10",
             " set peer gw2.example",
             " set pfs",
-            " set pfs group5",
+            " set pfs group24",
             " set security-association lifetime seconds 60",
             " set",
             " match address",

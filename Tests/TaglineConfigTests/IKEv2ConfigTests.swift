@@ -39,7 +39,7 @@ final class IKEv2ConfigTests: XCTestCase {
             " encryption null",
             " integrity sha512",
             " prf sha384",
-            " group 5")
+            " group 24")
         XCTAssertEqual(result.lines(.error), [1, 3, 4, 5, 6, 7, 8], listing(result))
         XCTAssertEqual(
             result.errorMessage(0),
@@ -60,7 +60,8 @@ final class IKEv2ConfigTests: XCTestCase {
             result.errorMessage(5),
             "prf algorithm 'sha384' is not supported (supported: md5 sha1 sha256)")
         XCTAssertEqual(
-            result.errorMessage(6), "DH group '5' is invalid or not supported (supported: 2 14 19)")
+            result.errorMessage(6),
+            "DH group '24' is invalid or not supported (supported: 2 5 14 15 19 20 21 31)")
         XCTAssertNil(result.config.ikev2Proposals["p"])
     }
 
