@@ -1,6 +1,8 @@
-// Persistence of the negotiator's state in STATE_DIR/ike.db: the IKE SAs as
-// JSON (keys included, so the file is created with mode 0600) and the
-// sa-manager operations not yet confirmed.
+// Persistence of the negotiator's state in STATE_DIR/ike.db: one row per
+// established IKE SA, as JSON with its keys (so the file is created with mode
+// 0600), and the sa-manager operations not yet confirmed. SAs that are still
+// negotiating live in memory only, because a restarted negotiator drops
+// them anyway and anyone can create them with IKE_SA_INIT requests.
 
 import Foundation
 import TaglineCore
@@ -8,8 +10,13 @@ import TaglineIKE
 import TaglineStore
 
 final class IKEStateStore {
+    /// Largest size, in bytes, the WAL file keeps after a checkpoint. Without
+    /// a limit SQLite reuses the file and never shrinks it.
+    static let walSizeLimit = 1 << 20
+
     private let database: SQLiteDatabase
-    private var lastSaved: [UInt64: [UInt8]] = [:]
+    /// Local SPIs that have a row in `ike_sa`.
+    private var savedSPIs: Set<UInt64> = []
     private let encoder = JSONEncoder()
     private let decoder = JSONDecoder()
 
@@ -20,41 +27,67 @@ final class IKEStateStore {
             CREATE TABLE IF NOT EXISTS ike_sa (local_spi TEXT PRIMARY KEY, state BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS pending_operation (
                 position INTEGER PRIMARY KEY, operation BLOB NOT NULL);
+            PRAGMA journal_size_limit=\(IKEStateStore.walSizeLimit);
             """)
     }
 
-    /// Reads the saved IKE SAs; entries that no longer decode are skipped.
-    func loadStates() throws -> [IKESAState] {
+    /// Reads the saved established IKE SAs. Returns them with the number of
+    /// rows deleted because they no longer decode or hold an SA that was not
+    /// established (earlier versions saved those too). Compacts the file when
+    /// it deleted any.
+    func loadStates() throws -> (states: [IKESAState], purged: Int) {
         var states: [IKESAState] = []
-        for row in try database.query("SELECT state FROM ike_sa") {
-            guard case .blob(let bytes) = row[0],
-                let state = try? decoder.decode(IKESAState.self, from: Data(bytes))
-            else { continue }
+        var stale: [String] = []
+        for row in try database.query("SELECT local_spi, state FROM ike_sa") {
+            guard case .text(let key) = row[0] else { continue }
+            guard case .blob(let bytes) = row[1],
+                let state = try? decoder.decode(IKESAState.self, from: Data(bytes)),
+                state.phase == .established
+            else {
+                stale.append(key)
+                continue
+            }
             states.append(state)
-            lastSaved[state.localSPI] = bytes
+            savedSPIs.insert(state.localSPI)
         }
-        return states
+        if !stale.isEmpty {
+            try database.transaction {
+                for key in stale {
+                    try database.run("DELETE FROM ike_sa WHERE local_spi = ?", [.text(key)])
+                }
+            }
+            // VACUUM gives the freed pages back to the file system, and the
+            // checkpoint truncates the WAL file that the deletes filled.
+            try database.execute("VACUUM")
+            try database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+        return (states, stale.count)
     }
 
-    /// Writes the SAs that changed since the last call and removes those that are gone.
-    func save(_ states: [IKESAState]) throws {
-        var current: [UInt64: [UInt8]] = [:]
-        for state in states {
-            current[state.localSPI] = Array(try encoder.encode(state))
-        }
-        guard current != lastSaved else { return }
+    /// Writes the established SAs that changed and deletes the rows of those
+    /// that are gone, in one transaction. Does nothing when neither has an
+    /// effect, which is the case for SAs that never got established.
+    func apply(_ changes: IKEStateChanges) throws {
+        let removed = changes.removed.filter { savedSPIs.contains($0) }
+        guard !changes.updated.isEmpty || !removed.isEmpty else { return }
         try database.transaction {
-            for (spi, bytes) in current where lastSaved[spi] != bytes {
+            for state in changes.updated {
                 try database.run(
                     "INSERT OR REPLACE INTO ike_sa (local_spi, state) VALUES (?, ?)",
-                    [.text(String(spi, radix: 16)), .blob(bytes)])
+                    [.text(IKEStateStore.key(state.localSPI)), .blob(Array(encoder.encode(state)))])
             }
-            for spi in lastSaved.keys where current[spi] == nil {
+            for spi in removed {
                 try database.run(
-                    "DELETE FROM ike_sa WHERE local_spi = ?", [.text(String(spi, radix: 16))])
+                    "DELETE FROM ike_sa WHERE local_spi = ?", [.text(IKEStateStore.key(spi))])
             }
         }
-        lastSaved = current
+        savedSPIs.formUnion(changes.updated.map(\.localSPI))
+        savedSPIs.subtract(removed)
+    }
+
+    /// Returns the row key of an SA: its local SPI in hex.
+    private static func key(_ localSPI: UInt64) -> String {
+        String(localSPI, radix: 16)
     }
 
     func loadOperations() throws -> [SAManagerOperation] {

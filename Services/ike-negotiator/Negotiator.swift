@@ -17,7 +17,13 @@ final class Negotiator: IKEEngineDelegate {
     /// Sockets by local address and port.
     private var sockets: [IKEEndpoint: IKESocket] = [:]
     private var timerID: Int?
-    private var missingMarkerDrops: UInt64 = 0
+    /// Set while writing IKE SA changes to the state file fails.
+    private var savingFails = false
+    /// When this negotiator started, for `ike.stats`.
+    let startedAt = wallClockSeconds()
+    /// Datagrams read from one socket before the loop gets its turn again, so
+    /// that a flood on one socket delays neither timers nor bus requests.
+    static let datagramsPerTurn = 64
 
     init(
         config: GatewayConfig, logger: Logger, loop: EventLoop, bus: ServiceBus,
@@ -39,10 +45,17 @@ final class Negotiator: IKEEngineDelegate {
         engine = IKEEngine(
             config: config, clock: wallClockSeconds, random: IKEEngine.systemRandom,
             delegate: self)
-        if let saved = try store?.loadStates(), !saved.isEmpty {
-            engine.restore(saved)
-            logger.notice(
-                "IKE", "restored \(engine.ikeSAStatuses().count) IKE SAs from the state file")
+        if let (saved, purged) = try store?.loadStates() {
+            if purged > 0 {
+                logger.notice(
+                    "IKE", "deleted \(purged) saved IKE SAs that were not established or unreadable"
+                )
+            }
+            if !saved.isEmpty {
+                engine.restore(saved)
+                logger.notice(
+                    "IKE", "restored \(engine.ikeSAStatuses().count) IKE SAs from the state file")
+            }
         }
         registerHandlers()
     }
@@ -78,8 +91,11 @@ final class Negotiator: IKEEngineDelegate {
         return sockets.count
     }
 
+    /// Feeds up to `datagramsPerTurn` datagrams of `socket` to the engine.
+    /// The loop polls the socket again, so whatever is left gets read on its next turn.
     private func drain(_ socket: IKESocket) {
-        while true {
+        defer { afterEngineWork() }
+        for _ in 0..<Negotiator.datagramsPerTurn {
             let received: IKESocket.Received
             do {
                 received = try socket.receive()
@@ -89,14 +105,11 @@ final class Negotiator: IKEEngineDelegate {
             }
             switch received {
             case .nothing:
-                afterEngineWork()
                 return
             case .missingMarker:
-                missingMarkerDrops += 1
-                logger.debug(
-                    "IKE",
-                    "datagram without the non-ESP marker on \(socket.local) dropped "
-                        + "(\(missingMarkerDrops) so far)")
+                engine.countHostDrop(
+                    reason: "missing non-ESP marker",
+                    detail: "datagram on \(socket.local) without the non-ESP marker")
             case .datagram(let datagram):
                 logger.log(
                     .trace, "IKE", "\(datagram.remote): received \(datagram.bytes.count) bytes")
@@ -152,9 +165,17 @@ final class Negotiator: IKEEngineDelegate {
             IKESAListReply(ikeSAs: engine.ikeSAStatuses())
         }
         bus.handle(MessageType.ikeClear) { [unowned self] (request: ClearRequest, _) in
-            engine.clear(tunnelID: request.tunnelID)
+            let cleared = engine.clear(tunnelID: request.tunnelID)
             afterEngineWork()
+            if let tunnelID = request.tunnelID, cleared == 0 {
+                throw ErrorReply(message: "no IKE SA with tunnel id \(tunnelID)")
+            }
             return EmptyReply()
+        }
+        bus.handle(MessageType.ikeStats) { [unowned self] (_: EmptyRequest, _) in
+            IKEStatsReply(
+                establishedSAs: engine.establishedSACount, halfOpenSAs: engine.halfOpenSACount,
+                drops: engine.dropCounters, startedAt: startedAt)
         }
     }
 
@@ -167,12 +188,23 @@ final class Negotiator: IKEEngineDelegate {
         afterEngineWork()
     }
 
-    /// Persists what changed and rearms the one-shot timer for the engine's next deadline.
+    /// Persists the established SAs that changed and rearms the one-shot
+    /// timer for the engine's next deadline.
     func afterEngineWork() {
+        let changes = engine.takeStateChanges()
         do {
-            try store?.save(engine.exportStates())
+            try store?.apply(changes)
+            if savingFails {
+                savingFails = false
+                logger.notice("IKE", "saving IKE SA state works again")
+            }
         } catch {
-            logger.error("IKE", "saving IKE SA state failed: \(error)")
+            // Retried after the next datagram or timer; logged once per failing streak.
+            engine.returnStateChanges(changes)
+            if !savingFails {
+                savingFails = true
+                logger.error("IKE", "saving IKE SA state failed, will retry: \(error)")
+            }
         }
         if let timerID { loop.cancelTimer(timerID) }
         timerID = nil

@@ -9,7 +9,7 @@ import TaglineCore
 public struct ESPTransform: Equatable, Sendable, Codable {
     public var name: String
     public var encryption: EncryptionAlgorithm
-    /// nil with esp-gcm.
+    /// nil with esp-gcm and esp-chacha20-poly1305.
     public var integrity: IntegrityAlgorithm?
     /// The transform words as configured, such as "esp-aes esp-sha-hmac".
     public var description: String

@@ -24,16 +24,18 @@ extension IKEEngine {
             return
         }
         let message: IKEMessage
-        do {
-            message = try received.decrypt(with: keys)
-        } catch IKEProtocolError.integrityCheckFailed {
-            drop(
-                "integrity check failed",
-                "\(sa.remote.address): response \(header.messageID) failed its ICV")
+        switch unprotect(
+            received, keys: keys, peer: sa.remote.address,
+            "\(header.exchangeType) response \(header.messageID)")
+        {
+        case .rejected:
             return
-        } catch {
+        case .malformedInside(let error):
+            // The request stays outstanding, so it is retransmitted as scheduled.
             drop("malformed", "\(sa.remote.address): malformed response: \(error)")
             return
+        case .authentic(let opened):
+            message = opened
         }
 
         // An authentic response from a new NAT port moves the SA there.

@@ -189,15 +189,28 @@ extension IKEEngine {
             return sendInitRequest(&sa, group: group, cookie: nil)
         }
         if let error = message.errorNotify {
-            return failInitiation(&sa, "\(peer): IKE_SA_INIT rejected by peer: \(error.type)")
+            return ignoreInitResponse(sa, "\(peer): IKE_SA_INIT rejected by peer: \(error.type)")
         }
 
         do {
             try completeInit(message, received.bytes, &sa)
         } catch {
-            return failInitiation(&sa, "\(peer): invalid IKE_SA_INIT response: \(error)")
+            return ignoreInitResponse(sa, "\(peer): invalid IKE_SA_INIT response: \(error)")
         }
         sendAuthRequest(&sa)
+    }
+
+    /// Keeps waiting after an IKE_SA_INIT response that rejects the request
+    /// or cannot complete the exchange. Nothing authenticates such a response,
+    /// so anyone who saw the request could have sent it (RFC 7296 §2.21.1).
+    /// The SA stays as it was and the request is retransmitted as scheduled.
+    /// When the transmissions run out, the initiation fails with `reason`.
+    func ignoreInitResponse(_ sa: IKESAState, _ reason: String) {
+        counters["unusable IKE_SA_INIT response", default: 0] += 1
+        if initRejections[sa.localSPI] == nil {
+            log(.warning, "\(reason); waiting for another response")
+        }
+        initRejections[sa.localSPI] = reason
     }
 
     /// Returns the DH group of the KE payload last sent.
@@ -233,7 +246,6 @@ extension IKEEngine {
         sa.algorithms = algorithms
         sa.initResponseBytes = bytes
         sa.outstanding = nil
-        pendingDH[sa.localSPI] = nil
 
         // Tagging needs the Vendor ID both ways; later configuration never changes it.
         let receivedSGT = noteVendorIDs(message, sa)
@@ -251,6 +263,9 @@ extension IKEEngine {
             integrity: algorithms.integrity, sharedSecret: secret,
             initiatorNonce: sa.initiatorNonce, responderNonce: sa.responderNonce,
             initiatorSPI: sa.initiatorSPI, responderSPI: sa.responderSPI)
+        // Only now, because a response that throws above leaves the SA as it was.
+        pendingDH[sa.localSPI] = nil
+        initRejections[sa.localSPI] = nil
         ikeSAs[sa.localSPI] = sa
     }
 

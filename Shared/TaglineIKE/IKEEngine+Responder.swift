@@ -16,18 +16,30 @@ extension IKEEngine {
         }
 
         // A retransmitted request gets the same response again.
-        if let existing = ikeSAs.values.first(where: {
-            !$0.isInitiator && $0.initiatorSPI == header.initiatorSPI
-                && $0.remote.address == datagram.remote.address
-        }) {
+        if let existing = ikeSAs.responderSA(
+            initiatorSPI: header.initiatorSPI, address: datagram.remote.address)
+        {
             if existing.phase == .halfOpen, let cached = existing.lastResponse,
                 cached.messageID == 0
             {
-                counters["retransmitted response", default: 0] += 1
+                retransmittedResponses += 1
                 transmit(cached.bytes, existing)
             } else {
                 drop("unexpected IKE_SA_INIT", "\(datagram.remote): IKE_SA_INIT for a known SA")
             }
+            return
+        }
+
+        // Each half-open SA costs a Diffie-Hellman computation and memory until
+        // IKE_AUTH or its timeout, and anyone can send IKE_SA_INIT, so their
+        // number is capped before any of that work.
+        // TODO: send a COOKIE notify (RFC 7296 §2.6) above a lower threshold.
+        guard ikeSAs.halfOpen.count < maximumHalfOpenSAs else {
+            drop(
+                "half-open limit reached",
+                "\(datagram.remote): IKE_SA_INIT request while \(maximumHalfOpenSAs) IKE SAs "
+                    + "are half open",
+                level: .warning)
             return
         }
 
@@ -42,29 +54,26 @@ extension IKEEngine {
         guard let offered = message.securityAssociation, let ke = message.keyExchange,
             let nonce = message.nonce, (try? nonce.validate()) != nil
         else {
-            log(.warning, "\(peer): IKE_SA_INIT request without valid SA, KE and Ni payloads")
-            return replyInitError(header, datagram, NotifyPayload(type: .invalidSyntax))
+            return rejectInit(
+                header, datagram, NotifyPayload(type: .invalidSyntax), .warning,
+                "\(peer): IKE_SA_INIT request without valid SA, KE and Ni payloads")
         }
         let configured = config.proposals(forLocal: datagram.local.address)
         guard
             let (algorithms, chosen) = ProposalSelection.chooseIKE(
                 offered: offered.proposals, configured: configured, keGroup: ke.groupNumber)
         else {
-            log(
-                .warning,
-                "\(peer): no acceptable IKE proposal among "
-                    + "\(offered.proposals.count) offered")
-            return replyInitError(header, datagram, NotifyPayload(type: .noProposalChosen))
+            return rejectInit(
+                header, datagram, NotifyPayload(type: .noProposalChosen), .warning,
+                "\(peer): no acceptable IKE proposal among \(offered.proposals.count) offered")
         }
         guard ke.groupNumber == algorithms.dhGroup.rawValue else {
-            log(
-                .info,
-                "\(peer): KE in group \(ke.groupNumber), asking for group "
-                    + "\(algorithms.dhGroup.rawValue)")
             let group = algorithms.dhGroup.rawValue
             let notify = NotifyPayload(
                 type: .invalidKEPayload, data: [UInt8(group >> 8), UInt8(group & 0xFF)])
-            return replyInitError(header, datagram, notify)
+            return rejectInit(
+                header, datagram, notify, .info,
+                "\(peer): KE in group \(ke.groupNumber), asking for group \(group)")
         }
 
         // Key exchange.
@@ -75,8 +84,9 @@ extension IKEEngine {
             dh = try DiffieHellman(group: algorithms.dhGroup)
             secret = try dh.computeSharedSecret(peerPublicValue: ke.keyExchangeData)
         } catch {
-            log(.warning, "\(peer): invalid KE payload: \(error)")
-            return replyInitError(header, datagram, NotifyPayload(type: .invalidSyntax))
+            return rejectInit(
+                header, datagram, NotifyPayload(type: .invalidSyntax), .warning,
+                "\(peer): invalid KE payload: \(error)")
         }
 
         var sa = IKESAState(
@@ -101,8 +111,9 @@ extension IKEEngine {
                 initiatorNonce: sa.initiatorNonce, responderNonce: sa.responderNonce,
                 initiatorSPI: sa.initiatorSPI, responderSPI: sa.responderSPI)
         } catch {
-            log(.error, "\(peer): IKE key derivation failed: \(error)")
-            return replyInitError(header, datagram, NotifyPayload(type: .noProposalChosen))
+            return rejectInit(
+                header, datagram, NotifyPayload(type: .noProposalChosen), .error,
+                "\(peer): IKE key derivation failed: \(error)")
         }
 
         var payloads: [IKEPayload] = [
@@ -132,9 +143,16 @@ extension IKEEngine {
         transmit(bytes, sa)
     }
 
-    /// Sends one error notify in clear for an IKE_SA_INIT request and keeps no state.
-    func replyInitError(_ request: IKEHeader, _ datagram: IKEDatagram, _ notify: NotifyPayload) {
-        counters["IKE_SA_INIT rejected", default: 0] += 1
+    /// Sends one error notify in clear for an IKE_SA_INIT request and keeps no
+    /// state. The request is counted as "IKE_SA_INIT rejected" and `message`
+    /// is logged, rate-limited, because anyone can send such requests.
+    func rejectInit(
+        _ request: IKEHeader, _ datagram: IKEDatagram, _ notify: NotifyPayload,
+        _ level: LogLevel, _ message: String
+    ) {
+        let reason = "IKE_SA_INIT rejected"
+        counters[reason, default: 0] += 1
+        logLimited(reason, level, message)
         let header = IKEHeader(
             initiatorSPI: request.initiatorSPI, responderSPI: 0, nextPayload: 0,
             exchangeType: .ikeSAInit, isInitiator: false, isResponse: true, messageID: 0)
@@ -144,7 +162,8 @@ extension IKEEngine {
     }
 
     /// Handles a request on an existing SA: decrypts it, resends the cached
-    /// response for a retransmission, and dispatches the exchange.
+    /// response for a retransmission, and dispatches the exchange. Nothing
+    /// about the SA changes before the SK payload has verified.
     func handleRequest(
         _ received: ReceivedMessage, _ datagram: IKEDatagram,
         _ sa: inout IKESAState
@@ -155,19 +174,29 @@ extension IKEEngine {
             drop("no keys", "\(peer): request before keys exist")
             return
         }
-        let message: IKEMessage
-        do {
-            message = try received.decrypt(with: keys)
-        } catch IKEProtocolError.integrityCheckFailed {
-            drop("integrity check failed", "\(peer): request \(header.messageID) failed its ICV")
+
+        // With a window of one request, only the expected request and a
+        // retransmission of the last one responded to are worth decrypting.
+        let isRetransmission = sa.lastResponse?.messageID == header.messageID
+        guard header.messageID == sa.expectedPeerRequestID || isRetransmission else {
+            drop(
+                "unexpected message ID",
+                "\(peer): request \(header.messageID), expected \(sa.expectedPeerRequestID)")
             return
-        } catch {
-            // Authentic but malformed inside: the expected request gets INVALID_SYNTAX.
+        }
+
+        let message: IKEMessage
+        switch unprotect(
+            received, keys: keys, peer: peer, "\(header.exchangeType) request \(header.messageID)")
+        {
+        case .rejected:
+            return
+        case .malformedInside(let error) where isRetransmission:
+            drop("malformed", "\(peer): malformed request \(header.messageID): \(error)")
+            return
+        case .malformedInside(let error):
+            // Authentic but malformed inside: the request gets INVALID_SYNTAX.
             // An established SA survives it; a half-open one ends.
-            guard header.messageID == sa.expectedPeerRequestID else {
-                drop("malformed", "\(peer): malformed request \(header.messageID): \(error)")
-                return
-            }
             counters["malformed", default: 0] += 1
             log(.warning, "\(peer): malformed \(header.exchangeType) request: \(error)")
             sendResponse(
@@ -177,17 +206,13 @@ extension IKEEngine {
                 removeIKESA(localSPI: sa.localSPI, reason: "invalid syntax")
             }
             return
+        case .authentic(let opened):
+            message = opened
         }
 
-        if let cached = sa.lastResponse, cached.messageID == header.messageID {
-            counters["retransmitted response", default: 0] += 1
+        if isRetransmission, let cached = sa.lastResponse {
+            retransmittedResponses += 1
             transmit(cached.bytes, sa)
-            return
-        }
-        guard header.messageID == sa.expectedPeerRequestID else {
-            drop(
-                "unexpected message ID",
-                "\(peer): request \(header.messageID), expected \(sa.expectedPeerRequestID)")
             return
         }
 

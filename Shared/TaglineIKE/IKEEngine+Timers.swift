@@ -6,18 +6,21 @@ import TaglineCore
 
 extension IKEEngine {
     /// Retransmits unanswered requests, gives up on silent peers, expires
-    /// half-open SAs and initiates targets whose back-off has passed.
+    /// half-open SAs, initiates targets whose back-off has passed and logs
+    /// the summaries of rate-limited drop lines.
     public func handleTimers() {
         // TODO: IKE SA lifetime expiry, IKE SA rekeying and DPD (`dpd` in the profile).
         let now = clock()
+        logDropSummaries(at: now)
         for spi in ikeSAs.keys.sorted() {
             guard var sa = ikeSAs[spi] else { continue }
             if var request = sa.outstanding, request.nextRetransmitAt <= now {
                 if request.transmissions >= maximumTransmissions {
-                    log(
-                        .error,
+                    // A peer that only ever rejected IKE_SA_INIT gets its reason reported.
+                    let silence =
                         "\(sa.remote.address): no response to \(request.exchange) "
-                            + "after \(request.transmissions) transmissions")
+                        + "after \(request.transmissions) transmissions"
+                    log(.error, initRejections[spi] ?? silence)
                     let key = sa.targetKey
                     let wasNegotiating = sa.phase == .initSent || sa.phase == .authSent
                     removeIKESA(localSPI: spi, reason: "peer not responding")
@@ -30,14 +33,17 @@ extension IKEEngine {
                 request.nextRetransmitAt = now + wait
                 sa.outstanding = request
                 ikeSAs[spi] = sa
-                counters["retransmitted request", default: 0] += 1
+                retransmittedRequests += 1
                 debug(
                     "IKEv2:(\(sa.tunnelID)): Retransmitting \(request.exchange) request "
                         + "(\(request.transmissions) of \(maximumTransmissions))")
                 transmit(request.bytes, sa)
             }
             if sa.phase == .halfOpen, now - sa.createdAt >= halfOpenTimeout {
-                log(.info, "\(sa.remote.address): half-open IKE SA \(sa.tunnelID) expired")
+                // Rate-limited, because a flood of IKE_SA_INIT requests expires by the thousand.
+                logLimited(
+                    "half-open timeout", .info,
+                    "\(sa.remote.address): half-open IKE SA \(sa.tunnelID) expired")
                 removeIKESA(localSPI: spi, reason: "half-open timeout")
             }
         }
@@ -56,6 +62,7 @@ extension IKEEngine {
         for state in targets.values where state.ikeSPI == nil && !isPassive {
             consider(state.nextAttemptAt)
         }
+        if let summary = dropLog.nextSummaryDeadline { consider(summary) }
         return deadline
     }
 
@@ -114,11 +121,14 @@ extension IKEEngine {
         case .aesCBC256: return "AES-CBC, keysize: 256"
         case .aesGCM128: return "AES-GCM, keysize: 128"
         case .aesGCM256: return "AES-GCM, keysize: 256"
+        // NOTE: no IOS output for ChaCha20-Poly1305 was available to copy, so
+        // this spelling follows the AES entries.
+        case .chacha20Poly1305: return "CHACHA20-POLY1305, keysize: 256"
         case .null: return "NULL"
         }
     }
 
-    /// IOS names: "SHA256", "SHA96", "MD596"; "None" for AES-GCM.
+    /// IOS names: "SHA256", "SHA96", "MD596"; "None" for the AEAD ciphers.
     static func integrityName(_ algorithm: IntegrityAlgorithm?) -> String {
         switch algorithm {
         case .hmacMD5_96: return "MD596"

@@ -20,7 +20,7 @@ public final class IKEEngine {
     weak var delegate: IKEEngineDelegate?
 
     /// IKE SAs by this side's SPI.
-    var ikeSAs: [UInt64: IKESAState] = [:]
+    var ikeSAs = IKESATable()
     /// Diffie-Hellman private values of SAs still in IKE_SA_INIT, by local SPI.
     var pendingDH: [UInt64: DiffieHellman] = [:]
     /// The proposals each initiator SA sent in IKE_SA_INIT, by local SPI, to check
@@ -28,8 +28,14 @@ public final class IKEEngine {
     var offeredIKEProposals: [UInt64: [Proposal]] = [:]
     /// Initiation state per target key.
     var targets: [String: TargetState] = [:]
+    /// The reason the IKE_SA_INIT response of an initiator SA could not be
+    /// used, by local SPI. It is logged when the request's retransmissions run out.
+    var initRejections: [UInt64: String] = [:]
     var nextTunnelID = 1
+    /// Dropped datagrams by reason.
     var counters: [String: UInt64] = [:]
+    /// The rate limit of the log lines about drops, per reason.
+    var dropLog = DropLogLimiter(burst: 5, interval: 60)
 
     /// Back-off after a failed initiation: the first retry waits this long,
     /// each further one twice as long, up to `maximumInitiationBackoff`.
@@ -39,8 +45,15 @@ public final class IKEEngine {
     public var retransmitInterval: Double = 1
     /// Transmissions of one request, the first one included, before the peer counts as dead.
     public var maximumTransmissions = 5
-    /// A responder drops an IKE SA whose IKE_AUTH did not arrive within this many seconds.
+    /// A responder drops an IKE SA whose IKE_AUTH did not arrive within this many
+    /// seconds. 30 s covers an initiator that retransmits IKE_AUTH on this
+    /// engine's schedule (at 1, 3, 7 and 15 s), and frees the SAs a flood of
+    /// IKE_SA_INIT requests creates within half a minute.
     public var halfOpenTimeout: Double = 30
+    /// The maximum number of responder SAs waiting for IKE_AUTH. Further
+    /// IKE_SA_INIT requests are dropped, counted as "half-open limit reached",
+    /// before any Diffie-Hellman work.
+    public var maximumHalfOpenSAs = 1000
     /// A passive engine only responds: `start()` and the timers initiate nothing.
     public var isPassive = false
 
@@ -82,6 +95,11 @@ public final class IKEEngine {
             initiate(targetKey: key)
         }
     }
+
+    /// Requests sent again because their response did not arrive in time.
+    public internal(set) var retransmittedRequests: UInt64 = 0
+    /// Cached responses sent again for retransmitted requests.
+    public internal(set) var retransmittedResponses: UInt64 = 0
 
     /// Processes one received datagram. Bad input is counted in `dropCounters` and dropped.
     public func receive(_ datagram: IKEDatagram) {
@@ -140,37 +158,96 @@ public final class IKEEngine {
         ikeSAs.values.sorted { $0.tunnelID < $1.tunnelID }.map(status(of:))
     }
 
-    /// Deletes one IKE SA (by tunnel id) or all of them. Each established SA
-    /// sends a Delete to its peer and is removed when the response arrives or
-    /// its retransmissions run out; its Child SAs are removed at once. A target
-    /// whose SA is deleted is initiated again by a later `handleTimers()`.
-    public func clear(tunnelID: Int?) {
+    /// Deletes one IKE SA (by tunnel id) or all of them, and returns how many
+    /// it deleted. Each established SA sends a Delete to its peer and is
+    /// removed when the response arrives or its retransmissions run out. Its
+    /// Child SAs are removed at once. A target whose SA is deleted is
+    /// initiated again by a later `handleTimers()`.
+    @discardableResult
+    public func clear(tunnelID: Int?) -> Int {
         let chosen = ikeSAs.values.filter { tunnelID == nil || $0.tunnelID == tunnelID }
+        var negotiating = 0
         for sa in chosen.sorted(by: { $0.tunnelID < $1.tunnelID }) {
-            log(.notice, "\(sa.remote.address): IKE SA \(sa.tunnelID) cleared by operator")
+            // One line per established SA; those still negotiating, which a
+            // flood of IKE_SA_INIT requests can create by the thousand, share one.
+            if sa.phase == .established || tunnelID != nil {
+                log(.notice, "\(sa.remote.address): IKE SA \(sa.tunnelID) cleared by operator")
+            } else {
+                negotiating += 1
+            }
             beginDelete(localSPI: sa.localSPI, reason: "cleared")
         }
+        if negotiating > 0 {
+            log(.notice, "\(negotiating) IKE SAs still negotiating cleared by operator")
+        }
+        return chosen.count
     }
 
-    /// Drops by reason, such as "malformed" or "integrity check failed".
+    /// Dropped datagrams by reason, such as "malformed" or "integrity check failed".
     public var dropCounters: [String: UInt64] { counters }
 
-    /// Returns the IKE SAs as value types, for persistence.
+    /// Counts a datagram that the host dropped before it reached the engine,
+    /// such as one on port 4500 without the non-ESP marker, so that
+    /// `dropCounters` and the rate-limited drop log include it.
+    public func countHostDrop(reason: String, detail: String) {
+        drop(reason, detail)
+    }
+
+    /// The number of IKE SAs in phase `established`.
+    public var establishedSACount: Int {
+        ikeSAs.values.reduce(0) { $0 + ($1.phase == .established ? 1 : 0) }
+    }
+
+    /// The number of responder SAs waiting for IKE_AUTH, at most `maximumHalfOpenSAs`.
+    public var halfOpenSACount: Int { ikeSAs.halfOpen.count }
+
+    /// Returns the IKE SAs as value types, in tunnel id order.
     public func exportStates() -> [IKESAState] {
         ikeSAs.values.sorted { $0.tunnelID < $1.tunnelID }
+    }
+
+    /// Returns what persistent storage needs since the last call: the
+    /// established SAs that are new or changed, and the SAs that are gone or
+    /// no longer established. SAs still negotiating are never included,
+    /// because `restore(_:)` takes back only established ones.
+    public func takeStateChanges() -> IKEStateChanges {
+        var changes = IKEStateChanges(updated: [], removed: [])
+        for spi in ikeSAs.takeChanged().sorted() {
+            guard let sa = ikeSAs[spi] else {
+                changes.removed.append(spi)
+                continue
+            }
+            if sa.phase == .established {
+                changes.updated.append(sa)
+            } else if sa.establishedAt != nil {
+                // Being deleted: a restart must not bring it back.
+                changes.removed.append(spi)
+            }
+        }
+        return changes
+    }
+
+    /// Hands back changes from `takeStateChanges()` that could not be saved,
+    /// so that the next call returns them again, with the SAs as they are then.
+    public func returnStateChanges(_ changes: IKEStateChanges) {
+        ikeSAs.markChanged(changes.updated.map(\.localSPI) + changes.removed)
     }
 
     /// Takes back established IKE SAs saved by `exportStates()`, such as after a
     /// restart. SAs that were still negotiating are dropped, and their targets initiate again.
     public func restore(_ states: [IKESAState]) {
+        var restored: [UInt64] = []
         for var state in states where state.phase == .established {
             state.outstanding = nil
             ikeSAs[state.localSPI] = state
+            restored.append(state.localSPI)
             nextTunnelID = max(nextTunnelID, state.tunnelID + 1)
             if let key = state.targetKey, targets[key] != nil {
                 targets[key]?.ikeSPI = state.localSPI
             }
         }
+        // Storage already contains them as they are.
+        ikeSAs.markUnchanged(restored)
     }
 
     // MARK: Shared helpers
@@ -186,9 +263,29 @@ public final class IKEEngine {
         targets = fresh
     }
 
-    func drop(_ reason: String, _ detail: String) {
+    /// Counts a dropped datagram under `reason` and logs `detail`, rate-limited per reason.
+    func drop(_ reason: String, _ detail: String, level: LogLevel = .debug) {
         counters[reason, default: 0] += 1
-        log(.debug, "\(detail) (dropped)")
+        logLimited(reason, level, "\(detail) (dropped)")
+    }
+
+    /// Logs `message` unless `reason` has used up its lines of the current interval.
+    func logLimited(_ reason: String, _ level: LogLevel, _ message: String) {
+        let now = clock()
+        logDropSummaries(at: now)
+        if dropLog.shouldLog(reason, level: level, at: now) {
+            log(level, message)
+        }
+    }
+
+    /// Logs one line per reason whose interval ended with lines left out.
+    func logDropSummaries(at now: Double) {
+        for summary in dropLog.endIntervals(at: now) {
+            log(
+                summary.level,
+                "\(summary.reason): \(summary.suppressed) more in the last "
+                    + "\(Int(dropLog.interval)) s, not logged one by one")
+        }
     }
 
     func log(_ level: LogLevel, _ message: String) {
@@ -294,6 +391,7 @@ public final class IKEEngine {
         guard let sa = ikeSAs.removeValue(forKey: localSPI) else { return }
         pendingDH[localSPI] = nil
         offeredIKEProposals[localSPI] = nil
+        initRejections[localSPI] = nil
         for child in sa.childSAs {
             delegate?.engine(self, deleteChildSA: child.inboundSPI)
         }

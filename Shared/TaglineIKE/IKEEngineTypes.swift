@@ -55,3 +55,19 @@ public protocol IKEEngineDelegate: AnyObject {
     /// Reports an IKE SA that came up (`up` true) or went away.
     func engine(_ engine: IKEEngine, ikeSAChanged status: IKESAStatus, up: Bool)
 }
+
+/// The IKE SAs to write to or delete from persistent storage, from `IKEEngine.takeStateChanges()`.
+public struct IKEStateChanges: Sendable {
+    /// Established SAs that are new or changed.
+    public var updated: [IKESAState]
+    /// Local SPIs of SAs that are gone or no longer established. Storage may
+    /// never have held some of them, such as half-open SAs that expired.
+    public var removed: [UInt64]
+
+    public init(updated: [IKESAState], removed: [UInt64]) {
+        self.updated = updated
+        self.removed = removed
+    }
+
+    public var isEmpty: Bool { updated.isEmpty && removed.isEmpty }
+}

@@ -128,14 +128,25 @@ public struct ReceivedMessage: Sendable {
 
     /// Checks and decrypts the SK payload, returning the message with its inner payloads.
     ///
-    /// Throws `IKEProtocolError.integrityCheckFailed` when the ICV or GCM tag does
+    /// Throws `IKEProtocolError.integrityCheckFailed` when the ICV or AEAD tag does
     /// not verify, `IKEDecodeError` when the decrypted chain is malformed, and
     /// `IKEProtocolError.missingPayload` when the message has no SK payload.
     public func decrypt(with keys: SKKeys) throws -> IKEMessage {
+        try decodeInner(openSK(with: keys))
+    }
+
+    /// Checks and decrypts the SK payload, returning the inner payload chain
+    /// still encoded. Until this succeeds, nothing in the message is known to
+    /// come from the peer.
+    func openSK(with keys: SKKeys) throws -> [UInt8] {
         guard let offset = encryptedOffset else {
             throw IKEProtocolError.missingPayload("SK")
         }
-        let plaintext = try SKPayload.open(message: bytes, skOffset: offset, keys: keys)
+        return try SKPayload.open(message: bytes, skOffset: offset, keys: keys)
+    }
+
+    /// Decodes the inner payload chain that `openSK(with:)` returned.
+    func decodeInner(_ plaintext: [UInt8]) throws -> IKEMessage {
         var reader = ByteReader(plaintext)
         let walk = try PayloadChain.walk(&reader, firstType: encryptedFirstType)
         guard walk.encryptedOffset == nil else {

@@ -6,7 +6,7 @@ import TaglineCore
 /// The algorithms an IKE SA negotiated in IKE_SA_INIT.
 public struct IKEAlgorithms: Equatable, Sendable, Codable {
     public var encryption: EncryptionAlgorithm
-    /// nil for AES-GCM.
+    /// nil for AES-GCM and ChaCha20-Poly1305.
     public var integrity: IntegrityAlgorithm?
     public var prf: PRFAlgorithm
     public var dhGroup: DHGroup

@@ -8,10 +8,10 @@ import TaglineCrypto
 public struct IKESAKeys: Equatable, Sendable, Codable {
     /// SK_d: the key that Child SA key material is derived from.
     public var derivation: SecretBytes
-    /// SK_ai and SK_ar: integrity keys (empty for AES-GCM).
+    /// SK_ai and SK_ar: integrity keys (empty for the AEAD ciphers).
     public var initiatorIntegrity: SecretBytes
     public var responderIntegrity: SecretBytes
-    /// SK_ei and SK_er: encryption keys, with the 4-byte salt for AES-GCM.
+    /// SK_ei and SK_er: encryption keys, with the 4-byte salt for the AEAD ciphers.
     public var initiatorEncryption: SecretBytes
     public var responderEncryption: SecretBytes
     /// SK_pi and SK_pr: keys for the MACedIDFor{I,R} of the AUTH computation.
@@ -99,7 +99,7 @@ public enum ChildSAKeyMaterial {
     /// Derives KEYMAT = prf+(SK_d, [g^ir (new) |] Ni | Nr) and splits it in the
     /// order the RFC fixes: the initiator-to-responder encryption key, then its
     /// integrity key, then the responder-to-initiator encryption and integrity
-    /// keys. GCM keys include their 4-byte salt.
+    /// keys. AES-GCM and ChaCha20-Poly1305 keys include their 4-byte salt.
     ///
     /// Returns (initiator to responder, responder to initiator).
     public static func derive(

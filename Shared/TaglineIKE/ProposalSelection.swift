@@ -19,7 +19,8 @@ enum ProposalSelection {
 
     /// Converts the configured IKEv2 proposals into SA proposals, in order. A
     /// proposal that mixes AEAD and other ciphers becomes two, because AES-GCM
-    /// may not be combined with an integrity transform (RFC 5282 §8).
+    /// and ChaCha20-Poly1305 may not be combined with an integrity transform
+    /// (RFC 5282 §8, RFC 7634 §4).
     static func ikeProposals(_ configured: [IKEv2Proposal]) -> [Proposal] {
         var result: [Proposal] = []
         for entry in configured {

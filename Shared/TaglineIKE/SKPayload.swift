@@ -1,4 +1,5 @@
-// Encrypted and Authenticated payload, SK (RFC 7296 §3.14; RFC 5282 for AES-GCM).
+// Encrypted and Authenticated payload, SK (RFC 7296 §3.14; RFC 5282 for AES-GCM,
+// RFC 7634 §3 for ChaCha20-Poly1305).
 //
 //                      1                   2                   3
 //  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -19,10 +20,11 @@
 //
 // Next Payload names the first payload inside. With CBC the checksum is the
 // truncated HMAC, keyed with SK_ai or SK_ar, over the whole message from the
-// IKE header up to the checksum. With AES-GCM the IV is 8 bytes and the
-// checksum is the 16-byte tag. The GCM nonce is the 4-byte salt from the end
-// of SK_e followed by the IV. The additional data is the message from the
-// IKE header through the SK payload header (RFC 5282 §5.1).
+// IKE header up to the checksum. With the AEAD ciphers (AES-GCM and
+// ChaCha20-Poly1305, which RFC 7634 §3 lays out as RFC 5282 does for GCM) the
+// IV is 8 bytes and the checksum is the 16-byte tag. The nonce is the 4-byte
+// salt from the end of SK_e followed by the IV. The additional data is the
+// message from the IKE header through the SK payload header (RFC 5282 §5.1).
 
 import TaglineCore
 import TaglineCrypto
@@ -31,9 +33,9 @@ import TaglineCrypto
 /// initiator, SK_er and SK_ar for the responder.
 public struct SKKeys: Equatable, Sendable, Codable {
     public var encryption: EncryptionAlgorithm
-    /// nil for AES-GCM, which authenticates by itself.
+    /// nil for the AEAD ciphers, which authenticate by themselves.
     public var integrity: IntegrityAlgorithm?
-    /// For AES-GCM, the key followed by the 4-byte salt.
+    /// For the AEAD ciphers, the key followed by the 4-byte salt.
     public var encryptionKey: SecretBytes
     public var integrityKey: SecretBytes
 
@@ -47,7 +49,7 @@ public struct SKKeys: Equatable, Sendable, Codable {
         self.integrityKey = SecretBytes(integrityKey)
     }
 
-    /// IV bytes at the start of the SK body: the cipher block for CBC, 8 for GCM.
+    /// IV bytes at the start of the SK body: the cipher block for CBC, 8 for the AEADs.
     var ivLength: Int { encryption.ivLength }
 
     /// Checksum bytes at the end of the SK body.
@@ -66,7 +68,7 @@ enum SKPayload {
         random: (Int) -> [UInt8]
     ) throws -> [UInt8] {
         // Pad so that plaintext, padding and the Pad Length byte fill whole cipher
-        // blocks. GCM needs no alignment, so it gets only the Pad Length byte.
+        // blocks. The AEADs need no alignment, so they get only the Pad Length byte.
         let block = keys.encryption.isAEAD ? 1 : keys.encryption.blockSize
         let padLength = (block - (plaintext.count + 1) % block) % block
         var padded = plaintext
@@ -77,7 +79,7 @@ enum SKPayload {
         let bodyLength = iv.count + padded.count + keys.checksumLength
 
         // Header and SK payload header with their final lengths, because they
-        // are covered by the checksum (CBC) or are the additional data (GCM).
+        // are covered by the checksum (CBC) or are the additional data (AEAD).
         var header = header
         header.length = UInt32(IKEHeader.size + GenericPayloadHeader.size + bodyLength)
         var writer = ByteWriter()
@@ -88,7 +90,7 @@ enum SKPayload {
         var message = writer.bytes
 
         if keys.encryption.isAEAD {
-            let cipher = try GCMCipher(
+            let cipher = try makeAEADCipher(
                 algorithm: keys.encryption, keyMaterial: keys.encryptionKey.bytes)
             let sealed = try cipher.seal(explicitIV: iv, aad: message, plaintext: padded)
             message += iv + sealed.ciphertext + sealed.tag
@@ -122,7 +124,7 @@ enum SKPayload {
 
         let padded: [UInt8]
         if keys.encryption.isAEAD {
-            let cipher = try GCMCipher(
+            let cipher = try makeAEADCipher(
                 algorithm: keys.encryption, keyMaterial: keys.encryptionKey.bytes)
             let aad = Array(message[..<bodyStart])
             guard

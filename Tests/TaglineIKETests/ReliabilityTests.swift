@@ -36,7 +36,7 @@ final class ReliabilityTests: XCTestCase {
         lab.advance(1)
         XCTAssertEqual(lab.a.ready.count, 1)
         XCTAssertEqual(lab.b.installed.count, 1)
-        XCTAssertEqual(lab.a.engine.dropCounters["retransmitted request"], 1)
+        XCTAssertEqual(lab.a.engine.retransmittedRequests, 1)
     }
 
     func testLostAuthResponseIsAnsweredFromCache() {
@@ -57,7 +57,7 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(lab.a.ready.count, 1)
         XCTAssertEqual(lab.b.installed.count, 1)
         XCTAssertEqual(lab.a.installed.count, 1)
-        XCTAssertEqual(lab.b.engine.dropCounters["retransmitted response"], 1)
+        XCTAssertEqual(lab.b.engine.retransmittedResponses, 1)
     }
 
     func testRetransmissionBacksOffThenGivesUp() {

@@ -1,4 +1,4 @@
-// SK payload protection: CBC with HMAC and AES-GCM, and tampered input.
+// SK payload protection: CBC with HMAC, AES-GCM and ChaCha20-Poly1305, and tampered input.
 
 import TaglineCore
 import TaglineCrypto
@@ -29,7 +29,7 @@ final class SKPayloadTests: XCTestCase {
 
     private let suites: [(EncryptionAlgorithm, IntegrityAlgorithm?)] = [
         (.tripleDES, .hmacMD5_96), (.aesCBC128, .hmacSHA1_96), (.aesCBC256, .hmacSHA256_128),
-        (.aesGCM128, nil), (.aesGCM256, nil),
+        (.aesGCM128, nil), (.aesGCM256, nil), (.chacha20Poly1305, nil),
     ]
 
     func testEachSuiteRoundTrips() throws {
@@ -61,6 +61,25 @@ final class SKPayloadTests: XCTestCase {
                 }
             }
         }
+    }
+
+    func testChaChaLayoutMatchesRFC7634() throws {
+        // RFC 7634 §3: the 8-byte IV after the SK header, then the ciphertext
+        // and the 16-byte tag. The nonce is the SK_e salt || IV, and the AAD runs
+        // from the IKE header through the SK payload header (as RFC 5282 §5.1).
+        let keys = keys(.chacha20Poly1305, nil)
+        let bytes = try message.encodeProtected(with: keys, random: random.bytes)
+        let bodyStart = IKEHeader.size + 4
+        let iv = Array(bytes[bodyStart..<(bodyStart + 8)])
+        let tagStart = bytes.count - 16
+        let cipher = try ChaCha20Poly1305Cipher(keyMaterial: keys.encryptionKey.bytes)
+        let plaintext = try XCTUnwrap(
+            cipher.open(
+                explicitIV: iv, aad: Array(bytes[..<bodyStart]),
+                ciphertext: Array(bytes[(bodyStart + 8)..<tagStart]),
+                tag: Array(bytes[tagStart...])))
+        // The AEAD needs no block alignment, so the only padding is the Pad Length byte.
+        XCTAssertEqual(plaintext.last, 0)
     }
 
     func testWrongKeyFailsIntegrity() throws {
