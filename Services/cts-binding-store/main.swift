@@ -29,18 +29,29 @@ let (options, configPath) = ServiceOptions.parseCommandLine(
     program: serviceName.rawValue, usage: usage)
 let logger = Logger(service: serviceName.rawValue, level: options.logLevel)
 
-/// Loads the configuration's bindings and logs every diagnostic of the file.
-func loadConfiguredBindings() throws -> [SGTBinding] {
+/// Loads the configuration's bindings and logs every error of the file.
+/// Returns the bindings and the number of errors.
+func loadConfiguredBindings() throws -> ([SGTBinding], Int) {
     let result = try ConfigLoader.load(path: configPath)
     for diagnostic in result.errors {
         logger.warning("TAG", "\(configPath) \(diagnostic)")
     }
-    return result.config.sgtBindings.map(SGTBinding.init(configured:))
+    return (result.config.sgtBindings.map(SGTBinding.init(configured:)), result.errors.count)
+}
+
+/// Logs once at notice level that the service runs with a configuration
+/// whose invalid lines were rejected.
+func noticeConfigurationErrors(_ count: Int) {
+    guard count > 0 else { return }
+    let errors = count == 1 ? "1 configuration error" : "\(count) configuration errors"
+    logger.notice(
+        "TAG", "running with \(errors) in \(configPath); see tagline config check \(configPath)")
 }
 
 let configured: [SGTBinding]
+let configurationErrors: Int
 do {
-    configured = try loadConfiguredBindings()
+    (configured, configurationErrors) = try loadConfiguredBindings()
 } catch {
     fail("cannot read configuration \(configPath): \(error)")
 }
@@ -61,13 +72,16 @@ do {
 
 loop.onSignal(SIGHUP) {
     do {
-        try service.reloadConfigured(try loadConfiguredBindings())
+        let (bindings, errors) = try loadConfiguredBindings()
+        try service.reloadConfigured(bindings)
+        noticeConfigurationErrors(errors)
     } catch {
         logger.error("TAG", "configuration reload from \(configPath) failed: \(error)")
     }
 }
 
 logger.notice("TAG", "started, pid \(getpid())")
+noticeConfigurationErrors(configurationErrors)
 loop.run()
 logger.notice("TAG", "stopping (signal \(loop.stoppedBySignal.map(String.init) ?? "none"))")
 bus.shutdown()

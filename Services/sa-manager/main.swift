@@ -29,11 +29,13 @@ let logger = Logger(service: serviceName.rawValue, level: options.logLevel)
 
 // The configuration is read so a broken file is reported here too; the
 // lifetimes sa-manager enforces arrive with each Child SA.
+let configurationErrors: Int
 do {
     let result = try ConfigLoader.load(path: configPath)
     for diagnostic in result.errors {
         logger.warning("CHILD", "\(configPath) \(diagnostic)")
     }
+    configurationErrors = result.errors.count
 } catch {
     fail("cannot read configuration \(configPath): \(error)")
 }
@@ -53,6 +55,14 @@ do {
 }
 
 logger.notice("CHILD", "started, pid \(getpid())")
+if configurationErrors > 0 {
+    let errors =
+        configurationErrors == 1
+        ? "1 configuration error" : "\(configurationErrors) configuration errors"
+    logger.notice(
+        "CHILD",
+        "running with \(errors) in \(configPath); see tagline config check \(configPath)")
+}
 loop.run()
 logger.notice("CHILD", "stopping (signal \(loop.stoppedBySignal.map(String.init) ?? "none"))")
 bus.shutdown()

@@ -1,26 +1,52 @@
-// Command-line parsing of `tagline`: options may appear anywhere, and the
-// remaining words are matched against the command table, where each keyword
-// may be abbreviated as on IOS ("sh cry ips sa") as long as it stays unique.
+// Command-line options of `tagline`: options may appear anywhere, and the
+// remaining words are matched against the command table (see Command.swift).
 
 import TaglineCore
 
-/// Options that take a value, and what they set.
-let valueOptions: [String: String] = [
-    "--run-dir": "runtime directory of the bus sockets (default $TAGLINE_RUN_DIR or /run/tagline)",
-    "--timeout": "seconds to wait for each reply (default 2)",
-    "--duration": "debug and trace: stop after this many seconds",
-    "--count": "debug: stop after this many lines",
-    "--follow": "trace: print only messages of this trace id",
-    "--chrome": "trace: also write a Chrome trace-event JSON file (opens in Perfetto)",
+/// One command-line option.
+struct OptionSpec {
+    var name: String
+    /// Name of the option's value in help and usage lines; nil for a flag.
+    var valueName: String?
+    var help: String
+}
+
+/// Every option, in the order the help lists them.
+let optionSpecs: [OptionSpec] = [
+    OptionSpec(
+        name: "--run-dir", valueName: "DIR",
+        help: "runtime directory of the bus sockets (default $TAGLINE_RUN_DIR or /run/tagline)"),
+    OptionSpec(
+        name: "--timeout", valueName: "S",
+        help: "seconds to wait for each reply (default 2, at most \(Int(maxTimeout)))"),
+    OptionSpec(
+        name: "--json", valueName: nil,
+        help: "show commands and ping: print the reply as JSON (key material redacted)"),
+    OptionSpec(
+        name: "--wireshark", valueName: nil,
+        help: "show crypto ipsec sa: print Wireshark esp_sa lines, keys included"),
+    OptionSpec(
+        name: "--duration", valueName: "S", help: "debug and trace: stop after this many seconds"),
+    OptionSpec(name: "--count", valueName: "N", help: "debug: stop after this many lines"),
+    OptionSpec(
+        name: "--follow", valueName: "ID", help: "trace: print only messages of this trace id"),
+    OptionSpec(
+        name: "--chrome", valueName: "FILE",
+        help: "trace: also write a Chrome trace-event JSON file (opens in Perfetto)"),
+    OptionSpec(
+        name: "-v", valueName: nil,
+        help: "trace: print each message body (key material redacted)"),
+    OptionSpec(name: "--help", valueName: nil, help: "print this help"),
 ]
 
-/// Options without a value.
-let flagOptions: [String: String] = [
-    "--json": "show commands: print the reply as JSON (key material redacted)",
-    "--wireshark": "show crypto ipsec sa: print Wireshark esp_sa lines, keys included",
-    "-v": "trace: print each message body (key material redacted)",
-    "--help": "print this help",
-]
+/// Options that every command takes.
+let globalOptions: Set<String> = ["--run-dir", "--timeout", "--help"]
+
+/// Longest `--timeout` accepted, in seconds: one day.
+let maxTimeout = 86_400.0
+
+/// Other spellings of options.
+private let optionAliases = ["-h": "--help", "--verbose": "-v"]
 
 /// The words and options of one invocation.
 struct Arguments {
@@ -29,19 +55,23 @@ struct Arguments {
     var flags: Set<String> = []
 
     init(_ arguments: [String]) throws {
+        let specs = Dictionary(uniqueKeysWithValues: optionSpecs.map { ($0.name, $0) })
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
-            let name = argument == "-h" ? "--help" : (argument == "--verbose" ? "-v" : argument)
-            if valueOptions[name] != nil {
+            let name = optionAliases[argument] ?? argument
+            if let spec = specs[name], spec.valueName != nil {
                 index += 1
-                guard index < arguments.count else {
+                guard index < arguments.count, !arguments[index].isEmpty else {
                     throw CLIError(usage: "\(name) requires a value")
                 }
+                guard values[name] == nil else {
+                    throw CLIError(usage: "\(name) is given twice")
+                }
                 values[name] = arguments[index]
-            } else if flagOptions[name] != nil {
+            } else if specs[name] != nil {
                 flags.insert(name)
-            } else if argument.hasPrefix("--") {
+            } else if Arguments.looksLikeOption(argument) {
                 throw CLIError(usage: "unknown option \(argument)")
             } else {
                 words.append(argument)
@@ -50,84 +80,45 @@ struct Arguments {
         }
     }
 
+    /// All options given, in the order of `optionSpecs`.
+    var givenOptions: [String] {
+        optionSpecs.map(\.name).filter { values[$0] != nil || flags.contains($0) }
+    }
+
+    /// True for `--anything` and for `-x` with a letter, so that a negative
+    /// number such as `-1` stays a word and gets the message of its argument.
+    static func looksLikeOption(_ argument: String) -> Bool {
+        if argument.hasPrefix("--") { return true }
+        guard argument.hasPrefix("-"), let second = argument.dropFirst().first else {
+            return false
+        }
+        return second.isLetter
+    }
+
     /// Returns the positive number given with `option`, or nil when absent.
-    func positiveNumber(_ option: String) throws -> Double? {
+    func positiveNumber(_ option: String, maximum: Double = .greatestFiniteMagnitude) throws
+        -> Double?
+    {
         guard let text = values[option] else { return nil }
-        guard let value = Double(text), value > 0, value.isFinite else {
-            throw CLIError(usage: "\(option) must be a positive number, not \(text)")
+        guard let value = Double(text), value > 0, value.isFinite, value <= maximum else {
+            let limit = maximum == .greatestFiniteMagnitude ? "" : " up to \(Int(maximum))"
+            throw CLIError(
+                usage: "invalid \(option) value \(text): expected a number above 0\(limit)")
+        }
+        return value
+    }
+
+    /// Returns the whole number of 1 or more given with `option`, or nil when absent.
+    func positiveInteger(_ option: String) throws -> Int? {
+        guard let text = values[option] else { return nil }
+        guard text.allSatisfy(\.isASCIIDigit), let value = Int(text), value > 0 else {
+            throw CLIError(
+                usage: "invalid \(option) value \(text): expected a whole number of 1 or more")
         }
         return value
     }
 }
 
-/// One element of a command pattern.
-enum PatternElement {
-    /// A keyword; the user may type any unique prefix of it.
-    case keyword(String)
-    /// A keyword that may be left out, only at the end of a pattern.
-    case optionalKeyword(String)
-    /// An IP address.
-    case address
-    /// An IP prefix, or an address meaning a host prefix.
-    case prefix
-    /// A decimal number.
-    case number
-    /// Any word, such as a file name.
-    case word(String)
-
-    var text: String {
-        switch self {
-        case .keyword(let word): return word
-        case .optionalKeyword(let word): return "[\(word)]"
-        case .address: return "A.B.C.D|X:X::X"
-        case .prefix: return "PREFIX"
-        case .number: return "N"
-        case .word(let name): return name
-        }
-    }
-}
-
-/// A command: its pattern and the function that runs it.
-struct Command {
-    var pattern: [PatternElement]
-    var summary: String
-    var run: (CLIContext, [String]) throws -> Void
-
-    var syntax: String { pattern.map(\.text).joined(separator: " ") }
-
-    /// Returns the words bound to the pattern's non-keyword elements and present
-    /// optional keywords (as the keyword), or nil when `words` do not match.
-    func match(_ words: [String]) -> [String]? {
-        var bound: [String] = []
-        var index = 0
-        for element in pattern {
-            let word = index < words.count ? words[index] : nil
-            switch element {
-            case .keyword(let keyword):
-                guard let word, Command.abbreviates(word, keyword) else { return nil }
-            case .optionalKeyword(let keyword):
-                guard let word else { continue }
-                guard Command.abbreviates(word, keyword) else { return nil }
-                bound.append(keyword)
-            case .address:
-                guard let word, IPAddress(word) != nil else { return nil }
-                bound.append(word)
-            case .prefix:
-                guard let word, IPPrefix(word) != nil else { return nil }
-                bound.append(word)
-            case .number:
-                guard let word, Int(word) != nil else { return nil }
-                bound.append(word)
-            case .word:
-                guard let word else { return nil }
-                bound.append(word)
-            }
-            index += 1
-        }
-        return index == words.count ? bound : nil
-    }
-
-    static func abbreviates(_ word: String, _ keyword: String) -> Bool {
-        !word.isEmpty && keyword.hasPrefix(word.lowercased())
-    }
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
 }

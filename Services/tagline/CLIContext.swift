@@ -9,6 +9,8 @@ import TaglineCore
 struct CLIError: Error {
     var message: String
     var exitStatus: Int32
+    /// True when the service did not reply at all, as opposed to replying with an error.
+    var serviceNotRunning = false
 
     init(_ message: String, exitStatus: Int32 = 1) {
         self.message = message
@@ -18,6 +20,14 @@ struct CLIError: Error {
     /// Creates a usage error, which exits with status 2.
     init(usage message: String) {
         self.init(message + "\n(run tagline help for the command list)", exitStatus: 2)
+    }
+
+    /// Creates a usage error about `commands`, followed by their usage lines.
+    init(usage message: String, for commands: [Command]) {
+        let lines = commands.enumerated().map { index, command in
+            (index == 0 ? "usage: " : "       ") + command.usage
+        }
+        self.init(([message] + lines).joined(separator: "\n"), exitStatus: 2)
     }
 }
 
@@ -37,7 +47,9 @@ struct CLIContext {
         do {
             client = try BusClient(service: service, runDirectory: runDirectory, sender: "tagline")
         } catch {
-            throw CLIError("cannot open a connection to \(service.rawValue): \(error)")
+            var failure = CLIError("cannot open a connection to \(service.rawValue): \(error)")
+            failure.serviceNotRunning = true
+            throw failure
         }
         do {
             return try client.request(type, body, as: Rep.self, timeout: timeout)
@@ -57,9 +69,11 @@ struct CLIContext {
                     "runtime directory \(runDirectory) does not exist; "
                     + "start the services or pass --run-dir"
             }
-            return CLIError(
+            var failure = CLIError(
                 "\(service.rawValue) is not running (no reply from \(endpoint) within "
                     + "\(CLIContext.seconds(timeout)) s); \(hint)")
+            failure.serviceNotRunning = true
+            return failure
         case .remote(let message):
             return CLIError("\(service.rawValue): \(message)")
         default:

@@ -74,7 +74,8 @@ enum PingCommand {
 }
 
 enum ClearCommand {
-    /// `clear crypto ikev2 sa [N]`: deletes IKE SAs and their Child SAs.
+    /// `clear crypto ikev2 sa [N]`: deletes IKE SAs and their Child SAs. The
+    /// negotiator replies with an error when no IKE SA has tunnel id N.
     static func clearIKE(_ context: CLIContext, tunnelID: Int?) throws {
         _ = try context.request(
             .ikeNegotiator, MessageType.ikeClear,
@@ -89,7 +90,7 @@ enum ClearCommand {
         do {
             try clearIKE(context, tunnelID: nil)
             return
-        } catch let error as CLIError {
+        } catch let error as CLIError where error.serviceNotRunning {
             print("\(error.message)\nremoving Child SAs from sa-manager directly")
         }
         let list = try context.request(
@@ -102,48 +103,54 @@ enum ClearCommand {
                 ChildSADeleteRequest(inboundSPI: spi), as: EmptyReply.self)
             print("deleted Child SA \(IPsecShow.spiText(spi))")
         }
-        print("cleared \(list.childSAs.count) Child SAs")
+        print("cleared \(counted(list.childSAs.count, "Child SA"))")
     }
 }
 
 enum BindingCommand {
-    /// `cts role-based sgt-map add PREFIX sgt N`, stored with source API.
-    static func add(_ context: CLIContext, prefixText: String, sgtText: String) throws {
-        let prefix = try parsePrefix(prefixText)
-        let sgt: SGT
-        switch SGT.parse(sgtText) {
-        case .success(let value): sgt = value
-        case .failure(let error): throw CLIError("\(error)", exitStatus: 2)
-        }
+    /// `cts role-based sgt-map add PREFIX sgt SGT`, stored with source API. A
+    /// binding of a higher-priority source for the same prefix stays in use, and
+    /// the output then names it.
+    static func add(_ context: CLIContext, prefix: IPPrefix, sgt: SGT) throws {
         _ = try context.request(
             .bindingStore, MessageType.bindingAdd,
             BindingChangeRequest(prefix: prefix, sgt: sgt, source: .api),
             as: EmptyReply.self)
-        print("added \(CTSShow.prefixText(prefix)) sgt \(sgt) (source API)")
+        let added = "added \(CTSShow.prefixText(prefix)) sgt \(sgt) (API)"
+        let list: BindingListReply
+        do {
+            list = try context.request(
+                .bindingStore, MessageType.bindingList, EmptyRequest(),
+                as: BindingListReply.self)
+        } catch let error as CLIError {
+            throw CLIError("\(added), but cannot tell whether it is in use: \(error.message)")
+        }
+        print(added + (shadowNote(list, prefix: prefix).map { "; " + $0 } ?? ""))
+    }
+
+    /// `not in use: the configured binding sgt 333 takes precedence` when
+    /// another source's binding of `prefix` is in use; nil otherwise.
+    static func shadowNote(_ list: BindingListReply, prefix: IPPrefix) -> String? {
+        guard let winner = list.effective.first(where: { $0.prefix == prefix }),
+            winner.source != .api
+        else { return nil }
+        return "not in use: the \(CTSShow.sourceAdjective(winner.source)) binding "
+            + "sgt \(winner.sgt) takes precedence"
     }
 
     /// `cts role-based sgt-map del PREFIX`: removes the API binding.
-    static func delete(_ context: CLIContext, prefixText: String) throws {
-        let prefix = try parsePrefix(prefixText)
+    static func delete(_ context: CLIContext, prefix: IPPrefix) throws {
         _ = try context.request(
             .bindingStore, MessageType.bindingDelete,
             BindingChangeRequest(prefix: prefix, sgt: nil, source: .api),
             as: EmptyReply.self)
-        print("deleted \(CTSShow.prefixText(prefix)) (source API)")
-    }
-
-    private static func parsePrefix(_ text: String) throws -> IPPrefix {
-        guard let prefix = IPPrefix(text) else {
-            throw CLIError(
-                "invalid prefix \(text): expected A.B.C.D[/N] or X:X::X[/N] with no host bits set",
-                exitStatus: 2)
-        }
-        return prefix
+        print("deleted \(CTSShow.prefixText(prefix)) (API)")
     }
 }
 
 enum ConfigCheckCommand {
-    /// Prints every diagnostic of the loader; fails when a line has an error.
+    /// Prints every diagnostic of the loader and their counts. Fails when a line
+    /// has an error, while warnings and ignored lines leave the exit status 0.
     static func run(path: String) throws {
         let result: ConfigLoadResult
         do {
@@ -155,10 +162,14 @@ enum ConfigCheckCommand {
             print(diagnostic.description)
         }
         let errors = result.errors.count
-        let ignored = result.ignored.count
-        print(
-            "\(path): \(errors) error\(errors == 1 ? "" : "s"), "
-                + "\(ignored) line\(ignored == 1 ? "" : "s") ignored")
-        if errors > 0 { throw CLIError("\(path) has \(errors) invalid lines", exitStatus: 1) }
+        print("\(path): \(result.summary)")
+        if errors > 0 {
+            throw CLIError("\(path) has \(counted(errors, "invalid line"))", exitStatus: 1)
+        }
     }
+}
+
+/// `1 error`, `2 errors`: the count with the noun in singular or plural.
+func counted(_ count: Int, _ noun: String) -> String {
+    "\(count) \(noun)\(count == 1 ? "" : "s")"
 }

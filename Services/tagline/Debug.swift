@@ -15,7 +15,7 @@ enum DebugCommand {
         type: String
     ) throws {
         let duration = try context.arguments.positiveNumber("--duration")
-        let maxLines = try context.arguments.positiveNumber("--count").map { Int($0) }
+        let maxLines = try context.arguments.positiveInteger("--count")
         let loop = EventLoop()
         var printed = 0
 

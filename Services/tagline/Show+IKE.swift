@@ -76,6 +76,10 @@ enum IKEShow {
             return "AES-CBC, keysize: \(algorithm.keyLengthAttribute ?? 0)"
         case .aesGCM128, .aesGCM256:
             return "AES-GCM, keysize: \(algorithm.keyLengthAttribute ?? 0)"
+        // NOTE: no IOS output for ChaCha20-Poly1305 was available to copy, so
+        // this spelling follows the AES entries.
+        case .chacha20Poly1305:
+            return "CHACHA20-POLY1305, keysize: 256"
         }
     }
 

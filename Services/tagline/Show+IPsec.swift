@@ -187,13 +187,17 @@ enum IPsecShow {
     }
 
     /// Encryption names as Wireshark's ESP preferences spell them. For GCM
-    /// the key is followed by its 4-byte salt, as Wireshark expects.
+    /// the key is followed by its 4-byte salt, as Wireshark expects, and
+    /// ChaCha20-Poly1305 keys are printed the same way.
     static func wiresharkEncryption(_ algorithm: EncryptionAlgorithm) -> String {
         switch algorithm {
         case .null: return "NULL"
         case .tripleDES: return "TripleDES-CBC [RFC2451]"
         case .aesCBC128, .aesCBC192, .aesCBC256: return "AES-CBC [RFC3602]"
         case .aesGCM128, .aesGCM256: return "AES-GCM with 16 octet ICV [RFC4106]"
+        // NOTE: Wireshark 4.0.17 (Debian 12) has no ChaCha20-Poly1305 entry in its
+        // ESP SA table, so it cannot decrypt these SAs. Later releases use this name.
+        case .chacha20Poly1305: return "ChaCha20 with Poly1305 [RFC7634]"
         }
     }
 

@@ -16,6 +16,8 @@ enum TraceCommand {
         let follow = context.arguments.values["--follow"]
         let verbose = context.arguments.flags.contains("-v")
         let chromePath = context.arguments.values["--chrome"]
+        // Opened before tracing starts, so a bad path fails at once.
+        let chromeFile = try chromePath.map(openChromeFile)
         let paths = BusPaths(runDirectory: context.runDirectory)
         let loop = EventLoop()
 
@@ -48,8 +50,8 @@ enum TraceCommand {
         loop.run()
         for subscriber in subscribers { subscriber.close() }
 
-        if let chromePath {
-            try writeChromeTrace(events, to: chromePath)
+        if let chromePath, let chromeFile {
+            try writeChromeTrace(events, to: chromeFile, path: chromePath)
             print("wrote \(events.count) events to \(chromePath)")
         }
     }
@@ -88,15 +90,27 @@ enum TraceCommand {
         threadNames.firstIndex(of: sender) ?? threadNames.count
     }
 
+    /// Creates or truncates the trace file at `path` for writing.
+    static func openChromeFile(_ path: String) throws -> FileHandle {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw CLIError("cannot write trace file \(path): \(String(cString: strerror(errno)))")
+        }
+        return FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+    }
+
     /// Writes the Chrome trace-event JSON object format, one thread per sender.
-    static func writeChromeTrace(_ events: [[String: Any]], to path: String) throws {
+    static func writeChromeTrace(
+        _ events: [[String: Any]], to file: FileHandle, path: String
+    ) throws {
         let names: [[String: Any]] = threadNames.enumerated().map { index, name in
             ["name": "thread_name", "ph": "M", "pid": 1, "tid": index, "args": ["name": name]]
         }
         let document: [String: Any] = ["traceEvents": names + events, "displayTimeUnit": "ms"]
         do {
             let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])
-            try data.write(to: URL(fileURLWithPath: path))
+            try file.write(contentsOf: data)
+            try file.close()
         } catch {
             throw CLIError("cannot write trace file \(path): \(error.localizedDescription)")
         }

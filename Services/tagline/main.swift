@@ -29,6 +29,7 @@ let commands: [Command] = [
             .keyword("show"), .keyword("crypto"), .keyword("ikev2"), .keyword("sa"),
             .optionalKeyword("detailed"),
         ],
+        options: ["--json"],
         summary: "IKE SAs from ike-negotiator"
     ) { context, bound in
         try show(context, .ikeNegotiator, MessageType.ikeList, as: IKESAListReply.self) {
@@ -36,30 +37,45 @@ let commands: [Command] = [
         }
     },
     Command(
+        pattern: [.keyword("show"), .keyword("crypto"), .keyword("ikev2"), .keyword("stats")],
+        options: ["--json"],
+        summary: "IKE SA counts and IKE datagram drops by reason"
+    ) { context, _ in
+        try show(context, .ikeNegotiator, MessageType.ikeStats, as: IKEStatsReply.self) {
+            IKEStatsShow.format($0, now: wallClockSeconds())
+        }
+    },
+    Command(
         pattern: [
             .keyword("show"), .keyword("crypto"), .keyword("ipsec"), .keyword("sa"),
             .optionalKeyword("detail"),
         ],
-        summary: "Child SAs and counters from sa-manager (--wireshark: esp_sa lines)"
-    ) {
-        context, bound in
-        if context.arguments.flags.contains("--wireshark") {
-            let reply = try context.request(
-                .saManager, MessageType.childList, EmptyRequest(),
-                as: ChildSAListReply.self)
-            print(IPsecShow.wiresharkLines(reply), terminator: "")
+        options: ["--json", "--wireshark"],
+        conflicts: [("--json", "--wireshark")],
+        summary: "Child SAs and counters from sa-manager"
+    ) { context, bound in
+        guard context.arguments.flags.contains("--wireshark") else {
+            try show(context, .saManager, MessageType.childList, as: ChildSAListReply.self) {
+                IPsecShow.format($0, detail: !bound.isEmpty, now: wallClockSeconds())
+            }
             return
         }
-        try show(context, .saManager, MessageType.childList, as: ChildSAListReply.self) {
-            IPsecShow.format($0, detail: !bound.isEmpty, now: wallClockSeconds())
+        guard bound.isEmpty else {
+            throw CLIError(
+                "--wireshark prints esp_sa lines and cannot be used with detail\n"
+                    + "usage: tagline show crypto ipsec sa --wireshark", exitStatus: 2)
         }
+        let reply = try context.request(
+            .saManager, MessageType.childList, EmptyRequest(), as: ChildSAListReply.self)
+        print(IPsecShow.wiresharkLines(reply), terminator: "")
     },
     Command(
         pattern: [
             .keyword("show"), .keyword("cts"), .keyword("role-based"),
             .keyword("sgt-map"), .keyword("all"),
         ],
-        summary: "effective IP-SGT bindings and totals per source"
+        options: ["--json"],
+        summary: "bindings in use, totals per source, shadowed bindings"
     ) { context, _ in
         try show(context, .bindingStore, MessageType.bindingList, as: BindingListReply.self) {
             CTSShow.formatAll($0)
@@ -68,11 +84,11 @@ let commands: [Command] = [
     Command(
         pattern: [
             .keyword("show"), .keyword("cts"), .keyword("role-based"),
-            .keyword("sgt-map"), .address,
+            .keyword("sgt-map"), .parameter(.address),
         ],
-        summary: "the binding that applies to one address (longest prefix)"
-    ) {
-        context, bound in
+        options: ["--json"],
+        summary: "the binding in use for one address (longest prefix)"
+    ) { context, bound in
         let address = IPAddress(bound[0])!
         let reply = try context.request(
             .bindingStore, MessageType.bindingLookup,
@@ -87,23 +103,24 @@ let commands: [Command] = [
     Command(
         pattern: [
             .keyword("cts"), .keyword("role-based"), .keyword("sgt-map"),
-            .keyword("add"), .word("PREFIX"), .keyword("sgt"), .word("N"),
+            .keyword("add"), .parameter(.prefix), .keyword("sgt"), .parameter(.sgt),
         ],
-        summary: "add a binding with source API"
+        summary: "add a binding with source API (see SGT bindings below)"
     ) { context, bound in
-        try BindingCommand.add(context, prefixText: bound[0], sgtText: bound[1])
+        try BindingCommand.add(context, prefix: IPPrefix(bound[0])!, sgt: SGT.parse(bound[1]).get())
     },
     Command(
         pattern: [
             .keyword("cts"), .keyword("role-based"), .keyword("sgt-map"),
-            .keyword("delete"), .word("PREFIX"),
+            .keyword("delete"), .parameter(.prefix),
         ],
         summary: "delete a binding with source API (del works too)"
     ) { context, bound in
-        try BindingCommand.delete(context, prefixText: bound[0])
+        try BindingCommand.delete(context, prefix: IPPrefix(bound[0])!)
     },
     Command(
         pattern: [.keyword("show"), .keyword("dataplane")],
+        options: ["--json"],
         summary: "dataplane workers and drop counters"
     ) { context, _ in
         try show(
@@ -115,9 +132,9 @@ let commands: [Command] = [
             .keyword("debug"), .keyword("crypto"), .keyword("ipsec"),
             .keyword("metadata"), .keyword("sgt"),
         ],
-        summary: "stream SGT insert and extract events (--duration S, --count N)"
-    ) {
-        context, _ in
+        options: ["--duration", "--count"],
+        summary: "stream SGT insert and extract events"
+    ) { context, _ in
         try DebugCommand.run(
             context, service: .dataplane, category: "crypto ipsec metadata sgt",
             type: MessageType.debugSGT)
@@ -127,6 +144,7 @@ let commands: [Command] = [
             .keyword("debug"), .keyword("crypto"), .keyword("ikev2"),
             .keyword("internal"),
         ],
+        options: ["--duration", "--count"],
         summary: "stream IKEv2 internal events such as Vendor IDs"
     ) { context, _ in
         try DebugCommand.run(
@@ -135,13 +153,15 @@ let commands: [Command] = [
     },
     Command(
         pattern: [.keyword("trace")],
-        summary: "print every bus message (--follow ID, --duration S, -v, --chrome FILE)"
-    ) {
-        context, _ in
+        options: ["--follow", "--duration", "-v", "--chrome"],
+        summary: "print every bus message"
+    ) { context, _ in
         try TraceCommand.run(context)
     },
-    Command(pattern: [.keyword("ping")], summary: "show which services are running") {
-        context, _ in
+    Command(
+        pattern: [.keyword("ping")], options: ["--json"],
+        summary: "show which services are running"
+    ) { context, _ in
         try PingCommand.run(context, now: wallClockSeconds())
     },
     Command(
@@ -159,14 +179,14 @@ let commands: [Command] = [
     Command(
         pattern: [
             .keyword("clear"), .keyword("crypto"), .keyword("ikev2"), .keyword("sa"),
-            .number,
+            .parameter(.tunnelID),
         ],
         summary: "delete the IKE SA with this tunnel id"
     ) { context, bound in
         try ClearCommand.clearIKE(context, tunnelID: Int(bound[0]))
     },
     Command(
-        pattern: [.keyword("config"), .keyword("check"), .word("FILE")],
+        pattern: [.keyword("config"), .keyword("check"), .parameter(.file)],
         summary: "check a configuration file; exit 1 on errors"
     ) { _, bound in
         try ConfigCheckCommand.run(path: bound[0])
@@ -182,26 +202,19 @@ func helpText() -> String {
     for command in commands {
         lines.append("  " + pad(command.syntax, width) + command.summary)
     }
-    lines += ["", "options:"]
-    for (name, text) in valueOptions.sorted(by: { $0.key < $1.key }) {
-        lines.append("  " + pad("\(name) VALUE", 18) + text)
+    lines += ["", "options (--run-dir, --timeout and --help work with every command):"]
+    for option in optionSpecs {
+        let name = option.name + (option.valueName.map { " " + $0 } ?? "")
+        lines.append("  " + pad(name, 16) + option.help)
     }
-    for (name, text) in flagOptions.sorted(by: { $0.key < $1.key }) {
-        lines.append("  " + pad(name, 18) + text)
-    }
+    lines += [
+        "",
+        "SGT bindings: of several bindings of one prefix, the one of the first source in",
+        "INTERNAL, CLI (configuration file), API (cts role-based sgt-map add), SXP is in use.",
+        "A configured binding thus takes precedence over an added one, and",
+        "show cts role-based sgt-map all lists the bindings not in use as shadowed.",
+    ]
     return lines.joined(separator: "\n")
-}
-
-/// Finds the one command that `words` match.
-func resolve(_ words: [String]) throws -> (Command, [String]) {
-    let matches = commands.compactMap { command in command.match(words).map { (command, $0) } }
-    if matches.count == 1 { return matches[0] }
-    let typed = words.joined(separator: " ")
-    if matches.isEmpty {
-        throw CLIError(usage: "unknown command: \(typed)")
-    }
-    let candidates = matches.map { "  " + $0.0.syntax }.joined(separator: "\n")
-    throw CLIError(usage: "ambiguous command: \(typed); it matches\n\(candidates)")
 }
 
 func main() -> Int32 {
@@ -213,8 +226,10 @@ func main() -> Int32 {
         }
         let context = CLIContext(
             runDirectory: arguments.values["--run-dir"] ?? BusPaths.defaultRunDirectory(),
-            arguments: arguments, timeout: try arguments.positiveNumber("--timeout") ?? 2)
-        let (command, bound) = try resolve(arguments.words)
+            arguments: arguments,
+            timeout: try arguments.positiveNumber("--timeout", maximum: maxTimeout) ?? 2)
+        let (command, bound) = try resolve(arguments.words, in: commands)
+        try command.checkOptions(arguments)
         try command.run(context, bound)
         return 0
     } catch let error as CLIError {

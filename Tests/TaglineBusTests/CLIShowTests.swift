@@ -366,27 +366,4 @@ final class CLIShowTests: XCTestCase {
         XCTAssertEqual(badPrefix.status, 2)
         XCTAssertTrue(badPrefix.standardError.contains("invalid prefix 192.0.2.1/24"))
     }
-
-    func testConfigCheckExitStatus() throws {
-        let path = try builtExecutable("tagline")
-        let valid = runDirectory + "/valid.cfg"
-        let invalid = runDirectory + "/invalid.cfg"
-        _ = FileManager.default.createFile(
-            atPath: valid, contents: Data("cts role-based sgt-map 192.0.2.0/24 sgt 10\nend\n".utf8))
-        _ = FileManager.default.createFile(
-            atPath: invalid, contents: Data("cts role-based sgt-map 192.0.2.1 sgt 0\nend\n".utf8))
-
-        let good = try runProcess(path, ["config", "check", valid])
-        XCTAssertEqual(good.status, 0, good.standardError)
-        XCTAssertTrue(good.standardOutput.contains("0 errors"), good.standardOutput)
-
-        let bad = try runProcess(path, ["config", "check", invalid])
-        XCTAssertEqual(bad.status, 1)
-        XCTAssertTrue(bad.standardOutput.contains("line 1: error:"), bad.standardOutput)
-        XCTAssertTrue(bad.standardOutput.contains("1 error,"), bad.standardOutput)
-
-        let missing = try runProcess(path, ["config", "check", runDirectory + "/none.cfg"])
-        XCTAssertEqual(missing.status, 1)
-        XCTAssertTrue(missing.standardError.contains("cannot read"), missing.standardError)
-    }
 }

@@ -71,13 +71,23 @@ final class ServiceProcess {
     let process = Process()
     let service: ServiceName
 
-    init(_ service: ServiceName, arguments: [String], runDirectory: String) throws {
+    /// Starts `service` and waits until it replies to ping. Its log goes to
+    /// `logPath` when given, at `logLevel` (default warning, or $TAGLINE_LOG_LEVEL).
+    init(
+        _ service: ServiceName, arguments: [String], runDirectory: String,
+        logPath: String? = nil, logLevel: String? = nil
+    ) throws {
         self.service = service
         process.executableURL = URL(fileURLWithPath: try builtExecutable(service.rawValue))
         process.arguments = arguments + ["--run-dir", runDirectory]
         var environment = ProcessInfo.processInfo.environment
-        environment["TAGLINE_LOG_LEVEL"] = environment["TAGLINE_LOG_LEVEL"] ?? "warning"
+        environment["TAGLINE_LOG_LEVEL"] =
+            logLevel ?? environment["TAGLINE_LOG_LEVEL"] ?? "warning"
         process.environment = environment
+        if let logPath {
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        }
         try process.run()
         // Wait until the service replies to ping.
         let client = try BusClient(service: service, runDirectory: runDirectory, sender: "test")
