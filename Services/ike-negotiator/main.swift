@@ -29,12 +29,19 @@ let (options, configPath) = ServiceOptions.parseCommandLine(
 let logger = Logger(service: serviceName.rawValue, level: options.logLevel)
 
 /// Loads the configuration and prints its diagnostics: ignored lines at
-/// info, rejected lines at error level.
+/// info, warnings at warning and rejected lines at error level.
 func loadConfig() -> GatewayConfig? {
     do {
         let result = try ConfigLoader.load(path: configPath)
         for diagnostic in result.ignored { logger.info("IKE", "\(configPath) \(diagnostic)") }
+        for diagnostic in result.warnings { logger.warning("IKE", "\(configPath) \(diagnostic)") }
         for diagnostic in result.errors { logger.error("IKE", "\(configPath) \(diagnostic)") }
+        if !result.errors.isEmpty {
+            logger.notice(
+                "IKE",
+                "running with \(result.errors.count) configuration error(s) in \(configPath); "
+                    + "see tagline config check \(configPath)")
+        }
         return result.config
     } catch {
         logger.error("IKE", "cannot read configuration \(configPath): \(error)")
