@@ -22,7 +22,7 @@ print(sum(entry["counters"].get(sys.argv[1], 0) for entry in reply.get("childSAs
 ' "$2"
 }
 
-# child_sa_count GW: number of Child SA pairs sa-manager holds.
+# child_sa_count GW: number of Child SA pairs sa-manager stores.
 child_sa_count() {
     tl "$1" show crypto ipsec sa --json 2>/dev/null | python3 -c '
 import json, sys
@@ -44,8 +44,8 @@ except ValueError:
 '
 }
 
-# wait_for_tunnel SECONDS: until both gateways hold a Child SA in sa-manager
-# and in the dataplane, or fail.
+# wait_for_tunnel SECONDS: waits until both gateways have a Child SA in
+# sa-manager and in the dataplane; returns 1 after SECONDS.
 wait_for_tunnel() {
     local deadline=$((SECONDS + $1))
     while [ $SECONDS -lt $deadline ]; do

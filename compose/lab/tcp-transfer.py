@@ -37,7 +37,7 @@ def serve(port: int) -> None:
 
 def send(address: str, port: int, count: int) -> None:
     # The stream is generated chunk by chunk while it is sent, so a large
-    # transfer neither waits for nor holds the whole stream in memory.
+    # transfer neither waits for the whole stream nor keeps it in memory.
     generator = random.Random(20261204)
     digest = hashlib.sha256()
     remaining = count
