@@ -172,6 +172,11 @@ final class Negotiator: IKEEngineDelegate {
             }
             return EmptyReply()
         }
+        bus.subscribe(to: .saManager, type: MessageType.childExpiring) {
+            [unowned self] (event: ChildSAExpiring, _) in
+            engine.childSAExpiring(inboundSPI: event.inboundSPI, hard: event.hard)
+            afterEngineWork()
+        }
         bus.handle(MessageType.ikeStats) { [unowned self] (_: EmptyRequest, _) in
             IKEStatsReply(
                 establishedSAs: engine.establishedSACount, halfOpenSAs: engine.halfOpenSACount,

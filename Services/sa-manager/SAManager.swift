@@ -14,6 +14,14 @@ final class SAManager {
     private var ledger: CounterLedger
     private let clone: CloneServer<ChildSA>
     private var generator = SystemRandomNumberGenerator()
+    /// The drawn soft-lifetime fraction of each SA, by inbound SPI.
+    private var softFractions: [UInt32: Double] = [:]
+    /// When the soft-lifetime event of each SA was published.
+    private var softExpiredAt: [UInt32: Double] = [:]
+    /// The hard kilobyte lifetime deletes an SA no sooner than this many
+    /// seconds after its soft event: at lab speeds traffic can cross both
+    /// limits between two checks, and the rekey needs a round trip to finish.
+    static let rekeyGrace: Double = 2
 
     /// Largest lease granted per request: 2^32 numbers, the whole space of an SA without ESN.
     static let maxLeaseCount: UInt64 = 1 << 32
@@ -121,6 +129,8 @@ final class SAManager {
         let existed = try store.delete(inboundSPI: inboundSPI)
         guard let childSA = childSAs.removeValue(forKey: inboundSPI) else { return existed }
         ledger.remove(inboundSPI: inboundSPI)
+        softFractions[inboundSPI] = nil
+        softExpiredAt[inboundSPI] = nil
         clone.remove(String(inboundSPI))
         logger.notice(
             "CHILD", "\(hex(inboundSPI))/\(hex(childSA.outboundSPI)) removed: \(reason)")
@@ -162,12 +172,15 @@ final class SAManager {
         } catch {
             logger.error("CHILD", "storing counters of \(installed.count) SAs failed: \(error)")
         }
+        // Kilobyte lifetimes are checked as the bytes arrive, not only once a second.
+        expireChildSAs(now: wallClockSeconds())
     }
 
-    /// Deletes SAs past their hard lifetime in seconds or kilobytes. The
-    /// negotiator normally rekeys well before; this covers a negotiator that is down.
+    /// Publishes `childExpiring` once per SA at its soft lifetime, and deletes
+    /// SAs past their hard lifetime in seconds or kilobytes after publishing
+    /// it with `hard` set. The negotiator rekeys at the soft lifetime, and the
+    /// hard one covers a negotiator that is down or a peer that does not respond.
     func expireChildSAs(now: Double) {
-        // TODO: publish a soft-lifetime rekey trigger to ike-negotiator once a message type exists.
         for (spi, childSA) in childSAs {
             let counters = ledger.total(inboundSPI: spi)
             let kilobytes = (counters.bytesIn &+ counters.bytesOut) / 1024
@@ -176,16 +189,49 @@ final class SAManager {
                 now >= childSA.installedAt + Double(childSA.lifetimeSeconds)
             {
                 reason = "lifetime of \(childSA.lifetimeSeconds) s expired"
-            } else if childSA.lifetimeKilobytes > 0, kilobytes >= childSA.lifetimeKilobytes {
+            } else if childSA.lifetimeKilobytes > 0, kilobytes >= childSA.lifetimeKilobytes,
+                let softAt = softExpiredAt[spi], now >= softAt + SAManager.rekeyGrace
+            {
                 reason = "lifetime of \(childSA.lifetimeKilobytes) kB used up"
             }
-            guard let reason else { continue }
+            guard let reason else {
+                let soft = softLifetime(of: childSA)
+                if softExpiredAt[spi] == nil,
+                    now >= soft.seconds
+                        || (childSA.lifetimeKilobytes > 0 && kilobytes >= soft.kilobytes)
+                {
+                    softExpiredAt[spi] = now
+                    logger.info("CHILD", "\(hex(spi)) reached its soft lifetime, rekey requested")
+                    bus.publish(
+                        MessageType.childExpiring, ChildSAExpiring(inboundSPI: spi, hard: false))
+                }
+                continue
+            }
             do {
+                bus.publish(MessageType.childExpiring, ChildSAExpiring(inboundSPI: spi, hard: true))
                 _ = try delete(inboundSPI: spi, reason: reason)
             } catch {
                 logger.error("CHILD", "\(hex(spi)) expiry failed: \(error)")
             }
         }
+    }
+
+    /// Returns the soft lifetime of an SA: a random 85-95% of its hard lifetime
+    /// in seconds, so that both peers do not rekey at once, and 90% of its
+    /// kilobytes. The fraction is drawn once per SA and kept until the SA is deleted.
+    func softLifetime(of childSA: ChildSA) -> (seconds: Double, kilobytes: UInt64) {
+        let spi = childSA.inboundSPI
+        let fraction =
+            softFractions[spi]
+            ?? {
+                let drawn = Double.random(in: 0.85...0.95, using: &generator)
+                softFractions[spi] = drawn
+                return drawn
+            }()
+        let seconds =
+            childSA.lifetimeSeconds > 0
+            ? childSA.installedAt + Double(childSA.lifetimeSeconds) * fraction : .infinity
+        return (seconds, childSA.lifetimeKilobytes / 10 * 9)
     }
 
     private func releaseStaleReservations() {

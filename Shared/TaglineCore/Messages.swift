@@ -29,6 +29,9 @@ public enum MessageType {
     public static let childSnapshot = "sa.child.snapshot"
     /// Published by sa-manager: CloneUpdate<ChildSA>
     public static let childUpdate = "sa.child.update"
+    /// Published by sa-manager when a Child SA reaches its soft lifetime
+    /// (hard false, once per SA) and when it reaches its hard lifetime and is deleted: ChildSAExpiring
+    public static let childExpiring = "sa.child.expiring"
 
     // cts-binding-store requests
     /// BindingChangeRequest -> EmptyReply
@@ -110,6 +113,16 @@ public struct ChildSAInstallRequest: Codable, Sendable {
 public struct ChildSADeleteRequest: Codable, Sendable {
     public var inboundSPI: UInt32
     public init(inboundSPI: UInt32) { self.inboundSPI = inboundSPI }
+}
+
+/// A Child SA at its soft lifetime (rekey it) or at its hard lifetime (deleted already).
+public struct ChildSAExpiring: Codable, Sendable, Equatable {
+    public var inboundSPI: UInt32
+    public var hard: Bool
+    public init(inboundSPI: UInt32, hard: Bool) {
+        self.inboundSPI = inboundSPI
+        self.hard = hard
+    }
 }
 
 /// A block of outbound ESP sequence numbers the dataplane may use, so a
@@ -226,7 +239,8 @@ public struct CounterReport: Codable, Sendable {
     /// Drops not tied to one SA, keyed by reason name.
     public var drops: [String: UInt64]
     public var dataplaneStartedAt: Double
-    public init(counters: [String: SACounters], drops: [String: UInt64], dataplaneStartedAt: Double) {
+    public init(counters: [String: SACounters], drops: [String: UInt64], dataplaneStartedAt: Double)
+    {
         self.counters = counters
         self.drops = drops
         self.dataplaneStartedAt = dataplaneStartedAt
@@ -239,8 +253,10 @@ public struct WorkerStatus: Codable, Sendable {
     public var bursts: UInt64
     public var busyNanoseconds: UInt64
     public var idleNanoseconds: UInt64
-    public init(worker: Int, packets: UInt64, bursts: UInt64, busyNanoseconds: UInt64,
-                idleNanoseconds: UInt64) {
+    public init(
+        worker: Int, packets: UInt64, bursts: UInt64, busyNanoseconds: UInt64,
+        idleNanoseconds: UInt64
+    ) {
         self.worker = worker
         self.packets = packets
         self.bursts = bursts
@@ -256,8 +272,10 @@ public struct DataplaneStatusReply: Codable, Sendable {
     public var bindings: Int
     public var drops: [String: UInt64]
     public var workers: [WorkerStatus]
-    public init(insideInterface: String, outsideInterface: String, installedSAs: Int,
-                bindings: Int, drops: [String: UInt64], workers: [WorkerStatus]) {
+    public init(
+        insideInterface: String, outsideInterface: String, installedSAs: Int,
+        bindings: Int, drops: [String: UInt64], workers: [WorkerStatus]
+    ) {
         self.insideInterface = insideInterface
         self.outsideInterface = outsideInterface
         self.installedSAs = installedSAs
@@ -323,14 +341,16 @@ public struct IKESAStatus: Codable, Sendable {
     public var sgtEnabled: Bool
     public var childSAInboundSPIs: [UInt32]
 
-    public init(tunnelID: Int, localAddress: IPAddress, localPort: UInt16,
-                remoteAddress: IPAddress, remotePort: UInt16, status: String, encryption: String,
-                integrity: String, prf: String, dhGroup: Int, authSign: String,
-                authVerify: String, lifetimeSeconds: Int, activeSeconds: Int, localSPI: String,
-                remoteSPI: String, localID: String, remoteID: String,
-                localRequestMessageID: UInt32, remoteRequestMessageID: UInt32,
-                localNextMessageID: UInt32, remoteNextMessageID: UInt32, isInitiator: Bool,
-                natDetected: Bool, sgtEnabled: Bool, childSAInboundSPIs: [UInt32]) {
+    public init(
+        tunnelID: Int, localAddress: IPAddress, localPort: UInt16,
+        remoteAddress: IPAddress, remotePort: UInt16, status: String, encryption: String,
+        integrity: String, prf: String, dhGroup: Int, authSign: String,
+        authVerify: String, lifetimeSeconds: Int, activeSeconds: Int, localSPI: String,
+        remoteSPI: String, localID: String, remoteID: String,
+        localRequestMessageID: UInt32, remoteRequestMessageID: UInt32,
+        localNextMessageID: UInt32, remoteNextMessageID: UInt32, isInitiator: Bool,
+        natDetected: Bool, sgtEnabled: Bool, childSAInboundSPIs: [UInt32]
+    ) {
         self.tunnelID = tunnelID
         self.localAddress = localAddress
         self.localPort = localPort

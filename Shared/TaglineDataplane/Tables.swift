@@ -8,26 +8,54 @@ import TaglineCore
 public final class SATable: @unchecked Sendable {
     /// Inbound SAs keyed by the SPI in received packets.
     public let inbound: [UInt32: SAState]
-    /// Outbound SAs in the order their selectors are tried.
+    /// Outbound SAs in the order their selectors are tried: newest first.
     public let outbound: [SAState]
+    /// Inbound SPIs of SAs that share their selectors with an older SA, as
+    /// after a rekey until the old SA is deleted.
+    let successors: Set<UInt32>
+    /// A successor carries traffic only once it is this many seconds old, so
+    /// that the peer's dataplane has installed it too; until then the older
+    /// SA it replaces keeps carrying the traffic.
+    public static let successorSettleSeconds: Double = 0.5
 
-    /// Orders SAs by inbound SPI, so equal sets give equal tables.
+    /// Orders outbound SAs newest first, so that while a rekeyed SA and its
+    /// successor coexist, traffic leaves on the successor (RFC 7296 §2.8);
+    /// equal install times fall back to the inbound SPI, so equal sets give equal tables.
     public init(states: [SAState]) {
         var byInboundSPI = [UInt32: SAState]()
         for state in states { byInboundSPI[state.childSA.inboundSPI] = state }
         inbound = byInboundSPI
-        outbound = states.sorted { $0.childSA.inboundSPI < $1.childSA.inboundSPI }
+        outbound = states.sorted {
+            if $0.childSA.installedAt != $1.childSA.installedAt {
+                return $0.childSA.installedAt > $1.childSA.installedAt
+            }
+            return $0.childSA.inboundSPI < $1.childSA.inboundSPI
+        }
+        var successors = Set<UInt32>()
+        for (index, state) in outbound.enumerated() {
+            let sa = state.childSA
+            let hasOlder = outbound[(index + 1)...].contains {
+                $0.childSA.localSelectors == sa.localSelectors
+                    && $0.childSA.remoteSelectors == sa.remoteSelectors
+            }
+            if hasOlder { successors.insert(sa.inboundSPI) }
+        }
+        self.successors = successors
     }
 
     public static let empty = SATable(states: [])
 
-    /// Finds the SA whose local selectors match the packet's source and whose remote selectors
-    /// match its destination. `ports` is nil for protocols without ports.
+    /// Finds the newest SA whose local selectors match the packet's source and whose remote
+    /// selectors match its destination. `ports` is nil for protocols without ports. A
+    /// successor younger than `successorSettleSeconds`, or without sequence numbers leased
+    /// yet, yields to an older match that has some, so that a rekey costs no packets; with
+    /// none left anywhere, the newest match is returned.
     public func outboundSA(
         source: IPAddress, destination: IPAddress, ipProtocol: UInt8,
         ports: (source: UInt16, destination: UInt16)?
     ) -> SAState? {
         // TODO: index the selectors (a trie per family) once gateways carry hundreds of SAs.
+        var newest: SAState?
         for state in outbound {
             let sa = state.childSA
             let localMatch = sa.localSelectors.contains {
@@ -37,9 +65,18 @@ public final class SATable: @unchecked Sendable {
             let remoteMatch = sa.remoteSelectors.contains {
                 $0.matches(address: destination, ipProtocol: ipProtocol, port: ports?.destination)
             }
-            if remoteMatch { return state }
+            guard remoteMatch else { continue }
+            if newest == nil { newest = state }
+            guard state.sequence.remaining > 0 else { continue }
+            // Only successors, which exist during a rekey, cost a clock read.
+            if successors.contains(sa.inboundSPI),
+                wallClockSeconds() - sa.installedAt < SATable.successorSettleSeconds
+            {
+                continue
+            }
+            return state
         }
-        return nil
+        return newest
     }
 
     /// Tells whether a decrypted inner packet is one the SA may carry (RFC 4301 §5.2):

@@ -20,6 +20,14 @@ public struct ESPTransform: Equatable, Sendable, Codable {
         self.integrity = set.integrity
         self.description = set.description
     }
+
+    /// The transform an installed Child SA uses, for its rekey.
+    init(of child: ChildSA) {
+        self.name = ""
+        self.encryption = child.encryption
+        self.integrity = child.integrity
+        self.description = child.transformDescription
+    }
 }
 
 /// The settings for one Child SA: where it comes from, what it may use and what it protects.
@@ -36,6 +44,18 @@ public struct ChildPolicy: Equatable, Sendable, Codable {
     public var lifetimeKilobytes: UInt64
     /// True for tunnel interfaces, which take whatever selectors the peer proposes.
     public var acceptsAnySelectors: Bool
+}
+
+extension ChildPolicy {
+    /// The policy that rekeys `child`: its selectors, transform and lifetimes,
+    /// whatever the configuration says now (RFC 7296 §2.8).
+    init(rekeying child: ChildSA) {
+        self.init(
+            cryptoMapName: child.cryptoMapName, interfaceName: child.interfaceName,
+            transforms: [ESPTransform(of: child)], localSelectors: child.localSelectors,
+            remoteSelectors: child.remoteSelectors, lifetime: child.lifetimeSeconds,
+            lifetimeKilobytes: child.lifetimeKilobytes, acceptsAnySelectors: false)
+    }
 }
 
 /// A peer this gateway initiates to, with the Child SAs it wants there.

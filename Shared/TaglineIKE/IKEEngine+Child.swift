@@ -189,15 +189,28 @@ extension IKEEngine {
             return
         }
         sa.pendingChild = nil
+        var responderNonce: [UInt8]?
         if let nonce = message.nonce, (try? nonce.validate()) != nil {
+            responderNonce = nonce.nonce
             completeChildAsInitiator(
                 message, pending, &sa, initiatorNonce: pending.nonce, responderNonce: nonce.nonce)
         } else {
             let reason = message.errorNotify.map { "\($0.type)" } ?? "no valid Nr payload"
             log(.warning, "\(sa.remote.address): Child SA rejected by peer: \(reason)")
         }
+        if pending.rekeyedInboundSPI != nil {
+            finishRekey(pending, responderNonce: responderNonce, &sa)
+        } else if sa.childSAs.isEmpty, sa.queuedChildren.isEmpty, let key = sa.targetKey {
+            // An initiator that cannot get a Child SA any more starts over with
+            // a new IKE SA, after the usual back-off.
+            ikeSAs[sa.localSPI] = sa
+            log(.warning, "\(sa.remote.address): no Child SA left, initiating a new IKE SA")
+            beginDelete(localSPI: sa.localSPI, reason: "no Child SA")
+            backOff(targetKey: key)
+            return
+        }
         ikeSAs[sa.localSPI] = sa
-        createNextChild(localSPI: sa.localSPI)
+        startNextChildWork(localSPI: sa.localSPI)
     }
 
     /// Responds to CREATE_CHILD_SA for a new or rekeyed Child SA.
@@ -226,6 +239,7 @@ extension IKEEngine {
         let profile = sa.profileName.flatMap { config.ikev2Profiles[$0] }
         let responderNonce = random(IKEEngine.nonceLength)
         do {
+            let rekeyed = try rekeyedChild(of: message, sa)
             let (child, payloads) = try negotiateChildAsResponder(
                 message, sa, profile: profile, initiatorNonce: nonce.nonce,
                 responderNonce: responderNonce)
@@ -233,6 +247,16 @@ extension IKEEngine {
             response.insert(.nonce(NoncePayload(nonce: responderNonce)), at: 1)
             sendResponse(.createChildSA, messageID: messageID, response, &sa, keys: sendKeys)
             installChild(child, &sa)
+            if let rekeyed {
+                // The peer deletes the old pair with an INFORMATIONAL Delete once
+                // it has installed the new one. Until then both carry traffic.
+                markReplaced(rekeyed, &sa)
+                if sa.pendingChild?.rekeyedInboundSPI == rekeyed {
+                    sa.pendingChild?.collision = RekeyCollision(
+                        peerNonce: nonce.nonce, ourResponseNonce: responderNonce)
+                }
+                ikeSAs[sa.localSPI] = sa
+            }
         } catch let error as IKEProtocolError {
             reject(error.notifyType, "\(error)")
         } catch {

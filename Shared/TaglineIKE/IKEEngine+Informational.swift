@@ -53,8 +53,9 @@ extension IKEEngine {
             if sa.phase == .deleting {
                 removeIKESA(localSPI: sa.localSPI, reason: "deleted")
             } else {
+                finishChildDeletes(&sa)
                 ikeSAs[sa.localSPI] = sa
-                createNextChild(localSPI: sa.localSPI)
+                startNextChildWork(localSPI: sa.localSPI)
             }
         default:
             drop(
@@ -80,6 +81,9 @@ extension IKEEngine {
                     else { continue }
                     let child = sa.childSAs.remove(at: index)
                     deletedInbound.append(child.inboundSPI)
+                    sa.replacedChildSPIs?.removeAll { $0 == child.inboundSPI }
+                    sa.queuedRekeys?.removeAll { $0 == child.inboundSPI }
+                    sa.queuedChildDeletes?.removeAll { $0 == child.inboundSPI }
                     log(
                         .notice,
                         "\(peer): Child SA 0x\(String(child.inboundSPI, radix: 16)) "

@@ -356,7 +356,7 @@ extension IKEEngine {
         ikeSAs[sa.localSPI] = sa
         delegate?.engine(self, ikeSAChanged: status(of: sa), up: true)
         resolveDuplicates(remote: sa.remote.address)
-        createNextChild(localSPI: sa.localSPI)
+        startNextChildWork(localSPI: sa.localSPI)
     }
 
     /// Ends a failed initiation: one log line, the SA removed, the target backed off.

@@ -46,6 +46,9 @@ extension IKEEngine {
                     "\(sa.remote.address): half-open IKE SA \(sa.tunnelID) expired")
                 removeIKESA(localSPI: spi, reason: "half-open timeout")
             }
+            if let due = sa.childWorkDueAt, due <= now, sa.outstanding == nil {
+                startNextChildWork(localSPI: spi)
+            }
         }
         start()
     }
@@ -58,6 +61,12 @@ extension IKEEngine {
         for sa in ikeSAs.values {
             if let request = sa.outstanding { consider(request.nextRetransmitAt) }
             if sa.phase == .halfOpen { consider(sa.createdAt + halfOpenTimeout) }
+            if sa.phase == .established, sa.outstanding == nil, sa.pendingChild == nil,
+                !(sa.queuedChildDeletes ?? []).isEmpty || !(sa.queuedRekeys ?? []).isEmpty,
+                let due = sa.childWorkDueAt
+            {
+                consider(due)
+            }
         }
         for state in targets.values where state.ikeSPI == nil && !isPassive {
             consider(state.nextAttemptAt)

@@ -54,6 +54,10 @@ public final class IKEEngine {
     /// IKE_SA_INIT requests are dropped, counted as "half-open limit reached",
     /// before any Diffie-Hellman work.
     public var maximumHalfOpenSAs = 1000
+    /// Wait between installing the Child SA of a rekey and sending the Delete
+    /// for the old one, so that both dataplanes lease sequence numbers for the
+    /// new SA and drain packets still in flight on the old one.
+    public var rekeyDeleteDelay: Double = 1
     /// A passive engine only responds: `start()` and the timers initiate nothing.
     public var isPassive = false
 
@@ -238,7 +242,12 @@ public final class IKEEngine {
     public func restore(_ states: [IKESAState]) {
         var restored: [UInt64] = []
         for var state in states where state.phase == .established {
-            state.outstanding = nil
+            // An unfinished rekey or Child SA Delete is retransmitted unchanged,
+            // because the peer may have processed it already.
+            let resumable =
+                state.pendingChild?.rekeyedInboundSPI != nil || state.pendingChildDeletes != nil
+            if !resumable { state.outstanding = nil }
+            state.childWorkDueAt = clock()
             ikeSAs[state.localSPI] = state
             restored.append(state.localSPI)
             nextTunnelID = max(nextTunnelID, state.tunnelID + 1)

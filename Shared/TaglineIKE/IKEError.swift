@@ -56,6 +56,8 @@ public enum IKEProtocolError: Error, Equatable, CustomStringConvertible {
     case integrityCheckFailed
     /// A local resource, such as an inbound SPI, is not available right now.
     case temporaryFailure(String)
+    /// A REKEY_SA notify names a Child SA that does not exist.
+    case childSANotFound(String)
 
     /// The error notify sent to the peer for this fault.
     public var notifyType: NotifyType {
@@ -67,6 +69,7 @@ public enum IKEProtocolError: Error, Equatable, CustomStringConvertible {
         case .authenticationFailed: return .authenticationFailed
         case .trafficSelectorsUnacceptable: return .tsUnacceptable
         case .temporaryFailure: return .temporaryFailure
+        case .childSANotFound: return .childSANotFound
         }
     }
 
@@ -82,6 +85,7 @@ public enum IKEProtocolError: Error, Equatable, CustomStringConvertible {
             return "traffic selectors unacceptable: \(reason)"
         case .integrityCheckFailed: return "SK payload integrity check failed"
         case .temporaryFailure(let reason): return "temporary failure: \(reason)"
+        case .childSANotFound(let spi): return "no Child SA with SPI \(spi) to rekey"
         }
     }
 }

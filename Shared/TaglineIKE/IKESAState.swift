@@ -62,6 +62,17 @@ public struct PendingChildSA: Equatable, Sendable, Codable {
     public var responderSelectors: [TrafficSelector]
     /// This side's nonce of the CREATE_CHILD_SA exchange; empty in IKE_AUTH.
     public var nonce: [UInt8] = []
+    /// Inbound SPI of the Child SA this one rekeys; nil for a new Child SA.
+    public var rekeyedInboundSPI: UInt32?
+    /// Set when the peer rekeyed the same Child SA while this request was out
+    /// (RFC 7296 §2.8.1): the nonces of the peer's exchange and the SA it created.
+    public var collision: RekeyCollision?
+}
+
+/// The peer's CREATE_CHILD_SA that rekeyed the same Child SA as this side's request.
+public struct RekeyCollision: Equatable, Sendable, Codable {
+    public var peerNonce: [UInt8]
+    public var ourResponseNonce: [UInt8]
 }
 
 /// One IKE SA, everything the engine needs to continue it.
@@ -102,6 +113,18 @@ public struct IKESAState: Sendable, Codable {
     /// Further Child SAs to create with CREATE_CHILD_SA once the IKE SA is up.
     public var queuedChildren: [ChildPolicy] = []
     public var childSAs: [ChildSA] = []
+    /// Inbound SPIs of Child SAs waiting to be rekeyed with CREATE_CHILD_SA.
+    /// Optional, like the next three, so that states saved before they existed still load.
+    public var queuedRekeys: [UInt32]?
+    /// Inbound SPIs of Child SAs whose INFORMATIONAL Delete is still to be sent.
+    public var queuedChildDeletes: [UInt32]?
+    /// When the queued Child SA Deletes and rekeys are due: a rekey Delete
+    /// waits `rekeyDeleteDelay`, and a rekey without an SPI is retried later.
+    public var childWorkDueAt: Double?
+    /// Inbound SPIs named by the Delete request outstanding now.
+    public var pendingChildDeletes: [UInt32]?
+    /// Inbound SPIs of Child SAs that a rekey replaced; they are not rekeyed again.
+    public var replacedChildSPIs: [UInt32]?
     /// The crypto map entry or tunnel this SA was initiated for; nil on the responder.
     public var targetKey: String?
     public var profileName: String?

@@ -390,4 +390,84 @@ print(sas[0]["childSA"]["encryption"], *(total(name) for name in names))')
     $tl_cli show crypto ipsec sa detail
 }
 
+
+# Both gateways rekey their Child SA every 2560 KB: a 10 MB TCP stream and
+# pings cross several rekeys, each one make-before-break, and the counters
+# of the current SA keep growing afterwards.
+lab_rekey() {
+    lab_start --extra-config "crypto ipsec security-association lifetime kilobytes 2560"
+    # At 8 Mbit/s the stream lasts about 10 s, so the lifetimes run out a few
+    # seconds apart rather than between two of sa-manager's counter checks.
+    ip netns exec "$ns_hostA" tc qdisc add dev eth0 root tbf rate 8mbit burst 32kbit latency 400ms
+    # gw1's inbound SPIs, one line per poll, every 0.2 s.
+    (
+        while :; do
+            tl gw1 show crypto ipsec sa --json 2>/dev/null | python3 -c '
+import json, sys
+try:
+    reply = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+print(" ".join(str(e["childSA"]["inboundSPI"]) for e in reply.get("childSAs", [])))
+' || true
+            sleep 0.2
+        done
+    ) >"$LAB_DIR/spis.txt" &
+    local watcher=$!
+    ip netns exec "$ns_hostA" ping -c 100 -i 0.1 -W 2 203.0.113.2 >"$LAB_DIR/ping.txt" &
+    local pinger=$!
+    ip netns exec "$ns_hostB" python3 "$root/compose/lab/tcp-transfer.py" serve 5001 \
+        >"$LAB_DIR/tcp.txt" &
+    local server=$!
+    sleep 0.5
+    local sent
+    sent=$(ip netns exec "$ns_hostA" python3 "$root/compose/lab/tcp-transfer.py" send \
+        203.0.113.2 5001 10000000)
+    wait $server
+    expect_eq "10 MB TCP stream through the rekeyed tunnel" "$sent" \
+        "$(tail -n 1 "$LAB_DIR/tcp.txt")"
+    wait $pinger || true
+    sleep 3
+    kill $watcher 2>/dev/null || true
+    wait $watcher 2>/dev/null || true
+
+    local replies
+    replies=$(awk '/received/ { print $4 }' "$LAB_DIR/ping.txt")
+    [ "$replies" -ge 99 ] || fail "only $replies of 100 pings answered across the rekeys"
+    echo "ok: $replies of 100 pings answered across the rekeys"
+    local spis
+    spis=$(tr ' ' '\n' <"$LAB_DIR/spis.txt" | sort -u | grep -c .)
+    [ "$spis" -ge 3 ] || fail "gw1 used $spis inbound SPIs, expected a change at least twice"
+    echo "ok: gw1 used $spis inbound SPIs"
+    local label
+    for label in gw1 gw2; do
+        grep -h "kB used up" "$LAB_DIR/$label"/logs/*.log &&
+            fail "$label deleted a Child SA at its hard lifetime instead of rekeying it"
+    done
+    # Packets the gateways dropped around a rekey: no SA, no sequence number
+    # leased yet on the new SA, or an SA whose keys disagree.
+    local drops
+    for label in gw1 gw2; do
+        drops=$(tl "$label" show dataplane --json | python3 -c '
+import json, sys
+drops = json.load(sys.stdin).get("drops", {})
+print(sum(drops.get(name, 0) for name in ("noSA", "sequenceExhausted", "integrityFailed")))
+print("drops:", drops, file=sys.stderr)')
+        expect_eq "$label drops for no SA, no sequence number or integrity" 0 "$drops"
+    done
+    expect_eq "Child SAs on gw1 after the rekeys" 1 "$(child_sa_count gw1)"
+    expect_eq "Child SAs on gw2 after the rekeys" 1 "$(child_sa_count gw2)"
+
+    local tagged0 untagged0
+    tagged0=$(sa_counter gw1 tagged)
+    untagged0=$(sa_counter gw2 untagged)
+    expect_eq "echo replies after the rekeys" 5 "$(ping_count "$ns_hostA" 203.0.113.2 5)"
+    settle
+    [ $(($(sa_counter gw1 tagged) - tagged0)) -ge 5 ] ||
+        fail "gw1 tagged (send) did not grow by 5 after the rekeys"
+    [ $(($(sa_counter gw2 untagged) - untagged0)) -ge 5 ] ||
+        fail "gw2 untagged (rcv) did not grow by 5 after the rekeys"
+    echo "ok: tagged and untagged counters grow after the rekeys"
+}
+
 "$1"
