@@ -2,7 +2,8 @@
 #
 #   make demo    build, start the four-namespace lab, send traffic, print the
 #                show and debug output, tear the lab down (needs root)
-#   make test    unit tests, then the lab and strongSwan interop tests (root)
+#   make test    unit tests, a 20 s run of each fuzz target, then the lab and
+#                strongSwan interop tests (root)
 #   make deps    install the Debian packages that are missing
 #
 # Every target that needs a package runs `make deps` first, so a fresh
@@ -49,10 +50,25 @@ unit-test: deps
 integration-test: build
 	Tests/integration/run --bin $(BUILD_DIR) --shared $(SHARED_DIR)
 
-test: unit-test integration-test
+test: unit-test fuzz-smoke integration-test
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Shared Services Tests
 
 clean:
 	rm -rf .build
+
+# Fuzzing: libFuzzer targets built with swiftc -sanitize=fuzzer,address (see
+# Fuzz/README.md). `make fuzz` runs each target in FUZZ_TARGETS for
+# FUZZ_SECONDS; `make fuzz-smoke` runs each for 20 seconds and fails on a
+# crash, hang or leak.
+FUZZ_TARGETS ?= ike-message ios-config dataplane-inbound
+FUZZ_SECONDS ?= 180
+
+.PHONY: fuzz fuzz-smoke
+
+fuzz: deps
+	@for target in $(FUZZ_TARGETS); do Fuzz/run $$target $(FUZZ_SECONDS) || exit 1; done
+
+fuzz-smoke: deps
+	Fuzz/run smoke
