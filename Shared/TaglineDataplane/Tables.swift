@@ -16,6 +16,9 @@ public final class SATable: @unchecked Sendable {
     /// A successor carries traffic only once it is this many seconds old, so
     /// that the peer's dataplane has installed it too; until then the older
     /// SA it replaces keeps carrying the traffic.
+    /// TODO: replace this guessed delay with a signal that the peer installed
+    /// the SA (its first inbound packet on it); the lab still sees a few
+    /// noSA drops at the peer during a rekey.
     public static let successorSettleSeconds: Double = 0.5
 
     /// Orders outbound SAs newest first, so that while a rekeyed SA and its
