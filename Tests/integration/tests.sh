@@ -190,8 +190,9 @@ interop_cleanup() {
     exit $status
 }
 
-# interop_start ROLE: ROLE "initiator" means Tagline initiates.
-interop_start() {
+# interop_topology IKE ESP: strongSwan with those swanctl proposals in sw_ns,
+# hostA in host_ns, and the veths to gw_ns, where Tagline will run.
+interop_topology() {
     require_cmd charon-systemd charon-systemd
     require_cmd swanctl strongswan-swanctl
     [ -x "$peer" ] || fail "strongswan-peer not found at $peer (pass --shared DIR)"
@@ -204,7 +205,7 @@ interop_start() {
     # end in gw_ns is named out0. strongSwan ignores the CISCO-CTS-SGT VID.
     "$peer" up --ns "$sw_ns" --pair "$gw_ns" --peer-if out0 --addr 198.51.100.2/24 \
         --peer-addr 198.51.100.1/24 --psk tagline-interop-secret --no-mobike \
-        --ike aes128-sha256-ecp256 --esp aes128gcm16 \
+        --ike "$1" --esp "$2" \
         --local-ts 203.0.113.0/24 --remote-ts 192.0.2.0/24 --inner-addr 203.0.113.1
     ip netns add "$host_ns"
     ip -n "$host_ns" link set lo up
@@ -215,6 +216,11 @@ interop_start() {
     ip -n "$gw_ns" link set in0 up
     ip -n "$host_ns" route add default via 192.0.2.1
     ip netns exec "$gw_ns" sysctl -qw net.ipv4.ip_forward=0
+}
+
+# interop_start ROLE: ROLE "initiator" means Tagline initiates.
+interop_start() {
+    interop_topology aes128-sha256-ecp256 aes128gcm16
 
     local map
     if [ "$1" = initiator ]; then
@@ -307,29 +313,7 @@ interop_responder() {
 # ESP, and with Curve25519 (group 31) for the key exchange. Pings cross both
 # ways, and the Child SA counters must match them.
 interop_crypto_choices() {
-    require_cmd charon-systemd charon-systemd
-    require_cmd swanctl strongswan-swanctl
-    [ -x "$peer" ] || fail "strongswan-peer not found at $peer (pass --shared DIR)"
-    [ -e /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ] ||
-        fail "strongSwan's kernel-libipsec plugin is missing; install it: apt-get install -y libcharon-extra-plugins"
-    trap interop_cleanup EXIT
-    mkdir -p "$LAB_DIR"
-
-    # The same topology as interop_start: strongSwan in sw_ns protects
-    # 203.0.113.0/24, Tagline in gw_ns protects hostA's 192.0.2.0/24.
-    "$peer" up --ns "$sw_ns" --pair "$gw_ns" --peer-if out0 --addr 198.51.100.2/24 \
-        --peer-addr 198.51.100.1/24 --psk tagline-interop-secret --no-mobike \
-        --ike chacha20poly1305-prfsha256-curve25519 --esp chacha20poly1305 \
-        --local-ts 203.0.113.0/24 --remote-ts 192.0.2.0/24 --inner-addr 203.0.113.1
-    ip netns add "$host_ns"
-    ip -n "$host_ns" link set lo up
-    ip link add eth0 netns "$host_ns" mtu 1400 type veth peer name in0 netns "$gw_ns" mtu 1400
-    ip -n "$host_ns" addr add 192.0.2.2/24 dev eth0
-    ip -n "$gw_ns" addr add 192.0.2.1/24 dev in0
-    ip -n "$host_ns" link set eth0 up
-    ip -n "$gw_ns" link set in0 up
-    ip -n "$host_ns" route add default via 192.0.2.1
-    ip netns exec "$gw_ns" sysctl -qw net.ipv4.ip_forward=0
+    interop_topology chacha20poly1305-prfsha256-curve25519 chacha20poly1305
 
     cat >"$LAB_DIR/gw.cfg" <<CFG
 crypto ikev2 proposal interop
