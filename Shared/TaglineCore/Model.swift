@@ -41,7 +41,7 @@ public struct SGT: Hashable, Sendable, Codable, CustomStringConvertible, Compara
     }
 }
 
-/// Why an operator-supplied SGT was rejected.
+/// The reason an operator-supplied SGT was rejected.
 public enum SGTError: Error, Equatable, CustomStringConvertible {
     case notANumber(String)
     case unknownTag
@@ -263,7 +263,7 @@ public struct TrafficSelector: Hashable, Codable, Sendable, CustomStringConverti
         self.endPort = endPort
     }
 
-    /// A selector covering every address of a prefix, any protocol and port.
+    /// Creates a selector covering every address of a prefix, any protocol and port.
     public init(prefix: IPPrefix) {
         self.init(startAddress: prefix.range.lowerBound, endAddress: prefix.range.upperBound)
     }
@@ -451,7 +451,7 @@ public struct SACounters: Hashable, Codable, Sendable {
     }
 }
 
-/// Where a binding came from. The raw value is what `show cts role-based sgt-map` prints.
+/// The origin of a binding. The raw value is the Source column of `show cts role-based sgt-map`.
 public enum BindingSource: String, Codable, Sendable, CaseIterable, Comparable {
     /// The gateway's own interface addresses.
     case `internal` = "INTERNAL"

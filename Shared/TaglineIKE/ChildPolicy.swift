@@ -79,7 +79,7 @@ extension GatewayConfig {
         for name in interfaceOrder {
             guard let interface = interfaces[name], !interface.shutdown else { continue }
             if let mapName = interface.cryptoMapName {
-                // Dynamic entries only answer; IKE never initiates from them.
+                // IKE only responds through dynamic entries and never initiates from them.
                 for entry in initiatorCryptoMapEntries(of: mapName) {
                     guard let peer = entry.peers.first,
                         let local = localAddress(of: interface, ipv4: peer.isIPv4),
