@@ -31,31 +31,22 @@ extension Pipeline {
     public func processOutside<Sink: FrameSink>(_ frame: UnsafeRawBufferPointer, sink: Sink)
         -> PacketVerdict
     {
-        // Ethernet: ARP and neighbour advertisements are learned from, then left to the kernel.
-        guard frame.count >= Ethernet.headerSize else { return drop(.runt) }
         let forwarding = context.forwardingTable.current
-        let etherType = frame.readUInt16(at: Ethernet.typeOffset)
-        if etherType == Ethernet.typeARP {
-            learnNeighbour(fromARP: frame, interface: forwarding.outside, forwarding: forwarding)
+        let packet: UnsafeRawBufferPointer
+        let isIPv4: Bool
+        switch ethernetStep(frame, interface: forwarding.outside, forwarding: forwarding) {
+        case .routed(let ipPacket, let ipv4):
+            packet = ipPacket
+            isIPv4 = ipv4
+        case .passed:
             return .passed
-        }
-        guard etherType == Ethernet.typeIPv4 || etherType == Ethernet.typeIPv6 else {
-            return .passed
-        }
-        let packet = frame.slice(Ethernet.headerSize, frame.count - Ethernet.headerSize)
-        if etherType == Ethernet.typeIPv6 {
-            learnNeighbour(
-                fromAdvertisement: packet, interface: forwarding.outside,
-                forwarding: forwarding)
-        }
-        guard Ethernet.readMAC(frame, at: Ethernet.destinationOffset) == forwarding.outside.mac
-        else {
-            return .passed
+        case .dropped(let reason):
+            return drop(reason)
         }
 
         // Outer headers down to ESP, through reassembly when the packet is a fragment.
         let location: ESPLocation
-        switch Pipeline.locateESP(packet, isIPv4: etherType == Ethernet.typeIPv4) {
+        switch Pipeline.locateESP(packet, isIPv4: isIPv4) {
         case .notESP: return .passed
         case .invalid(let reason): return drop(reason)
         case .esp(let found): location = found

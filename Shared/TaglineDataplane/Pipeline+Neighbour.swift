@@ -125,6 +125,34 @@ extension Pipeline {
         return length
     }
 
+    /// Runs the Ethernet step both interfaces share: learns neighbours from ARP
+    /// and Neighbour Advertisements, then returns the IP packet of a frame sent
+    /// to the interface's MAC. Other frames are left to the kernel.
+    @inline(__always)
+    func ethernetStep(
+        _ frame: UnsafeRawBufferPointer, interface: DataplaneInterface,
+        forwarding: ForwardingTable
+    ) -> EthernetStep {
+        guard frame.count >= Ethernet.headerSize else { return .dropped(.runt) }
+        let etherType = frame.readUInt16(at: Ethernet.typeOffset)
+        if etherType == Ethernet.typeARP {
+            learnNeighbour(fromARP: frame, interface: interface, forwarding: forwarding)
+            return .passed
+        }
+        guard etherType == Ethernet.typeIPv4 || etherType == Ethernet.typeIPv6 else {
+            return .passed
+        }
+        let packet = frame.slice(Ethernet.headerSize, frame.count - Ethernet.headerSize)
+        if etherType == Ethernet.typeIPv6 {
+            learnNeighbour(fromAdvertisement: packet, interface: interface, forwarding: forwarding)
+        }
+        // Only frames sent to the gateway's MAC are routed through it.
+        guard Ethernet.readMAC(frame, at: Ethernet.destinationOffset) == interface.mac else {
+            return .passed
+        }
+        return .routed(packet, isIPv4: etherType == Ethernet.typeIPv4)
+    }
+
     /// Learns the sender of an ARP request or reply addressed to one of the interface's
     /// addresses.
     func learnNeighbour(
@@ -171,4 +199,13 @@ extension Pipeline {
         guard forwarding.neighbours[key] != mac else { return }
         context.neighbourQueues[worker].push(LearnedNeighbour(key: key, mac: mac))
     }
+}
+
+/// Outcome of the Ethernet step of either interface.
+enum EthernetStep {
+    /// An IPv4 or IPv6 packet addressed to the gateway: the bytes after the Ethernet header.
+    case routed(UnsafeRawBufferPointer, isIPv4: Bool)
+    /// ARP, other EtherTypes and frames for other MACs, left to the kernel.
+    case passed
+    case dropped(DropReason)
 }

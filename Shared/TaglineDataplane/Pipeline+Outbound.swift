@@ -51,29 +51,20 @@ extension Pipeline {
         _ frame: UnsafeRawBufferPointer, offload: OffloadHeader = .none, sink: Sink,
         replySink: ReplySink?
     ) -> PacketVerdict {
-        guard frame.count >= Ethernet.headerSize else { return drop(.runt) }
         let forwarding = context.forwardingTable.current
-        let etherType = frame.readUInt16(at: Ethernet.typeOffset)
-        if etherType == Ethernet.typeARP {
-            learnNeighbour(fromARP: frame, interface: forwarding.inside, forwarding: forwarding)
+        let packet: UnsafeRawBufferPointer
+        let isIPv4: Bool
+        switch ethernetStep(frame, interface: forwarding.inside, forwarding: forwarding) {
+        case .routed(let ipPacket, let ipv4):
+            packet = ipPacket
+            isIPv4 = ipv4
+        case .passed:
             return .passed
-        }
-        guard etherType == Ethernet.typeIPv4 || etherType == Ethernet.typeIPv6 else {
-            return .passed
-        }
-        let packet = frame.slice(Ethernet.headerSize, frame.count - Ethernet.headerSize)
-        if etherType == Ethernet.typeIPv6 {
-            learnNeighbour(
-                fromAdvertisement: packet, interface: forwarding.inside,
-                forwarding: forwarding)
-        }
-        // Only frames sent to the gateway's MAC are routed through it.
-        guard Ethernet.readMAC(frame, at: Ethernet.destinationOffset) == forwarding.inside.mac
-        else {
-            return .passed
+        case .dropped(let reason):
+            return drop(reason)
         }
         guard let info = IPPacketInfo.parse(packet),
-            info.isIPv4 == (etherType == Ethernet.typeIPv4)
+            info.isIPv4 == isIPv4
         else { return drop(.invalidIPHeader) }
         if forwarding.localAddresses.contains(info.destination) || isLinkScope(info.destination) {
             return .passed

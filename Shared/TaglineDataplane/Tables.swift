@@ -13,9 +13,9 @@ public final class SATable: @unchecked Sendable {
     /// Inbound SPIs of SAs that share their selectors with an older SA, as
     /// after a rekey until the old SA is deleted.
     let successors: Set<UInt32>
-    /// A successor carries traffic only once it is this many seconds old, so
-    /// that the peer's dataplane has installed it too; until then the older
-    /// SA it replaces keeps carrying the traffic.
+    /// Age in seconds at which a successor starts carrying traffic, so that the
+    /// peer's dataplane has installed it too. Until then the older SA it
+    /// replaces keeps carrying the traffic.
     /// TODO: replace this guessed delay with a signal that the peer installed
     /// the SA (its first inbound packet on it); the lab still sees a few
     /// noSA drops at the peer during a rekey.

@@ -21,7 +21,7 @@ public struct ESPTransform: Equatable, Sendable, Codable {
         self.description = set.description
     }
 
-    /// The transform an installed Child SA uses, for its rekey.
+    /// Returns the transform an installed Child SA uses, so its rekey proposes the same one.
     init(of child: ChildSA) {
         self.name = ""
         self.encryption = child.encryption
@@ -48,7 +48,7 @@ public struct ChildPolicy: Equatable, Sendable, Codable {
 
 extension ChildPolicy {
     /// The policy that rekeys `child`: its selectors, transform and lifetimes,
-    /// whatever the configuration says now (RFC 7296 §2.8).
+    /// whatever the configuration contains now (RFC 7296 §2.8).
     init(rekeying child: ChildSA) {
         self.init(
             cryptoMapName: child.cryptoMapName, interfaceName: child.interfaceName,
