@@ -21,7 +21,7 @@ public struct ESPTransform: Equatable, Sendable, Codable {
         self.description = set.description
     }
 
-    /// Returns the transform an installed Child SA uses, so its rekey proposes the same one.
+    /// Creates the transform an installed Child SA uses, so its rekey proposes the same one.
     init(of child: ChildSA) {
         self.name = ""
         self.encryption = child.encryption
