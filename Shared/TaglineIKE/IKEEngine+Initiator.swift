@@ -372,6 +372,7 @@ extension IKEEngine {
     func establish(_ sa: inout IKESAState, remoteID: String) {
         sa.phase = .established
         sa.establishedAt = clock()
+        scheduleIKELifetime(&sa)
         sa.remoteID = remoteID
         sa.initRequestBytes = []
         sa.initResponseBytes = []
