@@ -366,7 +366,9 @@ public struct ChildSA: Hashable, Codable, Sendable {
     public var installedAt: Double
     public var lifetimeSeconds: UInt32
     public var lifetimeKilobytes: UInt64
-    /// DH group of the CREATE_CHILD_SA that made the keys (`set pfs`); nil without PFS.
+    /// PFS group (`set pfs`) of the CREATE_CHILD_SA exchanges that rekey this
+    /// SA; nil without PFS. The first Child SA, made in IKE_AUTH, has it too,
+    /// although IKE_AUTH carries no KE payload for its own keys.
     public var pfsGroup: DHGroup? = nil
 
     public init(inboundSPI: UInt32, outboundSPI: UInt32, ikeSAName: String,

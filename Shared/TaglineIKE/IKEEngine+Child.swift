@@ -152,7 +152,7 @@ extension IKEEngine {
             taggingNegotiated: sa.taggingNegotiated, cryptoMapName: policy.cryptoMapName,
             interfaceName: policy.interfaceName, transformDescription: transform.description,
             installedAt: clock(), lifetimeSeconds: policy.lifetime,
-            lifetimeKilobytes: policy.lifetimeKilobytes, pfsGroup: pfsGroup)
+            lifetimeKilobytes: policy.lifetimeKilobytes, pfsGroup: pfsGroup ?? policy.pfsGroup)
     }
 
     /// Hands a Child SA to the delegate and records it on its IKE SA.
@@ -199,7 +199,6 @@ extension IKEEngine {
             return
         }
         sa.pendingChild = nil
-        pendingChildDH[sa.localSPI] = nil
         if retryChildWithRequestedGroup(message, pending, &sa)
             || retryChildAfterTemporaryFailure(message, pending, &sa)
         {
@@ -214,6 +213,7 @@ extension IKEEngine {
             let reason = message.errorNotify.map { "\($0.type)" } ?? "no valid Nr payload"
             log(.warning, "\(sa.remote.address): Child SA rejected by peer: \(reason)")
         }
+        pendingChildDH[sa.localSPI] = nil
         if pending.rekeyedInboundSPI != nil {
             finishRekey(pending, responderNonce: responderNonce, &sa)
         } else if sa.childSAs.isEmpty, sa.queuedChildren.isEmpty, let key = sa.targetKey {
@@ -282,5 +282,41 @@ extension IKEEngine {
         } catch {
             reject(.noProposalChosen, "\(error)")
         }
+    }
+
+    /// Queues the Child SAs of a further target served by an existing IKE SA,
+    /// such as a second crypto map entry for the same peer, and starts
+    /// creating them. Policies that an installed, pending or queued Child SA
+    /// already covers are skipped, so adopting the SA a peer initiated for
+    /// the same selectors creates no duplicates.
+    func addChildren(of target: InitiationTarget, toIKESA localSPI: UInt64) {
+        guard var sa = ikeSAs[localSPI] else { return }
+        func covers(_ local: [TrafficSelector], _ remote: [TrafficSelector], _ policy: ChildPolicy)
+            -> Bool
+        {
+            local.allSatisfy { selector in
+                policy.localSelectors.contains { selector.isSubset(of: $0) }
+            }
+                && remote.allSatisfy { selector in
+                    policy.remoteSelectors.contains { selector.isSubset(of: $0) }
+                }
+        }
+        let wanted = target.children.filter { policy in
+            !sa.childSAs.contains { covers($0.localSelectors, $0.remoteSelectors, policy) }
+                && !sa.queuedChildren.contains {
+                    covers($0.localSelectors, $0.remoteSelectors, policy)
+                }
+                && !(sa.pendingChild.map {
+                    covers($0.initiatorSelectors, $0.responderSelectors, policy)
+                } ?? false)
+        }
+        guard !wanted.isEmpty else { return }
+        log(
+            .info,
+            "\(sa.remote.address): IKE SA \(sa.tunnelID) also serves \(target.key), "
+                + "creating \(wanted.count) Child SAs")
+        sa.queuedChildren += wanted
+        ikeSAs[localSPI] = sa
+        startNextChildWork(localSPI: localSPI)
     }
 }
