@@ -235,7 +235,9 @@ extension IKEEngine {
         let messageID = message.header.messageID
         guard let sendKeys = sa.sendKeys else { return }
         func reject(_ notify: NotifyType, _ reason: String) {
-            log(.warning, "\(peer): CREATE_CHILD_SA rejected: \(reason)")
+            // TEMPORARY_FAILURE is routine: the peer tries again shortly.
+            let level: LogLevel = notify == .temporaryFailure ? .info : .warning
+            log(level, "\(peer): CREATE_CHILD_SA rejected: \(reason)")
             sendResponse(
                 .createChildSA, messageID: messageID,
                 [.notify(NotifyPayload(type: notify))], &sa, keys: sendKeys)

@@ -102,7 +102,9 @@ extension IKEEngine {
         guard let sendKeys = sa.sendKeys, let oldAlgorithms = sa.algorithms, let oldKeys = sa.keys
         else { return }
         func reject(_ error: IKEProtocolError) {
-            log(.warning, "\(peer): IKE SA rekey rejected: \(error)")
+            // TEMPORARY_FAILURE is routine: the peer tries again shortly.
+            let level: LogLevel = error.notifyType == .temporaryFailure ? .info : .warning
+            log(level, "\(peer): IKE SA rekey rejected: \(error)")
             sendResponse(
                 .createChildSA, messageID: messageID, [.notify(error.notifyPayload)], &sa,
                 keys: sendKeys)
@@ -203,6 +205,15 @@ extension IKEEngine {
                 _ = startIKERekey(localSPI: sa.localSPI, group: group, keRetried: true)
                 return
             }
+        }
+
+        // TEMPORARY_FAILURE: the peer is busy with a Child SA exchange (RFC 7296 §2.25).
+        if message.notify(.temporaryFailure) != nil, pending.collision == nil {
+            log(.info, "\(peer): IKE SA rekey got TEMPORARY_FAILURE, trying again later")
+            sa.rekeyAt = clock() + randomRetryDelay()
+            ikeSAs[sa.localSPI] = sa
+            startNextChildWork(localSPI: sa.localSPI)
+            return
         }
 
         let successor: IKESAState
