@@ -45,13 +45,14 @@ extension IKEEngine {
             throw IKEProtocolError.noProposalChosen(
                 "no transform set of \(policy.cryptoMapName ?? "the policy") matches")
         }
+        // KEi is checked before an SPI is allocated for a request that fails.
+        let exchange = try responderPFSExchange(dh, keyExchange: message.keyExchange)
         guard let inboundSPI = delegate?.engineAllocateInboundSPI(self) else {
             throw IKEProtocolError.temporaryFailure("no inbound SPI available")
         }
         let (transform, peerSPI, proposal) = selection
         var chosen = proposal
         chosen.spi = ProposalSelection.spiBytes(inboundSPI)
-        let exchange = try responderPFSExchange(dh, keyExchange: message.keyExchange)
 
         // The responder's view: its local side is TSr, the peer's is TSi.
         let child = try makeChildSA(

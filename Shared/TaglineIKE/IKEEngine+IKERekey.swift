@@ -16,6 +16,12 @@
 import TaglineCore
 import TaglineCrypto
 
+/// An error notify with which the peer rejected this side's IKE SA rekey.
+struct RekeyRejectedError: Error, CustomStringConvertible {
+    var notify: NotifyType
+    var description: String { "rejected by peer with \(notify)" }
+}
+
 extension IKEEngine {
     // MARK: Starting a rekey
 
@@ -62,6 +68,7 @@ extension IKEEngine {
         }
         let group =
             requested ?? (offered.contains(algorithms.dhGroup) ? algorithms.dhGroup : offered[0])
+
         let dh: DiffieHellman
         do {
             dh = try DiffieHellman(group: group)
@@ -71,6 +78,7 @@ extension IKEEngine {
             ikeSAs[localSPI] = sa
             return false
         }
+
         let nonce = random(IKEEngine.nonceLength)
         pendingRekeyDH[localSPI] = dh
         offeredRekeyProposals[localSPI] = proposals
@@ -179,7 +187,7 @@ extension IKEEngine {
             ikeSAs[sa.localSPI] = sa
             return
         }
-        // The peer deletes the old SA; until then it only answers requests.
+        // The peer deletes the old SA, which until then only responds to requests.
         moveChildren(from: &sa, to: &successor)
     }
 
@@ -277,7 +285,7 @@ extension IKEEngine {
         _ offered: [Proposal], _ sa: IKESAState
     ) throws -> IKESAState {
         if let error = message.errorNotify {
-            throw IKEProtocolError.noProposalChosen("peer responded \(error.type)")
+            throw RekeyRejectedError(notify: error.type)
         }
         guard let saPayload = message.securityAssociation else {
             throw IKEProtocolError.missingPayload("SA")
@@ -286,6 +294,8 @@ extension IKEEngine {
         guard let nonce = message.nonce else { throw IKEProtocolError.missingPayload("Nr") }
         try nonce.validate()
         guard let dh, !offered.isEmpty else { throw PFSError.privateValueLost }
+
+        // The chosen proposal and the peer's new SPI.
         guard let chosen = saPayload.proposals.first, chosen.spi.count == 8 else {
             throw IKEProtocolError.noProposalChosen("responder returned no 8-byte SPI")
         }
@@ -304,6 +314,8 @@ extension IKEEngine {
             return copy
         }
         let algorithms = try ProposalSelection.acceptIKE(response: response, offered: comparable)
+
+        // The DH exchange and the keys, from SK_d of the old SA.
         guard ke.groupNumber == algorithms.dhGroup.rawValue, dh.group == algorithms.dhGroup else {
             throw IKEProtocolError.invalidKEPayload(expected: pending.group)
         }
@@ -332,8 +344,8 @@ extension IKEEngine {
     // MARK: Moving to the new SA
 
     /// Builds the established IKE SA that a rekey of `old` creates. It keeps
-    /// the old SA's peer, identities, NAT state and tagging decision; its
-    /// lifetime is the profile's as configured now.
+    /// the old SA's peer, identities, NAT state and tagging decision, and
+    /// takes its lifetime from the profile as configured now.
     func makeSuccessor(
         of old: IKESAState, isInitiator: Bool, initiatorSPI: UInt64, responderSPI: UInt64,
         algorithms: IKEAlgorithms, keys: IKESAKeys, initiatorNonce: [UInt8],
@@ -357,13 +369,13 @@ extension IKEEngine {
         let profile = old.profileName.flatMap { config.ikev2Profiles[$0] }
         sa.lifetimeSeconds = profile.map { Int($0.lifetimeSeconds) } ?? old.lifetimeSeconds
         sa.establishedAt = now
-        sa.rekeyedFromSPI = old.localSPI
         scheduleIKELifetime(&sa)
         return sa
     }
 
     /// Moves the Child SAs, the work queued for them and the targets of `old`
-    /// to `new`, and tells the delegate. `old` is then only waiting for its Delete.
+    /// to `new`, and reports the moved Child SAs to the delegate. `old` then
+    /// only waits for its Delete.
     func moveChildren(from old: inout IKESAState, to new: inout IKESAState) {
         let moved = old.childSAs.map { child -> ChildSA in
             var copy = child

@@ -4,22 +4,22 @@
 // prf+(SK_d, g^ir (new) | Ni | Nr). IKE_AUTH's Child SA never has a KE payload.
 //
 // A responder whose policy sets PFS rejects a request without KE with
-// NO_PROPOSAL_CHOSEN, and one with a KE in another group with
-// INVALID_KE_PAYLOAD naming its group; the initiator then sends the request
-// once more with that group. A responder without `set pfs` accepts PFS in
-// any group it supports that the proposal lists.
+// NO_PROPOSAL_CHOSEN. It rejects a KE in another group with
+// INVALID_KE_PAYLOAD naming its own group, and the initiator then sends the
+// request once more with that group. A responder without `set pfs` accepts
+// PFS in any group it supports that the proposal lists.
 
 import TaglineCore
 import TaglineCrypto
 
-/// Why a PFS exchange could not finish.
+/// A PFS exchange failure that is not the peer's fault.
 enum PFSError: Error {
     /// The DH private value of the request is gone, such as after a restart.
     case privateValueLost
 }
 
 extension IKEProtocolError {
-    /// The notify that reports this error to the peer; INVALID_KE_PAYLOAD
+    /// The notify that reports this error to the peer. INVALID_KE_PAYLOAD
     /// carries the expected group as two bytes (RFC 7296 §3.10.1).
     var notifyPayload: NotifyPayload {
         if case .invalidKEPayload(let group) = self {

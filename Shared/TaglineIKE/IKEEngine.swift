@@ -65,7 +65,7 @@ public final class IKEEngine {
     /// for the old one, so that both dataplanes lease sequence numbers for the
     /// new SA and drain packets still in flight on the old one.
     public var rekeyDeleteDelay: Double = 1
-    /// Base wait before an IKE SA or Child SA exchange that the peer answered
+    /// Base wait before an IKE SA or Child SA exchange that the peer rejected
     /// with TEMPORARY_FAILURE, or an IKE SA rekey that failed, is tried again.
     /// A random extra of up to the same again keeps both peers from retrying at once.
     public var rekeyRetryInterval: Double = 10

@@ -166,9 +166,6 @@ public struct IKESAState: Sendable, Codable {
     public var expiresAt: Double?
     /// This side's IKE SA rekey request, outstanding now.
     public var pendingIKERekey: PendingIKERekey?
-    /// Local SPI of the IKE SA this one was rekeyed from; its Child SAs move here
-    /// once an IKE SA rekey collision is resolved.
-    public var rekeyedFromSPI: UInt64?
     /// Local SPI of the IKE SA that replaced this one; set while this one waits for its Delete.
     public var replacedBySPI: UInt64?
 

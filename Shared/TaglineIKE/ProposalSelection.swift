@@ -186,7 +186,7 @@ enum ProposalSelection {
     /// covers. Returns the transform set, the peer's SPI and the proposal to return
     /// (with `ourSPI` in it).
     ///
-    /// `dh` says what the proposal's DH transforms must allow: `.group` a
+    /// `dh` sets what the proposal's DH transforms must allow: `.group` a
     /// proposal listing that group (PFS with the KE payload received), `.none`
     /// one that lists no group or NONE (0), and `.ignored` any proposal, as in
     /// IKE_AUTH, whose Child SA has no KE payload (RFC 7296 §1.2).
@@ -265,7 +265,7 @@ enum ProposalSelection {
     }
 }
 
-/// What the DH transforms of an offered ESP proposal must allow.
+/// The condition on the DH transforms of an offered ESP proposal.
 enum DHRequirement: Equatable {
     /// DH transforms do not matter, as in IKE_AUTH.
     case ignored

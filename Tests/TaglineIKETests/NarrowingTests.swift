@@ -13,8 +13,8 @@ final class NarrowingTests: XCTestCase {
         TrafficSelector(prefix: IPPrefix(prefix)!)
     }
 
-    /// A lab whose gateways have the access list lines `linesA` and `linesB`,
-    /// both written from A's view (A's addresses first).
+    /// Builds and establishes a lab whose gateways have the access list lines
+    /// `linesA` and `linesB`, both written from A's view (A's addresses first).
     private func lab(_ linesA: [String], _ linesB: [String]) -> Lab {
         var optionsA = LabConfig.Options()
         optionsA.protected = linesA

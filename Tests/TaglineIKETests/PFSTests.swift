@@ -27,7 +27,7 @@ final class PFSTests: XCTestCase {
         lab.capture()
         // A->B IKE_SA_INIT request: SA, KEi, Ni, N(NAT_DETECTION_*), V
         // B->A IKE_SA_INIT response: SA, KEr, Nr, N(NAT_DETECTION_*), V
-        // A->B IKE_AUTH request: IDi, AUTH, SA, TSi, TSr (no KE, whatever `set pfs` says)
+        // A->B IKE_AUTH request: IDi, AUTH, SA, TSi, TSr (no KE, even with `set pfs`)
         // B->A IKE_AUTH response: IDr, AUTH, SA, TSi, TSr
         // A->B CREATE_CHILD_SA request: SA, Ni, [KEi], TSi, TSr
         // B->A CREATE_CHILD_SA response: SA, Nr, [KEr], TSi, TSr, or a notify
@@ -179,6 +179,7 @@ final class PFSTests: XCTestCase {
                         groupNumber: ke.groupNumber,
                         keyExchangeData: Array(ke.keyExchangeData.prefix(10))))
             }
+
             var changed = datagram
             changed.bytes = try! IKEMessage(header: message.header, payloads: payloads)
                 .encodeProtected(with: keys) { [UInt8](repeating: 7, count: $0) }
@@ -186,6 +187,7 @@ final class PFSTests: XCTestCase {
         }
         lab.a.engine.start()
         lab.run()
+
         XCTAssertEqual(lab.transcript.last, "B CREATE_CHILD_SA response 2")
         XCTAssertTrue(lab.b.problems.contains { $0.contains("KE data of 10 bytes") })
         XCTAssertTrue(lab.a.problems.contains { $0.contains("INVALID_SYNTAX") })
@@ -230,5 +232,37 @@ final class PFSTests: XCTestCase {
         XCTAssertEqual(lab.a.children.map(\.inboundSPI), [old.inboundSPI])
         XCTAssertEqual(lab.a.ready.count, 1)
         XCTAssertEqual(lab.b.ready.count, 1)
+    }
+
+    func testRestartLosesDHValue() {
+        var options = LabConfig.Options()
+        options.pfs = "group19"
+        let lab = Lab.established(options)
+        let old = lab.a.installed[0]
+        // A's PFS rekey reaches B, which installs the new pair, but the
+        // response is lost and A restarts: its DH private value is gone.
+        lab.network = { Lab.describe($0.bytes) == "CREATE_CHILD_SA response 2" ? nil : $0 }
+        lab.a.engine.childSAExpiring(inboundSPI: old.inboundSPI, hard: false)
+        lab.run()
+        XCTAssertEqual(lab.b.installed.count, 2)
+        let restarted = Gateway(
+            name: "A", address: "198.51.100.1", config: LabConfig.text(gateway: "A", options),
+            clock: { [unowned lab] in lab.now }, seed: 3, firstSPI: 0xA100_0001)
+        restarted.engine.restore(lab.a.engine.exportStates())
+        lab.a = restarted
+        lab.network = { $0 }
+        // A->B CREATE_CHILD_SA request 2 again; B->A the cached response.
+        // A->B INFORMATIONAL request: D(the SPI B sends to), so B drops that pair.
+        // A->B CREATE_CHILD_SA request: N(REKEY_SA), SA, Ni, KEi (fresh), TSi, TSr
+        lab.advance(1)
+        lab.advance(1)
+        XCTAssertTrue(restarted.problems.contains { $0.contains("lost its DH value") })
+        XCTAssertEqual(lab.b.deleted.first, lab.b.installed[1].inboundSPI)
+        XCTAssertEqual(restarted.installed.count, 1)
+        XCTAssertEqual(restarted.deleted, [old.inboundSPI])
+        XCTAssertEqual(restarted.children.count, 1)
+        XCTAssertEqual(lab.b.children.count, 1)
+        XCTAssertEqual(restarted.children.first?.inboundSPI, lab.b.children.first?.outboundSPI)
+        XCTAssertEqual(restarted.children.first?.outboundKeys, lab.b.children.first?.inboundKeys)
     }
 }

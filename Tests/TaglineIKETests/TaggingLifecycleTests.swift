@@ -1,6 +1,6 @@
-// The SGT tagging decision over the life of a tunnel: Child SA rekeys keep
+// The SGT tagging decision over the life of a tunnel. Child SA rekeys keep
 // it and replace the old pair only after the new one is installed on both
-// sides; Child SA and IKE SA rekeys keep it after `crypto ikev2 cts sgt` is
+// sides. Child SA and IKE SA rekeys keep it after `crypto ikev2 cts sgt` is
 // removed, while a brand-new IKE SA decides afresh. Also several Child SAs
 // over one IKE SA, from two ACL lines or two crypto map entries.
 
@@ -39,6 +39,7 @@ final class TaggingLifecycleTests: XCTestCase {
         lab.a.engine.childSAExpiring(inboundSPI: old.inboundSPI, hard: false)
         lab.run()
         lab.advance(1)
+
         // Installs and deletes seen as each message left: the old pair goes
         // only after both sides installed the new one.
         XCTAssertEqual(
