@@ -304,7 +304,7 @@ extension IKEEngine {
                     policy.remoteSelectors.contains { selector.isSubset(of: $0) }
                 }
         }
-        let wanted = target.children.filter { policy in
+        let missing = target.children.filter { policy in
             !sa.childSAs.contains { covers($0.localSelectors, $0.remoteSelectors, policy) }
                 && !sa.queuedChildren.contains {
                     covers($0.localSelectors, $0.remoteSelectors, policy)
@@ -313,12 +313,12 @@ extension IKEEngine {
                     covers($0.initiatorSelectors, $0.responderSelectors, policy)
                 } ?? false)
         }
-        guard !wanted.isEmpty else { return }
+        guard !missing.isEmpty else { return }
         log(
             .info,
             "\(sa.remote.address): IKE SA \(sa.tunnelID) also serves \(target.key), "
-                + "creating \(wanted.count) Child SAs")
-        sa.queuedChildren += wanted
+                + "creating \(missing.count) Child SAs")
+        sa.queuedChildren += missing
         ikeSAs[localSPI] = sa
         startNextChildWork(localSPI: localSPI)
     }

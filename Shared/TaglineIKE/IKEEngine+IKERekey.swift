@@ -392,6 +392,7 @@ extension IKEEngine {
         }
         new.targetKey = old.targetKey ?? new.targetKey
         new.replacedBySPI = nil
+
         old.childSAs = []
         old.queuedChildren = []
         old.queuedRekeys = nil
@@ -405,6 +406,7 @@ extension IKEEngine {
         }
         ikeSAs[old.localSPI] = old
         ikeSAs[new.localSPI] = new
+
         log(
             .notice,
             "\(new.remote.address): IKE SA \(old.tunnelID) rekeyed as IKE SA \(new.tunnelID), "

@@ -191,15 +191,15 @@ extension IKEEngine {
         throws -> DHRequirement
     {
         guard isCreateChild else { return .ignored }
-        if let wanted = policy.pfsGroup {
+        if let policyGroup = policy.pfsGroup {
             guard let ke = keyExchange else {
                 throw IKEProtocolError.noProposalChosen(
-                    "PFS group \(wanted.rawValue) required, but the request has no KE payload")
+                    "PFS group \(policyGroup.rawValue) required, but the request has no KE payload")
             }
-            guard ke.groupNumber == wanted.rawValue else {
-                throw IKEProtocolError.invalidKEPayload(expected: wanted)
+            guard ke.groupNumber == policyGroup.rawValue else {
+                throw IKEProtocolError.invalidKEPayload(expected: policyGroup)
             }
-            return .group(wanted)
+            return .group(policyGroup)
         }
         guard let ke = keyExchange else { return .none }
         guard let group = ke.group else {
