@@ -366,6 +366,10 @@ public struct ChildSA: Hashable, Codable, Sendable {
     public var installedAt: Double
     public var lifetimeSeconds: UInt32
     public var lifetimeKilobytes: UInt64
+    /// PFS group (`set pfs`) of the CREATE_CHILD_SA exchanges that rekey this
+    /// SA; nil without PFS. The first Child SA, made in IKE_AUTH, has it too,
+    /// although IKE_AUTH carries no KE payload for its own keys.
+    public var pfsGroup: DHGroup? = nil
 
     public init(inboundSPI: UInt32, outboundSPI: UInt32, ikeSAName: String,
                 localAddress: IPAddress, remoteAddress: IPAddress,
@@ -374,7 +378,8 @@ public struct ChildSA: Hashable, Codable, Sendable {
                 integrity: IntegrityAlgorithm?, inboundKeys: ChildSAKeys,
                 outboundKeys: ChildSAKeys, taggingNegotiated: Bool, cryptoMapName: String?,
                 interfaceName: String?, transformDescription: String, installedAt: Double,
-                lifetimeSeconds: UInt32 = 3600, lifetimeKilobytes: UInt64 = 4_608_000) {
+                lifetimeSeconds: UInt32 = 3600, lifetimeKilobytes: UInt64 = 4_608_000,
+                pfsGroup: DHGroup? = nil) {
         self.inboundSPI = inboundSPI
         self.outboundSPI = outboundSPI
         self.ikeSAName = ikeSAName
@@ -394,6 +399,7 @@ public struct ChildSA: Hashable, Codable, Sendable {
         self.installedAt = installedAt
         self.lifetimeSeconds = lifetimeSeconds
         self.lifetimeKilobytes = lifetimeKilobytes
+        self.pfsGroup = pfsGroup
     }
 }
 

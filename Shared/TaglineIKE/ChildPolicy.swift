@@ -44,6 +44,8 @@ public struct ChildPolicy: Equatable, Sendable, Codable {
     public var lifetimeKilobytes: UInt64
     /// True for tunnel interfaces, which take whatever selectors the peer proposes.
     public var acceptsAnySelectors: Bool
+    /// `set pfs`: the DH group of the KE payload CREATE_CHILD_SA carries; nil for no PFS.
+    public var pfsGroup: DHGroup? = nil
 }
 
 extension ChildPolicy {
@@ -54,7 +56,8 @@ extension ChildPolicy {
             cryptoMapName: child.cryptoMapName, interfaceName: child.interfaceName,
             transforms: [ESPTransform(of: child)], localSelectors: child.localSelectors,
             remoteSelectors: child.remoteSelectors, lifetime: child.lifetimeSeconds,
-            lifetimeKilobytes: child.lifetimeKilobytes, acceptsAnySelectors: false)
+            lifetimeKilobytes: child.lifetimeKilobytes, acceptsAnySelectors: false,
+            pfsGroup: child.pfsGroup)
     }
 }
 
@@ -120,7 +123,8 @@ extension GatewayConfig {
                 cryptoMapName: entry.mapName, interfaceName: interface.name,
                 transforms: transforms, localSelectors: [pair.local],
                 remoteSelectors: [pair.remote], lifetime: lifetime.seconds,
-                lifetimeKilobytes: lifetime.kilobytes, acceptsAnySelectors: false)
+                lifetimeKilobytes: lifetime.kilobytes, acceptsAnySelectors: false,
+                pfsGroup: entry.pfsGroup)
         }
     }
 
@@ -132,7 +136,8 @@ extension GatewayConfig {
             cryptoMapName: interface.name, interfaceName: interface.name,
             transforms: transformSets(named: profile.transformSetNames).map(ESPTransform.init),
             localSelectors: [any], remoteSelectors: [any], lifetime: lifetime.seconds,
-            lifetimeKilobytes: lifetime.kilobytes, acceptsAnySelectors: true)
+            lifetimeKilobytes: lifetime.kilobytes, acceptsAnySelectors: true,
+            pfsGroup: profile.pfsGroup)
     }
 
     /// Finds the policy that covers a Child SA proposed by a peer.

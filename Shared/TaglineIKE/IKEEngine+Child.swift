@@ -1,9 +1,10 @@
 // Child SA negotiation, shared by IKE_AUTH and CREATE_CHILD_SA (RFC 7296
 // §1.3.1, §2.17):
 //
-//   HDR, SK {SA, Ni, TSi, TSr}  -->
-//                      <--  HDR, SK {SA, Nr, TSi, TSr}
+//   HDR, SK {SA, Ni, [KEi], TSi, TSr}  -->
+//                      <--  HDR, SK {SA, Nr, [KEr], TSi, TSr}
 //
+// KE payloads carry the PFS exchange of `set pfs` (IKEEngine+PFS.swift).
 // Rekeying an existing Child SA adds N(REKEY_SA) to the request; the old
 // pair is deleted with an INFORMATIONAL exchange afterwards.
 
@@ -12,10 +13,12 @@ import TaglineCore
 
 extension IKEEngine {
     /// Chooses policy, proposal and SPI for a Child SA the peer proposed, and
-    /// derives its keys. Returns the Child SA and the payloads of the response.
+    /// derives its keys. Returns the Child SA and the payloads of the response:
+    /// SA, KEr with PFS, TSi and TSr. `isCreateChild` is false in IKE_AUTH,
+    /// whose Child SA never has PFS.
     func negotiateChildAsResponder(
         _ message: IKEMessage, _ sa: IKESAState, profile: IKEv2Profile?,
-        initiatorNonce: [UInt8], responderNonce: [UInt8]
+        initiatorNonce: [UInt8], responderNonce: [UInt8], isCreateChild: Bool = false
     ) throws -> (ChildSA, [IKEPayload]) {
         guard let offered = message.securityAssociation else {
             throw IKEProtocolError.missingPayload("SA")
@@ -32,13 +35,18 @@ extension IKEEngine {
             throw IKEProtocolError.trafficSelectorsUnacceptable(
                 "no crypto map or tunnel covers TSi \(tsi.selectors) TSr \(tsr.selectors)")
         }
+        let dh = try pfsRequirement(
+            keyExchange: isCreateChild ? message.keyExchange : nil, policy: policy,
+            isCreateChild: isCreateChild)
         guard
             let selection = ProposalSelection.chooseESP(
-                offered: offered.proposals, transforms: policy.transforms, ourSPI: 0)
+                offered: offered.proposals, transforms: policy.transforms, ourSPI: 0, dh: dh)
         else {
             throw IKEProtocolError.noProposalChosen(
                 "no transform set of \(policy.cryptoMapName ?? "the policy") matches")
         }
+        // KEi is checked before an SPI is allocated for a request that fails.
+        let exchange = try responderPFSExchange(dh, keyExchange: message.keyExchange)
         guard let inboundSPI = delegate?.engineAllocateInboundSPI(self) else {
             throw IKEProtocolError.temporaryFailure("no inbound SPI available")
         }
@@ -51,9 +59,11 @@ extension IKEEngine {
             sa, policy: policy, transform: transform, inboundSPI: inboundSPI,
             outboundSPI: peerSPI, localSelectors: policy.localSelectors,
             remoteSelectors: policy.remoteSelectors, isExchangeInitiator: false,
-            initiatorNonce: initiatorNonce, responderNonce: responderNonce)
-        let payloads: [IKEPayload] = [
-            .securityAssociation(SAPayload(proposals: [chosen])),
+            initiatorNonce: initiatorNonce, responderNonce: responderNonce,
+            pfsSharedSecret: exchange?.secret, pfsGroup: exchange?.payload.group)
+        var payloads: [IKEPayload] = [.securityAssociation(SAPayload(proposals: [chosen]))]
+        if let exchange { payloads.append(.keyExchange(exchange.payload)) }
+        payloads += [
             .trafficSelectorInitiator(TSPayload(selectors: policy.remoteSelectors)),
             .trafficSelectorResponder(TSPayload(selectors: policy.localSelectors)),
         ]
@@ -92,13 +102,18 @@ extension IKEEngine {
                 throw IKEProtocolError.trafficSelectorsUnacceptable("responder widened the TS")
             }
             let (transform, peerSPI) = try ProposalSelection.acceptESP(
-                response: saPayload, offered: pending.policy.transforms)
+                response: saPayload, offered: pending.policy.transforms,
+                pfsGroup: pending.pfsGroup)
+            let secret = try initiatorPFSSecret(message, pending, sa)
             let child = try makeChildSA(
                 sa, policy: pending.policy, transform: transform, inboundSPI: pending.inboundSPI,
                 outboundSPI: peerSPI, localSelectors: tsi.selectors,
                 remoteSelectors: tsr.selectors, isExchangeInitiator: true,
-                initiatorNonce: initiatorNonce, responderNonce: responderNonce)
+                initiatorNonce: initiatorNonce, responderNonce: responderNonce,
+                pfsSharedSecret: secret, pfsGroup: pending.pfsGroup)
             installChild(child, &sa)
+        } catch PFSError.privateValueLost {
+            discardUnusableChild(pending, message, &sa)
         } catch {
             log(.warning, "\(peer): Child SA not created: \(error)")
         }
@@ -109,7 +124,8 @@ extension IKEEngine {
         _ sa: IKESAState, policy: ChildPolicy, transform: ESPTransform, inboundSPI: UInt32,
         outboundSPI: UInt32, localSelectors: [TrafficSelector],
         remoteSelectors: [TrafficSelector], isExchangeInitiator: Bool,
-        initiatorNonce: [UInt8], responderNonce: [UInt8]
+        initiatorNonce: [UInt8], responderNonce: [UInt8], pfsSharedSecret: [UInt8]? = nil,
+        pfsGroup: DHGroup? = nil
     ) throws -> ChildSA {
         guard let keys = sa.keys, let algorithms = sa.algorithms else {
             throw IKEProtocolError.invalidPayload("IKE SA has no keys")
@@ -117,7 +133,8 @@ extension IKEEngine {
         let material = try ChildSAKeyMaterial.derive(
             prf: algorithms.prf, derivationKey: keys.derivation.bytes,
             encryption: transform.encryption, integrity: transform.integrity,
-            initiatorNonce: initiatorNonce, responderNonce: responderNonce)
+            pfsSharedSecret: pfsSharedSecret, initiatorNonce: initiatorNonce,
+            responderNonce: responderNonce)
         let inbound =
             isExchangeInitiator
             ? material.responderToInitiator : material.initiatorToResponder
@@ -136,7 +153,7 @@ extension IKEEngine {
             taggingNegotiated: sa.taggingNegotiated, cryptoMapName: policy.cryptoMapName,
             interfaceName: policy.interfaceName, transformDescription: transform.description,
             installedAt: clock(), lifetimeSeconds: policy.lifetime,
-            lifetimeKilobytes: policy.lifetimeKilobytes)
+            lifetimeKilobytes: policy.lifetimeKilobytes, pfsGroup: pfsGroup ?? policy.pfsGroup)
     }
 
     /// Hands a Child SA to the delegate and records it on its IKE SA.
@@ -165,30 +182,29 @@ extension IKEEngine {
             ikeSAs[localSPI] = sa
             return
         }
-        let nonce = random(IKEEngine.nonceLength)
-        sa.pendingChild = PendingChildSA(
+        let pending = PendingChildSA(
             inboundSPI: inboundSPI, policy: policy, initiatorSelectors: policy.localSelectors,
-            responderSelectors: policy.remoteSelectors, nonce: nonce)
-        let payloads: [IKEPayload] = [
-            .securityAssociation(
-                SAPayload(
-                    proposals: ProposalSelection.espProposals(policy.transforms, spi: inboundSPI))),
-            .nonce(NoncePayload(nonce: nonce)),
-            .trafficSelectorInitiator(TSPayload(selectors: policy.localSelectors)),
-            .trafficSelectorResponder(TSPayload(selectors: policy.remoteSelectors)),
-        ]
+            responderSelectors: policy.remoteSelectors, pfsGroup: policy.pfsGroup)
         debug("IKEv2:(\(sa.tunnelID)): Sending CREATE_CHILD_SA request to \(sa.remote)")
-        sendRequest(.createChildSA, payloads, &sa, keys: keys)
+        sendChildRequest(pending, &sa, keys: keys)
     }
 
     /// Handles the CREATE_CHILD_SA response for the pending Child SA, then starts the next one.
     func handleCreateChildResponse(_ message: IKEMessage, _ sa: inout IKESAState) {
         sa.outstanding = nil
+        if sa.pendingIKERekey != nil {
+            return handleIKERekeyResponse(message, &sa)
+        }
         guard let pending = sa.pendingChild else {
             ikeSAs[sa.localSPI] = sa
             return
         }
         sa.pendingChild = nil
+        if retryChildWithRequestedGroup(message, pending, &sa)
+            || retryChildAfterTemporaryFailure(message, pending, &sa)
+        {
+            return
+        }
         var responderNonce: [UInt8]?
         if let nonce = message.nonce, (try? nonce.validate()) != nil {
             responderNonce = nonce.nonce
@@ -198,6 +214,7 @@ extension IKEEngine {
             let reason = message.errorNotify.map { "\($0.type)" } ?? "no valid Nr payload"
             log(.warning, "\(sa.remote.address): Child SA rejected by peer: \(reason)")
         }
+        pendingChildDH[sa.localSPI] = nil
         if pending.rekeyedInboundSPI != nil {
             finishRekey(pending, responderNonce: responderNonce, &sa)
         } else if sa.childSAs.isEmpty, sa.queuedChildren.isEmpty, let key = sa.targetKey {
@@ -219,19 +236,22 @@ extension IKEEngine {
         let messageID = message.header.messageID
         guard let sendKeys = sa.sendKeys else { return }
         func reject(_ notify: NotifyType, _ reason: String) {
-            log(.warning, "\(peer): CREATE_CHILD_SA rejected: \(reason)")
+            // TEMPORARY_FAILURE is routine: the peer tries again shortly.
+            let level: LogLevel = notify == .temporaryFailure ? .info : .warning
+            log(level, "\(peer): CREATE_CHILD_SA rejected: \(reason)")
             sendResponse(
                 .createChildSA, messageID: messageID,
                 [.notify(NotifyPayload(type: notify))], &sa, keys: sendKeys)
         }
-        // TODO: rekeying the IKE SA itself and PFS (a KE payload) are not implemented.
         if let offered = message.securityAssociation,
             offered.proposals.contains(where: { $0.securityProtocol == .ike })
         {
-            return reject(.noAdditionalSAs, "IKE SA rekey is not supported")
+            return respondToIKERekey(message, &sa)
         }
-        if message.keyExchange != nil {
-            return reject(.noProposalChosen, "PFS is not supported")
+        // While the IKE SA is being rekeyed, or was just replaced, its Child SAs
+        // are moving, so a Child SA exchange must wait (RFC 7296 §2.25).
+        if sa.pendingIKERekey != nil || sa.replacedBySPI != nil {
+            return reject(.temporaryFailure, "the IKE SA is being rekeyed")
         }
         guard let nonce = message.nonce, (try? nonce.validate()) != nil else {
             return reject(.invalidSyntax, "missing or invalid Ni payload")
@@ -242,7 +262,7 @@ extension IKEEngine {
             let rekeyed = try rekeyedChild(of: message, sa)
             let (child, payloads) = try negotiateChildAsResponder(
                 message, sa, profile: profile, initiatorNonce: nonce.nonce,
-                responderNonce: responderNonce)
+                responderNonce: responderNonce, isCreateChild: true)
             var response = payloads
             response.insert(.nonce(NoncePayload(nonce: responderNonce)), at: 1)
             sendResponse(.createChildSA, messageID: messageID, response, &sa, keys: sendKeys)
@@ -258,9 +278,48 @@ extension IKEEngine {
                 ikeSAs[sa.localSPI] = sa
             }
         } catch let error as IKEProtocolError {
-            reject(error.notifyType, "\(error)")
+            log(.warning, "\(peer): CREATE_CHILD_SA rejected: \(error)")
+            sendResponse(
+                .createChildSA, messageID: messageID, [.notify(error.notifyPayload)], &sa,
+                keys: sendKeys)
         } catch {
             reject(.noProposalChosen, "\(error)")
         }
+    }
+
+    /// Queues the Child SAs of a further target served by an existing IKE SA,
+    /// such as a second crypto map entry for the same peer, and starts
+    /// creating them. Policies that an installed, pending or queued Child SA
+    /// already covers are skipped, so adopting the SA a peer initiated for
+    /// the same selectors creates no duplicates.
+    func addChildren(of target: InitiationTarget, toIKESA localSPI: UInt64) {
+        guard var sa = ikeSAs[localSPI] else { return }
+        func covers(_ local: [TrafficSelector], _ remote: [TrafficSelector], _ policy: ChildPolicy)
+            -> Bool
+        {
+            local.allSatisfy { selector in
+                policy.localSelectors.contains { selector.isSubset(of: $0) }
+            }
+                && remote.allSatisfy { selector in
+                    policy.remoteSelectors.contains { selector.isSubset(of: $0) }
+                }
+        }
+        let missing = target.children.filter { policy in
+            !sa.childSAs.contains { covers($0.localSelectors, $0.remoteSelectors, policy) }
+                && !sa.queuedChildren.contains {
+                    covers($0.localSelectors, $0.remoteSelectors, policy)
+                }
+                && !(sa.pendingChild.map {
+                    covers($0.initiatorSelectors, $0.responderSelectors, policy)
+                } ?? false)
+        }
+        guard !missing.isEmpty else { return }
+        log(
+            .info,
+            "\(sa.remote.address): IKE SA \(sa.tunnelID) also serves \(target.key), "
+                + "creating \(missing.count) Child SAs")
+        sa.queuedChildren += missing
+        ikeSAs[localSPI] = sa
+        startNextChildWork(localSPI: localSPI)
     }
 }

@@ -97,6 +97,7 @@ extension IKEEngine {
         }
 
         if deletesIKESA {
+            settleRekeyBeforeDelete(&sa)
             sendResponse(.informational, messageID: message.header.messageID, [], &sa, keys: keys)
             let key = sa.targetKey
             removeIKESA(localSPI: sa.localSPI, reason: "deleted by peer")

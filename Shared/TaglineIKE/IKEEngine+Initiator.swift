@@ -17,14 +17,16 @@ extension IKEEngine {
         guard var state = targets[key] else { return }
         let target = state.target
 
-        // A peer that already has an IKE SA with us (it initiated first) serves this target too.
+        // A peer that already has an IKE SA with us (it initiated first, or
+        // another target of ours is negotiating one) serves this target too.
         if let existing = ikeSAs.values.first(where: {
-            $0.phase == .established && $0.remote.address == target.remote
-                && $0.local.address == target.local
+            ($0.phase == .established
+                || ($0.isInitiator && [.initSent, .authSent].contains($0.phase)))
+                && $0.remote.address == target.remote && $0.local.address == target.local
         }) {
             state.ikeSPI = existing.localSPI
             targets[key] = state
-            return
+            return addChildren(of: target, toIKESA: existing.localSPI)
         }
 
         guard let credentials = initiatorCredentials(target) else {
@@ -300,7 +302,7 @@ extension IKEEngine {
         sa.pendingChild = PendingChildSA(
             inboundSPI: inboundSPI, policy: policy,
             initiatorSelectors: policy.localSelectors, responderSelectors: policy.remoteSelectors)
-        sa.queuedChildren = Array(target.children.dropFirst())
+        sa.queuedChildren = Array(target.children.dropFirst()) + sa.queuedChildren
         sa.phase = .authSent
 
         let payloads: [IKEPayload] = [
@@ -372,6 +374,7 @@ extension IKEEngine {
     func establish(_ sa: inout IKESAState, remoteID: String) {
         sa.phase = .established
         sa.establishedAt = clock()
+        scheduleIKELifetime(&sa)
         sa.remoteID = remoteID
         sa.initRequestBytes = []
         sa.initResponseBytes = []

@@ -58,6 +58,8 @@ extension IKEEngine {
         guard var sa = ikeSAs[localSPI], sa.phase == .established, sa.outstanding == nil,
             sa.pendingChild == nil, let keys = sa.sendKeys
         else { return }
+        // A due IKE SA rekey goes first: the Child SA work moves to the new SA.
+        if startIKERekeyIfDue(localSPI: localSPI) { return }
         if let deletes = sa.queuedChildDeletes, !deletes.isEmpty,
             (sa.childWorkDueAt ?? 0) <= clock()
         {
@@ -79,28 +81,15 @@ extension IKEEngine {
                 ikeSAs[localSPI] = sa
                 return
             }
-            let nonce = random(IKEEngine.nonceLength)
             let policy = ChildPolicy(rekeying: old)
-            sa.pendingChild = PendingChildSA(
+            let pending = PendingChildSA(
                 inboundSPI: inboundSPI, policy: policy, initiatorSelectors: old.localSelectors,
-                responderSelectors: old.remoteSelectors, nonce: nonce, rekeyedInboundSPI: spi)
-            let payloads: [IKEPayload] = [
-                .notify(
-                    NotifyPayload(
-                        type: .rekeySA, protocolID: SecurityProtocol.esp.rawValue,
-                        spi: ProposalSelection.spiBytes(spi))),
-                .securityAssociation(
-                    SAPayload(
-                        proposals: ProposalSelection.espProposals(
-                            policy.transforms, spi: inboundSPI))),
-                .nonce(NoncePayload(nonce: nonce)),
-                .trafficSelectorInitiator(TSPayload(selectors: old.localSelectors)),
-                .trafficSelectorResponder(TSPayload(selectors: old.remoteSelectors)),
-            ]
+                responderSelectors: old.remoteSelectors, rekeyedInboundSPI: spi,
+                pfsGroup: policy.pfsGroup)
             debug(
                 "IKEv2:(\(sa.tunnelID)): Sending CREATE_CHILD_SA request to rekey Child SA "
                     + "0x\(String(spi, radix: 16))")
-            sendRequest(.createChildSA, payloads, &sa, keys: keys)
+            sendChildRequest(pending, &sa, keys: keys)
             return
         }
         ikeSAs[localSPI] = sa

@@ -9,7 +9,7 @@ extension IKEEngine {
     /// half-open SAs, initiates targets whose back-off has passed and logs
     /// the summaries of rate-limited drop lines.
     public func handleTimers() {
-        // TODO: IKE SA lifetime expiry, IKE SA rekeying and DPD (`dpd` in the profile).
+        // TODO: DPD (`dpd` in the profile).
         let now = clock()
         logDropSummaries(at: now)
         for spi in ikeSAs.keys.sorted() {
@@ -50,6 +50,7 @@ extension IKEEngine {
                 startNextChildWork(localSPI: spi)
             }
         }
+        handleIKELifetimes(now: now)
         start()
     }
 
@@ -61,6 +62,7 @@ extension IKEEngine {
         for sa in ikeSAs.values {
             if let request = sa.outstanding { consider(request.nextRetransmitAt) }
             if sa.phase == .halfOpen { consider(sa.createdAt + halfOpenTimeout) }
+            if let due = ikeLifetimeDeadline(sa) { consider(due) }
             if sa.phase == .established, sa.outstanding == nil, sa.pendingChild == nil,
                 !(sa.queuedChildDeletes ?? []).isEmpty || !(sa.queuedRekeys ?? []).isEmpty,
                 let due = sa.childWorkDueAt

@@ -26,6 +26,13 @@ public final class IKEEngine {
     /// The proposals each initiator SA sent in IKE_SA_INIT, by local SPI, to check
     /// the response against.
     var offeredIKEProposals: [UInt64: [Proposal]] = [:]
+    /// Diffie-Hellman private values of CREATE_CHILD_SA requests with PFS, by
+    /// local SPI of the IKE SA. Not persisted: `restore(_:)` cannot finish such a request.
+    var pendingChildDH: [UInt64: DiffieHellman] = [:]
+    /// Diffie-Hellman private values of this side's IKE SA rekeys, by local SPI of the old SA.
+    var pendingRekeyDH: [UInt64: DiffieHellman] = [:]
+    /// The proposals each IKE SA rekey request offered, by local SPI of the old SA.
+    var offeredRekeyProposals: [UInt64: [Proposal]] = [:]
     /// Initiation state per target key.
     var targets: [String: TargetState] = [:]
     /// The reason the IKE_SA_INIT response of an initiator SA could not be
@@ -58,6 +65,10 @@ public final class IKEEngine {
     /// for the old one, so that both dataplanes lease sequence numbers for the
     /// new SA and drain packets still in flight on the old one.
     public var rekeyDeleteDelay: Double = 1
+    /// Base wait before an IKE SA or Child SA exchange that the peer rejected
+    /// with TEMPORARY_FAILURE, or an IKE SA rekey that failed, is tried again.
+    /// A random extra of up to the same again keeps both peers from retrying at once.
+    public var rekeyRetryInterval: Double = 10
     /// A passive engine only responds: `start()` and the timers initiate nothing.
     public var isPassive = false
 
@@ -246,7 +257,9 @@ public final class IKEEngine {
             // because the peer may have processed it already.
             let resumable =
                 state.pendingChild?.rekeyedInboundSPI != nil || state.pendingChildDeletes != nil
+                || state.pendingIKERekey != nil
             if !resumable { state.outstanding = nil }
+            prepareRestoredLifetime(&state)
             state.childWorkDueAt = clock()
             ikeSAs[state.localSPI] = state
             restored.append(state.localSPI)
@@ -400,12 +413,23 @@ public final class IKEEngine {
         guard let sa = ikeSAs.removeValue(forKey: localSPI) else { return }
         pendingDH[localSPI] = nil
         offeredIKEProposals[localSPI] = nil
+        pendingChildDH[localSPI] = nil
+        pendingRekeyDH[localSPI] = nil
+        offeredRekeyProposals[localSPI] = nil
         initRejections[localSPI] = nil
         for child in sa.childSAs {
             delegate?.engine(self, deleteChildSA: child.inboundSPI)
         }
         releaseTargets(of: localSPI)
-        if sa.phase == .established {
+        if sa.phase == .established, let successor = sa.replacedBySPI {
+            log(
+                .info,
+                "\(sa.remote.address): IKE SA \(sa.tunnelID) removed, IKE SA "
+                    + "\(ikeSAs[successor]?.tunnelID ?? 0) replaced it (\(reason))")
+            var down = status(of: sa)
+            down.status = "DELETE"
+            delegate?.engine(self, ikeSAChanged: down, up: false)
+        } else if sa.phase == .established {
             log(.notice, "\(sa.remote.address): IKE SA \(sa.tunnelID) down (\(reason))")
             var down = status(of: sa)
             down.status = "DELETE"

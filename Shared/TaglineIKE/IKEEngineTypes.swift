@@ -54,6 +54,19 @@ public protocol IKEEngineDelegate: AnyObject {
     func engine(_ engine: IKEEngine, log level: LogLevel, _ message: String)
     /// Reports an IKE SA that came up (`up` true) or went away.
     func engine(_ engine: IKEEngine, ikeSAChanged status: IKESAStatus, up: Bool)
+    /// Reports Child SAs that an IKE SA rekey moved to the new IKE SA: their
+    /// `ikeSAName` names it, and SPIs, keys and lifetimes are unchanged.
+    func engine(_ engine: IKEEngine, moved childSAs: [ChildSA])
+}
+
+extension IKEEngineDelegate {
+    /// Installs each moved Child SA again, which sa-manager treats as a
+    /// replacement of the SA with the same inbound SPI.
+    public func engine(_ engine: IKEEngine, moved childSAs: [ChildSA]) {
+        for child in childSAs {
+            self.engine(engine, install: child)
+        }
+    }
 }
 
 /// The IKE SAs to write to or delete from persistent storage, from `IKEEngine.takeStateChanges()`.

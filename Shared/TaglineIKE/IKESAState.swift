@@ -67,6 +67,32 @@ public struct PendingChildSA: Equatable, Sendable, Codable {
     /// Set when the peer rekeyed the same Child SA while this request was out
     /// (RFC 7296 §2.8.1): the nonces of the peer's exchange and the SA it created.
     public var collision: RekeyCollision?
+    /// DH group of the KE payload sent with the request; nil without PFS.
+    public var pfsGroup: DHGroup?
+    /// The request was already sent again with the group an INVALID_KE_PAYLOAD asked for.
+    public var keRetried: Bool?
+}
+
+/// This side's CREATE_CHILD_SA that rekeys the IKE SA (RFC 7296 §1.3.2).
+public struct PendingIKERekey: Equatable, Sendable, Codable {
+    /// This side's SPI of the new IKE SA, sent in the SA payload.
+    public var newSPI: UInt64
+    /// This side's nonce of the exchange.
+    public var nonce: [UInt8]
+    /// DH group of the KE payload sent.
+    public var group: DHGroup
+    /// Set when the peer's own IKE SA rekey arrived while this one was out (RFC 7296 §2.8.2).
+    public var collision: IKERekeyCollision?
+    /// The request was already sent again with the group an INVALID_KE_PAYLOAD asked for.
+    public var keRetried: Bool?
+}
+
+/// The peer's CREATE_CHILD_SA that rekeyed the same IKE SA as this side's request.
+public struct IKERekeyCollision: Equatable, Sendable, Codable {
+    public var peerNonce: [UInt8]
+    public var ourResponseNonce: [UInt8]
+    /// Local SPI of the IKE SA that responding to the peer's request created.
+    public var createdSPI: UInt64
 }
 
 /// The peer's CREATE_CHILD_SA that rekeyed the same Child SA as this side's request.
@@ -133,6 +159,15 @@ public struct IKESAState: Sendable, Codable {
     public var createdAt: Double
     public var establishedAt: Double?
     public var lifetimeSeconds: Int = 86400
+    /// When this side rekeys the IKE SA: a random 85-95% into its lifetime.
+    /// Optional, like the rest below, so that states saved before they existed still load.
+    public var rekeyAt: Double?
+    /// When the IKE SA is deleted if no rekey replaced it.
+    public var expiresAt: Double?
+    /// This side's IKE SA rekey request, outstanding now.
+    public var pendingIKERekey: PendingIKERekey?
+    /// Local SPI of the IKE SA that replaced this one; set while this one waits for its Delete.
+    public var replacedBySPI: UInt64?
 
     public init(
         tunnelID: Int, isInitiator: Bool, initiatorSPI: UInt64, responderSPI: UInt64,

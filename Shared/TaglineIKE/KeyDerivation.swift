@@ -32,6 +32,40 @@ public struct IKESAKeys: Equatable, Sendable, Codable {
         initiatorSPI: UInt64, responderSPI: UInt64
     ) throws -> IKESAKeys {
         let seed = try PRF.compute(prf, key: initiatorNonce + responderNonce, data: sharedSecret)
+        return try expand(
+            seed: seed, prf: prf, encryption: encryption, integrity: integrity,
+            initiatorNonce: initiatorNonce, responderNonce: responderNonce,
+            initiatorSPI: initiatorSPI, responderSPI: responderSPI)
+    }
+
+    /// Derives the keys of the IKE SA that a CREATE_CHILD_SA rekey creates (RFC 7296 §2.18):
+    ///
+    ///     SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)
+    ///
+    /// then the seven keys as in `derive`, with the new nonces and SPIs. The
+    /// exchange belongs to the old IKE SA, so SKEYSEED uses the old SA's PRF
+    /// (`oldPRF`) and the expansion the new one's (`prf`).
+    public static func deriveRekeyed(
+        oldPRF: PRFAlgorithm, oldDerivationKey: [UInt8], prf: PRFAlgorithm,
+        encryption: EncryptionAlgorithm, integrity: IntegrityAlgorithm?, sharedSecret: [UInt8],
+        initiatorNonce: [UInt8], responderNonce: [UInt8], initiatorSPI: UInt64,
+        responderSPI: UInt64
+    ) throws -> IKESAKeys {
+        let seed = try PRF.compute(
+            oldPRF, key: oldDerivationKey, data: sharedSecret + initiatorNonce + responderNonce)
+        return try expand(
+            seed: seed, prf: prf, encryption: encryption, integrity: integrity,
+            initiatorNonce: initiatorNonce, responderNonce: responderNonce,
+            initiatorSPI: initiatorSPI, responderSPI: responderSPI)
+    }
+
+    /// Splits {SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr}
+    /// = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) into the seven keys.
+    private static func expand(
+        seed: [UInt8], prf: PRFAlgorithm, encryption: EncryptionAlgorithm,
+        integrity: IntegrityAlgorithm?, initiatorNonce: [UInt8], responderNonce: [UInt8],
+        initiatorSPI: UInt64, responderSPI: UInt64
+    ) throws -> IKESAKeys {
         var spis = ByteWriter()
         spis.append(initiatorSPI)
         spis.append(responderSPI)

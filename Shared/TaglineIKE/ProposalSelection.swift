@@ -20,8 +20,9 @@ enum ProposalSelection {
     /// Converts the configured IKEv2 proposals into SA proposals, in order. A
     /// proposal that mixes AEAD and other ciphers becomes two, because AES-GCM
     /// and ChaCha20-Poly1305 may not be combined with an integrity transform
-    /// (RFC 5282 §8, RFC 7634 §4).
-    static func ikeProposals(_ configured: [IKEv2Proposal]) -> [Proposal] {
+    /// (RFC 5282 §8, RFC 7634 §4). `spi` is empty in IKE_SA_INIT and the
+    /// sender's new 8-byte SPI in an IKE SA rekey.
+    static func ikeProposals(_ configured: [IKEv2Proposal], spi: [UInt8] = []) -> [Proposal] {
         var result: [Proposal] = []
         for entry in configured {
             let aead = entry.encryption.filter(\.isAEAD)
@@ -39,8 +40,7 @@ enum ProposalSelection {
                 result.append(
                     Proposal(
                         number: UInt8(truncatingIfNeeded: result.count + 1), protocol: .ike,
-                        spi: [],
-                        transforms: transforms))
+                        spi: spi, transforms: transforms))
             }
         }
         return result
@@ -51,30 +51,42 @@ enum ProposalSelection {
     /// The peer's proposals are tried in its order; for each, the configured
     /// proposals in configuration order. The DH group of the peer's KE payload
     /// wins when acceptable, which saves an INVALID_KE_PAYLOAD round trip.
-    /// Returns the algorithms and the single proposal to send back.
-    static func chooseIKE(offered: [Proposal], configured: [IKEv2Proposal], keGroup: UInt16?)
-        -> (IKEAlgorithms, Proposal)?
-    {
+    /// Returns the algorithms and the single proposal to send back, without
+    /// an SPI. Proposals must carry an SPI of `spiLength` bytes: 0 in
+    /// IKE_SA_INIT, 8 in an IKE SA rekey.
+    static func chooseIKE(
+        offered: [Proposal], configured: [IKEv2Proposal], keGroup: UInt16?, spiLength: Int = 0
+    ) -> (IKEAlgorithms, Proposal)? {
         for proposal in offered {
-            guard proposal.securityProtocol == .ike, proposal.spi.isEmpty,
+            guard proposal.securityProtocol == .ike, proposal.spi.count == spiLength,
                 !proposal.transforms.contains(where: \.hasUnknownAttributes)
             else { continue }
             for entry in configured {
                 guard let algorithms = match(proposal, entry, keGroup: keGroup) else { continue }
-                var transforms = [
-                    algorithms.encryption.transform,
-                    Transform(type: .prf, id: algorithms.prf.transformID),
-                ]
-                if let integrity = algorithms.integrity {
-                    transforms.append(Transform(type: .integrity, id: integrity.transformID))
-                }
-                transforms.append(Transform(type: .diffieHellman, id: algorithms.dhGroup.rawValue))
-                let chosen = Proposal(
-                    number: proposal.number, protocol: .ike, spi: [], transforms: transforms)
-                return (algorithms, chosen)
+                return (algorithms, ikeProposal(algorithms, number: proposal.number))
             }
         }
         return nil
+    }
+
+    /// Builds the IKE proposal that offers exactly `algorithms`.
+    static func ikeProposal(_ algorithms: IKEAlgorithms, number: UInt8 = 1, spi: [UInt8] = [])
+        -> Proposal
+    {
+        var transforms = [
+            algorithms.encryption.transform,
+            Transform(type: .prf, id: algorithms.prf.transformID),
+        ]
+        if let integrity = algorithms.integrity {
+            transforms.append(Transform(type: .integrity, id: integrity.transformID))
+        }
+        transforms.append(Transform(type: .diffieHellman, id: algorithms.dhGroup.rawValue))
+        return Proposal(number: number, protocol: .ike, spi: spi, transforms: transforms)
+    }
+
+    /// Returns the 8 bytes of an IKE SPI as an SA proposal carries them.
+    static func spiBytes(_ spi: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: spi >> UInt64(56 - 8 * $0)) }
     }
 
     private static func match(_ proposal: Proposal, _ entry: IKEv2Proposal, keGroup: UInt16?)
@@ -142,19 +154,25 @@ enum ProposalSelection {
 
     // MARK: ESP
 
-    /// Builds one ESP proposal per transform set, each naming `spi` and "no ESN".
-    static func espProposals(_ transforms: [ESPTransform], spi: UInt32) -> [Proposal] {
+    /// Builds one ESP proposal per transform set, each naming `spi`, "no ESN"
+    /// and, with PFS, the DH group of the KE payload sent with it.
+    static func espProposals(_ transforms: [ESPTransform], spi: UInt32, pfsGroup: DHGroup? = nil)
+        -> [Proposal]
+    {
         transforms.enumerated().map { index, set in
             Proposal(
                 number: UInt8(truncatingIfNeeded: index + 1), protocol: .esp,
-                spi: spiBytes(spi), transforms: espTransforms(set))
+                spi: spiBytes(spi), transforms: espTransforms(set, pfsGroup: pfsGroup))
         }
     }
 
-    static func espTransforms(_ set: ESPTransform) -> [Transform] {
+    static func espTransforms(_ set: ESPTransform, pfsGroup: DHGroup? = nil) -> [Transform] {
         var transforms = [set.encryption.transform]
         if let integrity = set.integrity {
             transforms.append(Transform(type: .integrity, id: integrity.transformID))
+        }
+        if let pfsGroup {
+            transforms.append(Transform(type: .diffieHellman, id: pfsGroup.rawValue))
         }
         transforms.append(Transform(type: .extendedSequenceNumbers, id: noExtendedSequenceNumbers))
         return transforms
@@ -167,13 +185,30 @@ enum ProposalSelection {
     /// Chooses the first offered ESP proposal that one of `transforms` fully
     /// covers. Returns the transform set, the peer's SPI and the proposal to return
     /// (with `ourSPI` in it).
-    static func chooseESP(offered: [Proposal], transforms: [ESPTransform], ourSPI: UInt32)
-        -> (ESPTransform, peerSPI: UInt32, Proposal)?
-    {
+    ///
+    /// `dh` sets what the proposal's DH transforms must allow: `.group` a
+    /// proposal listing that group (PFS with the KE payload received), `.none`
+    /// one that lists no group or NONE (0), and `.ignored` any proposal, as in
+    /// IKE_AUTH, whose Child SA has no KE payload (RFC 7296 §1.2).
+    static func chooseESP(
+        offered: [Proposal], transforms: [ESPTransform], ourSPI: UInt32,
+        dh: DHRequirement = .ignored
+    ) -> (ESPTransform, peerSPI: UInt32, Proposal)? {
         for proposal in offered {
             guard proposal.securityProtocol == .esp, let peerSPI = proposal.espSPI,
                 !proposal.transforms.contains(where: \.hasUnknownAttributes)
             else { continue }
+            let groups = proposal.transforms(of: .diffieHellman).map(\.id)
+            var pfsGroup: DHGroup?
+            switch dh {
+            case .ignored:
+                break
+            case .none:
+                guard groups.isEmpty || groups.contains(0) else { continue }
+            case .group(let group):
+                guard groups.contains(group.rawValue) else { continue }
+                pfsGroup = group
+            }
             let esns = proposal.transforms(of: .extendedSequenceNumbers)
             guard esns.isEmpty || esns.contains(where: { $0.id == noExtendedSequenceNumbers })
             else { continue }
@@ -192,16 +227,18 @@ enum ProposalSelection {
                 }
                 let chosen = Proposal(
                     number: proposal.number, protocol: .esp, spi: spiBytes(ourSPI),
-                    transforms: espTransforms(set))
+                    transforms: espTransforms(set, pfsGroup: pfsGroup))
                 return (set, peerSPI, chosen)
             }
         }
         return nil
     }
 
-    /// Reads the responder's single ESP proposal and finds the transform set it matches.
-    static func acceptESP(response: SAPayload, offered: [ESPTransform]) throws
-        -> (ESPTransform, peerSPI: UInt32)
+    /// Reads the responder's single ESP proposal and finds the transform set it
+    /// matches. With PFS the proposal must name `pfsGroup` as its only DH
+    /// group; without, it may name none or NONE (0).
+    static func acceptESP(response: SAPayload, offered: [ESPTransform], pfsGroup: DHGroup? = nil)
+        throws -> (ESPTransform, peerSPI: UInt32)
     {
         guard response.proposals.count == 1, let chosen = response.proposals.first,
             chosen.securityProtocol == .esp, let peerSPI = chosen.espSPI,
@@ -219,6 +256,21 @@ enum ProposalSelection {
             throw IKEProtocolError.noProposalChosen(
                 "responder changed ESP proposal \(chosen.number)")
         }
+        let groups = chosen.transforms(of: .diffieHellman).map(\.id).filter { $0 != 0 }
+        guard groups == (pfsGroup.map { [$0.rawValue] } ?? []) else {
+            throw IKEProtocolError.noProposalChosen(
+                "responder chose DH groups \(groups), expected \(pfsGroup?.rawValue ?? 0)")
+        }
         return (set, peerSPI)
     }
+}
+
+/// The condition on the DH transforms of an offered ESP proposal.
+enum DHRequirement: Equatable {
+    /// DH transforms do not matter, as in IKE_AUTH.
+    case ignored
+    /// No PFS: the proposal lists no DH group, or NONE (0).
+    case none
+    /// PFS in this group: the proposal lists it.
+    case group(DHGroup)
 }

@@ -37,6 +37,8 @@ final class Gateway: IKEEngineDelegate {
     var outbox: [IKEDatagram] = []
     var installed: [ChildSA] = []
     var deleted: [UInt32] = []
+    /// Child SAs that IKE SA rekeys moved, as reported.
+    var moved: [ChildSA] = []
     var debugLines: [String] = []
     var logLines: [(level: LogLevel, message: String)] = []
     var changes: [(status: IKESAStatus, up: Bool)] = []
@@ -67,6 +69,7 @@ final class Gateway: IKEEngineDelegate {
     }
 
     func engine(_ e: IKEEngine, install childSA: ChildSA) { installed.append(childSA) }
+    func engine(_ e: IKEEngine, moved childSAs: [ChildSA]) { moved += childSAs }
     func engine(_ e: IKEEngine, deleteChildSA inboundSPI: UInt32) { deleted.append(inboundSPI) }
     func engine(_ e: IKEEngine, debug line: String) { debugLines.append(line) }
 
@@ -97,6 +100,8 @@ final class Lab {
     var route: ((IKEDatagram) -> Gateway?)?
     /// Every datagram delivered, as "A->B IKE_AUTH request 1".
     var transcript: [String] = []
+    /// Datagrams recorded while `capture()` is in effect.
+    var captured: [IKEDatagram] = []
 
     init(configA: String, configB: String, passiveB: Bool = true) {
         a = Gateway(
@@ -153,6 +158,10 @@ enum LabConfig {
         /// Access list lines of the initiator's view: local first.
         var protected = ["192.0.2.0 0.0.0.255 203.0.113.0 0.0.0.255"]
         var keyringAddress: String? = nil
+        /// `set pfs` of the crypto map entry, such as "group19".
+        var pfs: String? = nil
+        /// `lifetime` of the IKEv2 profile in seconds.
+        var ikeLifetime: Int? = nil
     }
 
     /// Gateway A (198.51.100.1, protecting 192.0.2.0/24) or B (198.51.100.2,
@@ -181,6 +190,7 @@ enum LabConfig {
              authentication local pre-share
              authentication remote pre-share
              keyring local labkeys
+            \(options.ikeLifetime.map { " lifetime \($0)" } ?? "!")
             \(options.sgt ? "crypto ikev2 cts sgt" : "!")
             crypto ipsec transform-set ts \(options.transformSet)
              mode tunnel
@@ -191,6 +201,7 @@ enum LabConfig {
              set transform-set ts
              set ikev2-profile lab
              match address protect
+            \(options.pfs.map { " set pfs \($0)" } ?? "!")
             interface out0
              ip address \(own) 255.255.255.0
              crypto map cmap
