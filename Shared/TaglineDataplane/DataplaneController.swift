@@ -67,13 +67,17 @@ public final class DataplaneController {
 
     /// Replaces the installed SAs with `childSAs` and publishes the new table. An SA whose
     /// configuration did not change keeps its state (counters, replay window, sequence
-    /// numbers). Returns the SAs that could not be installed, with the reason.
+    /// numbers), and so does one that only moved to another IKE SA: an IKE SA rekey
+    /// changes `ikeSAName`, which the packet path never reads. Returns the SAs that
+    /// could not be installed, with the reason.
     @discardableResult
     public func installSAs(_ childSAs: [ChildSA]) -> [(inboundSPI: UInt32, error: Error)] {
         var next: [UInt32: SAState] = [:]
         var failures: [(UInt32, Error)] = []
         for sa in childSAs {
-            if let existing = states[sa.inboundSPI], existing.childSA == sa {
+            if let existing = states[sa.inboundSPI],
+                existing.childSA == sa.withIKESAName(of: existing)
+            {
                 next[sa.inboundSPI] = existing
                 continue
             }
@@ -186,5 +190,14 @@ public final class DataplaneController {
 
     public func workerStatuses() -> [WorkerStatus] {
         workers.enumerated().map { $0.element.statistics.status(worker: $0.offset) }
+    }
+}
+
+extension ChildSA {
+    /// Returns this SA with the IKE SA name of `state`, so that the other fields can be compared.
+    fileprivate func withIKESAName(of state: SAState) -> ChildSA {
+        var copy = self
+        copy.ikeSAName = state.childSA.ikeSAName
+        return copy
     }
 }

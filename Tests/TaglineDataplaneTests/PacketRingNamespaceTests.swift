@@ -149,6 +149,34 @@ final class PacketRingNamespaceTests: XCTestCase {
             "\(gw1Lines)")
     }
 
+    func testMovedSAKeepsState() throws {
+        // An IKE SA rekey moves the Child SA: only its IKE SA name changes, so
+        // the counters, replay window and sequence numbers carry on.
+        let (gw1, gw2) = try startGateways()
+        let ping = try runWhileControlling(
+            [
+                "ip", "netns", "exec", lab.hostA, "ping", "-c", "3", "-i", "0.3", "-W", "2",
+                "203.0.113.2",
+            ], gateways: [gw1, gw2])
+        XCTAssertEqual(ping.status, 0, "ping from host A to host B failed:\n\(ping.output)")
+        let before = try XCTUnwrap(gw1.saState(inboundSPI: Lab.spiAtGW1))
+        let sent = before.counters.snapshot().tagged
+        XCTAssertGreaterThanOrEqual(sent, 3)
+
+        var moved = Lab.saPair(encryption: .aesGCM128, integrity: nil, tagging: true).gw1
+        moved.ikeSAName = "2122232425262728-3132333435363738"
+        XCTAssertTrue(gw1.installSAs([moved]).isEmpty)
+        let after = try XCTUnwrap(gw1.saState(inboundSPI: Lab.spiAtGW1))
+        XCTAssertTrue(after === before, "a moved SA got a fresh state")
+        XCTAssertEqual(after.counters.snapshot().tagged, sent)
+
+        // New keys under the same SPI are a different SA.
+        var rekeyed = moved
+        rekeyed.outboundKeys = rekeyed.inboundKeys
+        XCTAssertTrue(gw1.installSAs([rekeyed]).isEmpty)
+        XCTAssertFalse(try XCTUnwrap(gw1.saState(inboundSPI: Lab.spiAtGW1)) === before)
+    }
+
     func testFirstPingAnswered() throws {
         // A fresh lab: neither gateway has a neighbour entry and no warm-up ping ran, so the
         // first echo request waits at gw1 for gw2's address and at gw2 for host B's.
