@@ -24,10 +24,12 @@ extension IKEEngine {
             return
         }
         let message: IKEMessage
-        switch unprotect(
-            received, keys: keys, peer: sa.remote.address,
-            "\(header.exchangeType) response \(header.messageID)")
-        {
+        guard
+            let opened = openProtected(
+                received, sa, keys: keys, isRetransmission: false,
+                "\(header.exchangeType) response \(header.messageID)")
+        else { return }
+        switch opened {
         case .rejected:
             return
         case .malformedInside(let error):
@@ -37,6 +39,7 @@ extension IKEEngine {
         case .authentic(let opened):
             message = opened
         }
+        sa.lastReceivedAt = clock()
 
         // An authentic response from a new NAT port moves the SA there.
         if datagram.local.port == IKEEndpoint.natTraversalPort {
@@ -50,6 +53,7 @@ extension IKEEngine {
             handleCreateChildResponse(message, &sa)
         case .informational:
             sa.outstanding = nil
+            sa.dpdMessageID = nil
             if sa.phase == .deleting {
                 removeIKESA(localSPI: sa.localSPI, reason: "deleted")
             } else {

@@ -9,12 +9,18 @@ extension IKEEngine {
     /// half-open SAs, initiates targets whose back-off has passed and logs
     /// the summaries of rate-limited drop lines.
     public func handleTimers() {
-        // TODO: IKE SA lifetime expiry, IKE SA rekeying and DPD (`dpd` in the profile).
+        // TODO: IKE SA lifetime expiry and IKE SA rekeying.
         let now = clock()
         logDropSummaries(at: now)
+        expireFragmentBuffers(at: now)
         for spi in ikeSAs.keys.sorted() {
             guard var sa = ikeSAs[spi] else { continue }
             if var request = sa.outstanding, request.nextRetransmitAt <= now {
+                if request.transmissions >= maximumTransmissions, sa.dpdMessageID == request.messageID
+                {
+                    declarePeerDead(localSPI: spi, transmissions: request.transmissions)
+                    continue
+                }
                 if request.transmissions >= maximumTransmissions {
                     // A peer that only ever rejected IKE_SA_INIT gets its reason reported.
                     let silence =
@@ -29,6 +35,10 @@ extension IKEEngine {
                 }
                 var wait = retransmitInterval
                 for _ in 0..<request.transmissions { wait *= 2 }
+                // A liveness check is retransmitted every RETRY seconds of `dpd`, without back-off.
+                if sa.dpdMessageID == request.messageID, let dpd = dpdSettings(sa) {
+                    wait = Double(dpd.retry)
+                }
                 request.transmissions += 1
                 request.nextRetransmitAt = now + wait
                 sa.outstanding = request
@@ -37,7 +47,7 @@ extension IKEEngine {
                 debug(
                     "IKEv2:(\(sa.tunnelID)): Retransmitting \(request.exchange) request "
                         + "(\(request.transmissions) of \(maximumTransmissions))")
-                transmit(request.bytes, sa)
+                transmitMessage(request.bytes, fragments: request.fragments, sa)
             }
             if sa.phase == .halfOpen, now - sa.createdAt >= halfOpenTimeout {
                 // Rate-limited, because a flood of IKE_SA_INIT requests expires by the thousand.
@@ -48,6 +58,9 @@ extension IKEEngine {
             }
             if let due = sa.childWorkDueAt, due <= now, sa.outstanding == nil {
                 startNextChildWork(localSPI: spi)
+            }
+            if let current = ikeSAs[spi], let due = dpdDueAt(current), due <= now {
+                sendLivenessCheck(localSPI: spi)
             }
         }
         start()
@@ -61,6 +74,7 @@ extension IKEEngine {
         for sa in ikeSAs.values {
             if let request = sa.outstanding { consider(request.nextRetransmitAt) }
             if sa.phase == .halfOpen { consider(sa.createdAt + halfOpenTimeout) }
+            if let due = dpdDueAt(sa) { consider(due) }
             if sa.phase == .established, sa.outstanding == nil, sa.pendingChild == nil,
                 !(sa.queuedChildDeletes ?? []).isEmpty || !(sa.queuedRekeys ?? []).isEmpty,
                 let due = sa.childWorkDueAt
@@ -72,6 +86,7 @@ extension IKEEngine {
             consider(state.nextAttemptAt)
         }
         if let summary = dropLog.nextSummaryDeadline { consider(summary) }
+        if let expiry = nextFragmentExpiry { consider(expiry) }
         return deadline
     }
 
