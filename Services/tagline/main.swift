@@ -166,7 +166,7 @@ let commands: [Command] = [
     },
     Command(
         pattern: [.keyword("clear"), .keyword("crypto"), .keyword("sa")],
-        summary: "delete every Child SA (IPsec SA) and keep the IKE SAs"
+        summary: "delete every Child SA (IPsec SA), keep the IKE SAs"
     ) { context, _ in
         try ClearCommand.clearChildSAs(context, peer: nil)
     },
@@ -175,7 +175,7 @@ let commands: [Command] = [
             .keyword("clear"), .keyword("crypto"), .keyword("sa"), .keyword("peer"),
             .parameter(.address),
         ],
-        summary: "delete the Child SAs (IPsec SAs) of one peer and keep its IKE SA"
+        summary: "delete one peer's Child SAs, keep its IKE SA"
     ) { context, bound in
         try ClearCommand.clearChildSAs(context, peer: IPAddress(bound[0]))
     },

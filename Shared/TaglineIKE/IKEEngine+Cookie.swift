@@ -28,8 +28,8 @@ struct CookieSecrets {
 extension IKEEngine {
     static let cookieSecretLength = 32
 
-    /// Returns true when `received` may create a half-open SA. Otherwise the
-    /// request was answered with a fresh N(COOKIE) and counted as "cookie
+    /// Returns true when `received` may create a half-open SA. Otherwise this
+    /// sends a fresh N(COOKIE) in response and counts the request as "cookie
     /// required" (no COOKIE) or "invalid cookie" (a COOKIE that does not verify).
     func checkCookie(_ received: ReceivedMessage, _ datagram: IKEDatagram) -> Bool {
         guard ikeSAs.halfOpen.count >= cookieThreshold else { return true }
@@ -64,14 +64,18 @@ extension IKEEngine {
     /// Responds to an IKE_SA_INIT request with N(COOKIE) only, keeping no state.
     private func sendCookie(_ request: IKEHeader, _ datagram: IKEDatagram, nonce: [UInt8]) {
         let secrets = currentCookieSecrets()
-        let cookie = [secrets.version] + cookieHash(
-            secret: secrets.current, nonce: nonce, address: datagram.remote.address,
-            initiatorSPI: request.initiatorSPI)
+        let cookie =
+            [secrets.version]
+            + cookieHash(
+                secret: secrets.current, nonce: nonce, address: datagram.remote.address,
+                initiatorSPI: request.initiatorSPI)
         let header = IKEHeader(
             initiatorSPI: request.initiatorSPI, responderSPI: 0, nextPayload: 0,
             exchangeType: .ikeSAInit, isInitiator: false, isResponse: true, messageID: 0)
-        let bytes = IKEMessage(header: header, payloads: [.notify(NotifyPayload(type: .cookie, data: cookie))])
-            .encodeClear()
+        let bytes = IKEMessage(
+            header: header, payloads: [.notify(NotifyPayload(type: .cookie, data: cookie))]
+        )
+        .encodeClear()
         delegate?.engine(
             self, send: IKEDatagram(local: datagram.local, remote: datagram.remote, bytes: bytes))
     }
@@ -124,7 +128,8 @@ extension IKEEngine {
         for shift in stride(from: 56, through: 0, by: -8) {
             input.append(UInt8(truncatingIfNeeded: initiatorSPI >> UInt64(shift)))
         }
-        // An HMAC with a 32-byte key cannot fail; an empty result never matches a cookie.
+        // The HMAC fails only when OpenSSL lacks SHA-256. The empty result then
+        // validates no cookie, because `cookieIsValid` rejects an empty hash.
         return (try? HMACContext.authenticate(prf: .hmacSHA256, key: secret, data: input)) ?? []
     }
 }

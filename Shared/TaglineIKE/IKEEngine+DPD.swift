@@ -8,17 +8,19 @@
 // INTERVAL seconds. on-demand: only when, in addition, the host reported
 // outbound ESP traffic since the peer was last heard from. Any authenticated
 // IKE message and any inbound ESP packet the host reports counts as hearing
-// from the peer. An unanswered check is retransmitted every RETRY seconds.
-// Cisco IOS also retransmits every RETRY seconds, 5 times, as
-// `maximumTransmissions` does here. After the last one the peer is dead:
-// the IKE SA and its Child SAs are removed, and an initiator initiates its
-// target again.
+// from the peer. An unanswered check is retransmitted every RETRY seconds,
+// without back-off, up to `maximumTransmissions` transmissions in all. After
+// the last one the peer is dead: the IKE SA and its Child SAs are removed,
+// and an initiator initiates its target again.
+// NOTE: the default of 5 transmissions is meant to match Cisco IOS, and
+// was not checked against a device or its documentation.
 
 import TaglineConfig
 import TaglineCore
 
 extension IKEEngine {
-    /// The dead peer detection settings of the SA's profile as configured now; nil when off.
+    /// Returns the dead peer detection settings of the SA's profile as
+    /// configured now, or nil when DPD is off.
     func dpdSettings(_ sa: IKESAState) -> DPDSettings? {
         sa.profileName.flatMap { config.ikev2Profiles[$0]?.dpd }
     }

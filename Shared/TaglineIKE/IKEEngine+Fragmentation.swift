@@ -35,7 +35,7 @@ extension IKEEngine {
         message.notify(.fragmentationSupported) != nil
     }
 
-    /// The largest IKE message sent in one datagram for `sa` once fragmentation is on.
+    /// Returns the largest IKE message sent in one datagram for `sa` once fragmentation is on.
     func fragmentMessageLimit(_ sa: IKESAState) -> Int {
         if let maximumFragmentMessageSize { return maximumFragmentMessageSize }
         // RFC 7383 §2.5.1 recommends IP datagrams of at most 576 bytes (IPv4)
@@ -48,8 +48,8 @@ extension IKEEngine {
     }
 
     /// Returns the SKF messages that replace `whole`, the protected encoding
-    /// of `message`, when fragmentation is negotiated and `whole` is longer than
-    /// the fragment size; nil when `whole` goes out as it is.
+    /// of `message`. It returns nil, so that `whole` goes out as it is, unless
+    /// fragmentation is negotiated and `whole` is longer than the fragment size.
     func fragmentsIfNeeded(
         _ message: IKEMessage, whole: [UInt8], _ sa: IKESAState, keys: SKKeys
     ) -> [[UInt8]]? {
@@ -109,7 +109,8 @@ extension IKEEngine {
                 firstInnerType: received.encryptedFirstType, keys: keys)
         } catch IKEProtocolError.integrityCheckFailed {
             drop(
-                "integrity check failed", "\(peer): fragment of \(description) failed its "
+                "integrity check failed",
+                "\(peer): fragment of \(description) failed its "
                     + "integrity check", level: .warning)
             return nil
         } catch {
@@ -160,7 +161,9 @@ extension IKEEngine {
         var current =
             buffer ?? FragmentBuffer(header: header, total: fragment.total, startedAt: clock())
         guard current.contents[fragment.number] == nil else {
-            drop("duplicate fragment", "\(peer): fragment \(fragment.number) of \(description) again")
+            drop(
+                "duplicate fragment", "\(peer): fragment \(fragment.number) of \(description) again"
+            )
             return nil
         }
         guard current.byteCount + fragment.content.count <= maximumReassemblyBytes else {

@@ -16,7 +16,8 @@ extension IKEEngine {
         for spi in ikeSAs.keys.sorted() {
             guard var sa = ikeSAs[spi] else { continue }
             if var request = sa.outstanding, request.nextRetransmitAt <= now {
-                if request.transmissions >= maximumTransmissions, sa.dpdMessageID == request.messageID
+                if request.transmissions >= maximumTransmissions,
+                    sa.dpdMessageID == request.messageID
                 {
                     declarePeerDead(localSPI: spi, transmissions: request.transmissions)
                     continue

@@ -65,7 +65,9 @@ enum SKFPayload {
         header: IKEHeader, firstInnerType: UInt8, plaintext: [UInt8], keys: SKKeys,
         maximumMessageSize: Int, random: (Int) -> [UInt8]
     ) throws -> [[UInt8]] {
-        guard let pieceLength = maximumContentLength(keys: keys, maximumMessageSize: maximumMessageSize)
+        guard
+            let pieceLength = maximumContentLength(
+                keys: keys, maximumMessageSize: maximumMessageSize)
         else {
             throw IKEProtocolError.invalidPayload(
                 "fragment size \(maximumMessageSize) leaves no room for content")

@@ -78,6 +78,7 @@ final class CookieTests: XCTestCase {
             lab.b.engine.receive(request)
         }
         lab.b.outbox.removeAll()
+
         var initRequests: [IKEMessage] = []
         lab.network = { datagram in
             if let message = try? ReceivedMessage.decode(datagram.bytes).clearMessage,
@@ -89,6 +90,7 @@ final class CookieTests: XCTestCase {
         }
         lab.a.engine.start()
         lab.run()
+
         // A->B IKE_SA_INIT request 0; B->A N(COOKIE); A->B request 0 with
         // N(COOKIE) first; B->A SA, KE, Nr; then IKE_AUTH.
         XCTAssertEqual(
@@ -102,6 +104,7 @@ final class CookieTests: XCTestCase {
         XCTAssertEqual(
             initRequests.first?.header.initiatorSPI, initRequests.last?.header.initiatorSPI)
         XCTAssertEqual(initRequests.first?.nonce, initRequests.last?.nonce)
+
         XCTAssertEqual(lab.a.ready.count, 1)
         XCTAssertEqual(lab.b.ready.count, 1)
         XCTAssertEqual(lab.b.engine.dropCounters["cookie required"], 4)

@@ -131,7 +131,7 @@ final class DPDTests: XCTestCase {
         // A->B INFORMATIONAL request 2 SK{}; B->A response 2 SK{}.
         XCTAssertEqual(
             lab.transcript.suffix(2), ["A INFORMATIONAL request 2", "B INFORMATIONAL response 2"])
-        // Answered: no further check until more outbound traffic.
+        // The check got its response: no further one until more outbound traffic.
         advance(lab, seconds: 30)
         XCTAssertEqual(lab.transcript.count, 6)
         XCTAssertNil(lab.a.engine.nextTimerDeadline())
@@ -161,7 +161,8 @@ final class DPDTests: XCTestCase {
         // A->B INFORMATIONAL request 2; B's response held back and corrupted.
         var forged = try XCTUnwrap(held)
         forged.bytes[forged.bytes.count - 1] ^= 0x01
-        lab.a.engine.receive(IKEDatagram(local: forged.remote, remote: forged.local, bytes: forged.bytes))
+        lab.a.engine.receive(
+            IKEDatagram(local: forged.remote, remote: forged.local, bytes: forged.bytes))
         XCTAssertEqual(lab.a.engine.dropCounters["integrity check failed"], 1)
         let sa = try XCTUnwrap(lab.a.engine.ikeSAs.values.first)
         XCTAssertEqual(sa.outstanding?.messageID, 2)

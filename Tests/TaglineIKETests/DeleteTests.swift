@@ -128,7 +128,8 @@ final class DeleteTests: XCTestCase {
         var sa = try XCTUnwrap(lab.a.engine.ikeSAs.values.first)
         // A->B INFORMATIONAL request 2 SK{D(AH, SPI size 4)}; B->A response 2 SK{}.
         let ah = DeletePayload(protocolID: 2, spiSize: 4, spis: [[0, 0, 0, 1]])
-        lab.a.engine.sendRequest(.informational, [.delete(ah)], &sa, keys: try XCTUnwrap(sa.sendKeys))
+        lab.a.engine.sendRequest(
+            .informational, [.delete(ah)], &sa, keys: try XCTUnwrap(sa.sendKeys))
         lab.run()
         XCTAssertEqual(lab.b.engine.dropCounters["Delete for unknown SPI"], 1)
         XCTAssertEqual(lab.transcript.last, "B INFORMATIONAL response 2")
@@ -187,7 +188,8 @@ final class DeleteTests: XCTestCase {
         // A->B CREATE_CHILD_SA request 2 (rekey) crosses B->A INFORMATIONAL request 0 SK{D(IKE)}.
         lab.a.engine.childSAExpiring(inboundSPI: old.inboundSPI, hard: false)
         lab.b.engine.clear(tunnelID: nil)
-        XCTAssertEqual(lab.a.engine.ikeSAs.values.first?.pendingChild?.rekeyedInboundSPI, old.inboundSPI)
+        XCTAssertEqual(
+            lab.a.engine.ikeSAs.values.first?.pendingChild?.rekeyedInboundSPI, old.inboundSPI)
         lab.run()
         // B, deleting, drops the CREATE_CHILD_SA; A responds to the Delete and removes its SA.
         XCTAssertEqual(
