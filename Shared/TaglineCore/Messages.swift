@@ -356,6 +356,11 @@ public struct IKESAStatus: Codable, Sendable {
     public var natDetected: Bool
     public var sgtEnabled: Bool
     public var childSAInboundSPIs: [UInt32]
+    /// Seconds between dead peer detection checks; nil when DPD is off.
+    /// Optional, so that replies of negotiators without it still decode.
+    public var dpdInterval: Int? = nil
+    /// Seconds between retransmissions of an unanswered check; nil when DPD is off.
+    public var dpdRetry: Int? = nil
 
     public init(
         tunnelID: Int, localAddress: IPAddress, localPort: UInt16,

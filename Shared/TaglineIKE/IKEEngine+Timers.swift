@@ -119,7 +119,7 @@ extension IKEEngine {
         default: status = "IN-NEG"
         }
         let active = sa.establishedAt.map { Int(max(0, clock() - $0)) } ?? 0
-        return IKESAStatus(
+        var result = IKESAStatus(
             tunnelID: sa.tunnelID, localAddress: sa.local.address, localPort: sa.local.port,
             remoteAddress: sa.remote.address, remotePort: sa.remote.port, status: status,
             encryption: algorithms.map { IKEEngine.encryptionName($0.encryption) } ?? "",
@@ -135,6 +135,9 @@ extension IKEEngine {
             localNextMessageID: sa.nextRequestID, remoteNextMessageID: sa.expectedPeerRequestID,
             isInitiator: sa.isInitiator, natDetected: sa.nat?.isDetected ?? false,
             sgtEnabled: sa.taggingNegotiated, childSAInboundSPIs: sa.childSAs.map(\.inboundSPI))
+        result.dpdInterval = dpdSettings(sa)?.interval
+        result.dpdRetry = dpdSettings(sa)?.retry
+        return result
     }
 
     /// IOS names: "AES-CBC, keysize: 128", "3DES", "AES-GCM, keysize: 256".

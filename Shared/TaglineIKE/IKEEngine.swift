@@ -273,7 +273,10 @@ public final class IKEEngine {
             // because the peer may have processed it already.
             let resumable =
                 state.pendingChild?.rekeyedInboundSPI != nil || state.pendingChildDeletes != nil
-            if !resumable { state.outstanding = nil }
+            if !resumable {
+                state.outstanding = nil
+                state.dpdMessageID = nil
+            }
             state.childWorkDueAt = clock()
             ikeSAs[state.localSPI] = state
             restored.append(state.localSPI)

@@ -34,6 +34,9 @@ final class DPDTests: XCTestCase {
     func testPeriodicCheckEveryInterval() {
         let lab = establishedLab(dpdA: "10 2 periodic")
         let start = lab.now
+        XCTAssertEqual(lab.a.ready.first?.dpdInterval, 10)
+        XCTAssertEqual(lab.a.ready.first?.dpdRetry, 2)
+        XCTAssertNil(lab.b.ready.first?.dpdInterval)
         XCTAssertEqual(lab.a.engine.nextTimerDeadline(), start + 10)
         advance(lab, seconds: 9)
         XCTAssertEqual(lab.transcript.count, 4, "no check before INTERVAL")

@@ -136,6 +136,27 @@ final class DeleteTests: XCTestCase {
         assertOnePair(lab)
     }
 
+    func testMalformedDeleteKeepsSA() throws {
+        let lab = establishedLab()
+        let responses = captureResponses(lab, to: lab.a)
+        var sa = try XCTUnwrap(lab.a.engine.ikeSAs.values.first)
+        // A->B INFORMATIONAL request 2 SK{D(ESP) announcing 2 SPIs but carrying 1};
+        // B->A response 2 SK{N(INVALID_SYNTAX)}.
+        let body: [UInt8] = [3, 4, 0, 2, 0xA0, 0, 0, 1]
+        lab.a.engine.sendRequest(
+            .informational, [.unknown(type: PayloadType.delete.rawValue, body: body)], &sa,
+            keys: try XCTUnwrap(sa.sendKeys))
+        lab.run()
+        XCTAssertEqual(lab.b.engine.dropCounters["malformed"], 1)
+        guard case .notify(let notify)? = responses().first?.first else {
+            return XCTFail("no notify in \(responses())")
+        }
+        XCTAssertEqual(notify.type, .invalidSyntax)
+        XCTAssertTrue(lab.b.deleted.isEmpty)
+        XCTAssertEqual(lab.b.ready.count, 1)
+        assertOnePair(lab)
+    }
+
     func testCrossingChildDeletes() throws {
         let lab = establishedLab()
         let toA = captureResponses(lab, to: lab.a)
