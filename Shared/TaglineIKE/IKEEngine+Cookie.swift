@@ -80,7 +80,8 @@ extension IKEEngine {
             self, send: IKEDatagram(local: datagram.local, remote: datagram.remote, bytes: bytes))
     }
 
-    /// Returns true when `cookie` was made with the current or the previous secret for these values.
+    /// Returns true when `cookie` was made for these values with the current
+    /// or the previous secret.
     func cookieIsValid(
         _ cookie: [UInt8], nonce: [UInt8], address: IPAddress, initiatorSPI: UInt64
     ) -> Bool {

@@ -149,6 +149,10 @@ extension IKEEngine {
         // with a smaller size (RFC 7383 §2.6), so the old fragments go.
         if let old = buffer, old.header.messageID != header.messageID || fragment.total > old.total
         {
+            drop(
+                "incomplete fragmented message replaced",
+                "\(peer): \(old.contents.count) of \(old.total) fragments of message "
+                    + "\(old.header.messageID) discarded for \(description)")
             buffer = nil
         }
         if let old = buffer, fragment.total < old.total {

@@ -61,6 +61,7 @@ public final class IKEEngine {
     /// A passive engine only responds: `start()` and the timers initiate nothing.
     public var isPassive = false
 
+    // TODO: take these from `crypto ikev2 cookie-challenge` and `crypto ikev2 fragmentation`.
     /// From this many half-open SAs on, an IKE_SA_INIT request without a valid
     /// COOKIE gets only a COOKIE in response (RFC 7296 §2.6). 50 is 5% of the
     /// default `maximumHalfOpenSAs`: a normal load stays below it.

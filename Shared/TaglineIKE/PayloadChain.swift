@@ -181,8 +181,9 @@ enum PayloadChain {
     /// Walks the chain in `reader`, starting with a payload of type `firstType`.
     ///
     /// An SK or SKF payload must be the last one (RFC 7296 §3.14, RFC 7383
-    /// §2.5); its body is left for the caller to decrypt. An unknown payload with the critical bit set
-    /// throws `unsupportedCriticalPayload`; one without it is kept as `.unknown`.
+    /// §2.5). Its body is left for the caller to decrypt. An unknown payload
+    /// with the critical bit set throws `unsupportedCriticalPayload`; one
+    /// without it is kept as `.unknown`.
     static func walk(_ reader: inout ByteReader, firstType: UInt8) throws -> Walk {
         var walk = Walk()
         var type = firstType
