@@ -19,6 +19,10 @@ final class Negotiator: IKEEngineDelegate {
     private var timerID: Int?
     /// Set while writing IKE SA changes to the state file fails.
     private var savingFails = false
+    /// Packet counters of the previous dataplane report, by inbound SPI.
+    private var lastTraffic: [UInt32: SACounters] = [:]
+    /// `dataplaneStartedAt` of the previous report.
+    private var trafficEpoch: Double?
     /// When this negotiator started, for `ike.stats`.
     let startedAt = wallClockSeconds()
     /// Datagrams read from one socket before the loop gets its turn again, so
@@ -172,6 +176,15 @@ final class Negotiator: IKEEngineDelegate {
             }
             return EmptyReply()
         }
+        bus.handle(MessageType.childClear) { [unowned self] (request: ChildSAClearRequest, _) in
+            let cleared = engine.clearChildSAs(peer: request.peer)
+            afterEngineWork()
+            return ChildSAClearReply(cleared: cleared)
+        }
+        bus.subscribe(to: .dataplane, type: MessageType.counterReport) {
+            [unowned self] (report: CounterReport, _) in
+            noteTraffic(report)
+        }
         bus.subscribe(to: .saManager, type: MessageType.childExpiring) {
             [unowned self] (event: ChildSAExpiring, _) in
             engine.childSAExpiring(inboundSPI: event.inboundSPI, hard: event.hard)
@@ -182,6 +195,30 @@ final class Negotiator: IKEEngineDelegate {
                 establishedSAs: engine.establishedSACount, halfOpenSAs: engine.halfOpenSACount,
                 drops: engine.dropCounters, startedAt: startedAt)
         }
+    }
+
+    /// Passes the Child SAs whose packet counters moved since the previous
+    /// report to the engine, for dead peer detection.
+    private func noteTraffic(_ report: CounterReport) {
+        if report.dataplaneStartedAt != trafficEpoch {
+            // A restarted dataplane counts from zero again.
+            trafficEpoch = report.dataplaneStartedAt
+            lastTraffic = [:]
+        }
+        var received: Set<UInt32> = []
+        var sent: Set<UInt32> = []
+        var seen: [UInt32: SACounters] = [:]
+        for (key, counters) in report.counters {
+            guard let spi = UInt32(key) else { continue }
+            let previous = lastTraffic[spi]
+            if counters.decaps > previous?.decaps ?? 0 { received.insert(spi) }
+            if counters.encaps > previous?.encaps ?? 0 { sent.insert(spi) }
+            seen[spi] = counters
+        }
+        // Each report contains the totals of every installed SA, so SAs missing from it are gone.
+        lastTraffic = seen
+        engine.noteChildTraffic(received: received, sent: sent)
+        afterEngineWork()
     }
 
     // MARK: Timers and persistence

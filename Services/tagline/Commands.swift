@@ -83,12 +83,19 @@ enum ClearCommand {
         print(tunnelID.map { "cleared IKEv2 SA \($0)" } ?? "cleared all IKEv2 SAs")
     }
 
-    /// `clear crypto sa`: the negotiator deletes every SA and sends DELETE to its peers.
-    /// When it is not running, the Child SAs are removed from sa-manager
-    /// directly, which stops the traffic but sends the peers no DELETE.
-    static func clearAll(_ context: CLIContext) throws {
+    /// `clear crypto sa [peer ADDRESS]`: the negotiator deletes the Child SAs
+    /// (IPsec SAs), of one peer or of all, with an INFORMATIONAL Delete to
+    /// each peer, and keeps the IKE SAs. An initiator then creates fresh Child
+    /// SAs for its crypto map. When the negotiator is not running, the Child SAs
+    /// are removed from sa-manager directly, which stops the traffic but sends
+    /// the peers no Delete.
+    static func clearChildSAs(_ context: CLIContext, peer: IPAddress?) throws {
         do {
-            try clearIKE(context, tunnelID: nil)
+            let reply = try context.request(
+                .ikeNegotiator, MessageType.childClear, ChildSAClearRequest(peer: peer),
+                as: ChildSAClearReply.self)
+            let scope = peer.map { " of peer \($0)" } ?? ""
+            print("cleared \(counted(reply.cleared, "Child SA"))\(scope)")
             return
         } catch let error as CLIError where error.serviceNotRunning {
             print("\(error.message)\nremoving Child SAs from sa-manager directly")
@@ -96,14 +103,15 @@ enum ClearCommand {
         let list = try context.request(
             .saManager, MessageType.childList, EmptyRequest(),
             as: ChildSAListReply.self)
-        for status in list.childSAs {
+        for status in list.childSAs where peer == nil || status.childSA.remoteAddress == peer {
             let spi = status.childSA.inboundSPI
             _ = try context.request(
                 .saManager, MessageType.childDelete,
                 ChildSADeleteRequest(inboundSPI: spi), as: EmptyReply.self)
             print("deleted Child SA \(IPsecShow.spiText(spi))")
         }
-        print("cleared \(counted(list.childSAs.count, "Child SA"))")
+        let cleared = list.childSAs.filter { peer == nil || $0.childSA.remoteAddress == peer }
+        print("cleared \(counted(cleared.count, "Child SA"))")
     }
 }
 

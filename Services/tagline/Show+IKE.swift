@@ -44,6 +44,7 @@ enum IKEShow {
                 + "Remote req msg id:  \(sa.remoteRequestMessageID)",
             indent + pad("Local next msg id: \(sa.localNextMessageID)", 34)
                 + "Remote next msg id: \(sa.remoteNextMessageID)",
+            indent + "DPD configured for \(sa.dpdInterval ?? 0) seconds, retry \(sa.dpdRetry ?? 0)",
             indent + "NAT-T is \(sa.natDetected ? "detected" : "not detected")",
             indent + "Cisco Trust Security SGT is \(sa.sgtEnabled ? "enabled" : "disabled")",
             indent + "Initiator of SA : \(sa.isInitiator ? "Yes" : "No")",

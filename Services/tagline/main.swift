@@ -166,9 +166,18 @@ let commands: [Command] = [
     },
     Command(
         pattern: [.keyword("clear"), .keyword("crypto"), .keyword("sa")],
-        summary: "delete every IKE and Child SA"
+        summary: "delete every Child SA (IPsec SA), keep the IKE SAs"
     ) { context, _ in
-        try ClearCommand.clearAll(context)
+        try ClearCommand.clearChildSAs(context, peer: nil)
+    },
+    Command(
+        pattern: [
+            .keyword("clear"), .keyword("crypto"), .keyword("sa"), .keyword("peer"),
+            .parameter(.address),
+        ],
+        summary: "delete one peer's Child SAs, keep its IKE SA"
+    ) { context, bound in
+        try ClearCommand.clearChildSAs(context, peer: IPAddress(bound[0]))
     },
     Command(
         pattern: [.keyword("clear"), .keyword("crypto"), .keyword("ikev2"), .keyword("sa")],

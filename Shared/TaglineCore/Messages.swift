@@ -62,6 +62,9 @@ public enum MessageType {
     public static let ikeClear = "ike.sa.clear"
     /// EmptyRequest -> IKEStatsReply
     public static let ikeStats = "ike.stats"
+    /// ChildSAClearRequest -> ChildSAClearReply: deletes Child SAs with an
+    /// INFORMATIONAL Delete to the peer and keeps the IKE SAs
+    public static let childClear = "ike.child.clear"
     /// Published by ike-negotiator: DebugLine
     public static let debugIKEv2 = "debug.crypto.ikev2.internal"
     /// Published by ike-negotiator when an IKE SA comes up or goes down: IKESAEvent
@@ -311,6 +314,19 @@ public struct ClearRequest: Codable, Sendable {
     public init(tunnelID: Int?) { self.tunnelID = tunnelID }
 }
 
+/// `clear crypto sa [peer ADDRESS]`.
+public struct ChildSAClearRequest: Codable, Sendable {
+    /// Clear only the Child SAs of IKE SAs with this peer; nil clears all.
+    public var peer: IPAddress?
+    public init(peer: IPAddress?) { self.peer = peer }
+}
+
+public struct ChildSAClearReply: Codable, Sendable {
+    /// Child SAs deleted.
+    public var cleared: Int
+    public init(cleared: Int) { self.cleared = cleared }
+}
+
 /// An IKE SA as `show crypto ikev2 sa detailed` prints it.
 public struct IKESAStatus: Codable, Sendable {
     public var tunnelID: Int
@@ -340,6 +356,11 @@ public struct IKESAStatus: Codable, Sendable {
     public var natDetected: Bool
     public var sgtEnabled: Bool
     public var childSAInboundSPIs: [UInt32]
+    /// Seconds between dead peer detection checks; nil when DPD is off.
+    /// Optional, so that replies of negotiators without it still decode.
+    public var dpdInterval: Int? = nil
+    /// Seconds between retransmissions of an unanswered check; nil when DPD is off.
+    public var dpdRetry: Int? = nil
 
     public init(
         tunnelID: Int, localAddress: IPAddress, localPort: UInt16,

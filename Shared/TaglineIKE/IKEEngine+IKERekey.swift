@@ -344,7 +344,7 @@ extension IKEEngine {
     // MARK: Moving to the new SA
 
     /// Builds the established IKE SA that a rekey of `old` creates. It keeps
-    /// the old SA's peer, identities, NAT state and tagging decision, and
+    /// the old SA's peer, identities, NAT state, fragmentation support and tagging decision, and
     /// takes its lifetime from the profile as configured now.
     func makeSuccessor(
         of old: IKESAState, isInitiator: Bool, initiatorSPI: UInt64, responderSPI: UInt64,
@@ -363,6 +363,9 @@ extension IKEEngine {
         sa.taggingNegotiated = old.taggingNegotiated
         sa.sentSGTVendorID = old.sentSGTVendorID
         sa.nat = old.nat
+        // A rekey has no IKE_SA_INIT, so the fragmentation support negotiated
+        // there carries over.
+        sa.fragmentationNegotiated = old.fragmentationNegotiated
         sa.profileName = old.profileName
         sa.localID = old.localID
         sa.remoteID = old.remoteID

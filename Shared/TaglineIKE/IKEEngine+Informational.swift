@@ -24,10 +24,12 @@ extension IKEEngine {
             return
         }
         let message: IKEMessage
-        switch unprotect(
-            received, keys: keys, peer: sa.remote.address,
-            "\(header.exchangeType) response \(header.messageID)")
-        {
+        guard
+            let opened = openProtected(
+                received, sa, keys: keys, isRetransmission: false,
+                "\(header.exchangeType) response \(header.messageID)")
+        else { return }
+        switch opened {
         case .rejected:
             return
         case .malformedInside(let error):
@@ -37,6 +39,7 @@ extension IKEEngine {
         case .authentic(let opened):
             message = opened
         }
+        sa.lastReceivedAt = clock()
 
         // An authentic response from a new NAT port moves the SA there.
         if datagram.local.port == IKEEndpoint.natTraversalPort {
@@ -50,6 +53,7 @@ extension IKEEngine {
             handleCreateChildResponse(message, &sa)
         case .informational:
             sa.outstanding = nil
+            sa.dpdMessageID = nil
             if sa.phase == .deleting {
                 removeIKESA(localSPI: sa.localSPI, reason: "deleted")
             } else {
@@ -74,13 +78,24 @@ extension IKEEngine {
         for delete in message.deletes {
             if delete.protocolID == SecurityProtocol.ike.rawValue {
                 deletesIKESA = true
-            } else if delete.protocolID == SecurityProtocol.esp.rawValue {
+            } else if delete.protocolID == SecurityProtocol.esp.rawValue, delete.spiSize == 4 {
                 // The peer names its inbound SPIs, which are our outbound ones.
                 for spi in delete.espSPIs {
                     guard let index = sa.childSAs.firstIndex(where: { $0.outboundSPI == spi })
-                    else { continue }
+                    else {
+                        // Already gone, such as after both sides deleted it at once.
+                        drop(
+                            "Delete for unknown SPI",
+                            "\(peer): Delete for Child SA 0x\(String(spi, radix: 16)), "
+                                + "which does not exist")
+                        continue
+                    }
                     let child = sa.childSAs.remove(at: index)
-                    deletedInbound.append(child.inboundSPI)
+                    // When our own Delete for this pair crossed the peer's, the
+                    // response must not name it again (RFC 7296 §1.4.1).
+                    if !(sa.pendingChildDeletes ?? []).contains(child.inboundSPI) {
+                        deletedInbound.append(child.inboundSPI)
+                    }
                     sa.replacedChildSPIs?.removeAll { $0 == child.inboundSPI }
                     sa.queuedRekeys?.removeAll { $0 == child.inboundSPI }
                     sa.queuedChildDeletes?.removeAll { $0 == child.inboundSPI }
@@ -90,6 +105,11 @@ extension IKEEngine {
                             + "deleted by peer")
                     delegate?.engine(self, deleteChildSA: child.inboundSPI)
                 }
+            } else {
+                drop(
+                    "Delete for unknown SPI",
+                    "\(peer): Delete for protocol \(delete.protocolID) with SPI size "
+                        + "\(delete.spiSize)")
             }
         }
         for notify in message.notifies where notify.type.isError {
@@ -109,7 +129,56 @@ extension IKEEngine {
         let payloads: [IKEPayload] =
             deletedInbound.isEmpty
             ? [] : [.delete(DeletePayload(espSPIs: deletedInbound))]
+        if !message.deletes.isEmpty { queueFreshChildrenIfNone(&sa) }
         sendResponse(
             .informational, messageID: message.header.messageID, payloads, &sa, keys: keys)
+        startNextChildWork(localSPI: sa.localSPI)
+    }
+
+    /// Queues CREATE_CHILD_SA for the target's policies when an initiator's
+    /// IKE SA has no Child SA left and none is on its way, so that its crypto
+    /// map or tunnel keeps carrying traffic. A responder waits for its peer.
+    func queueFreshChildrenIfNone(_ sa: inout IKESAState) {
+        guard sa.isInitiator, sa.phase == .established, sa.childSAs.isEmpty,
+            sa.pendingChild == nil, sa.queuedChildren.isEmpty, let key = sa.targetKey,
+            let target = targets[key]?.target
+        else { return }
+        log(.notice, "\(sa.remote.address): no Child SA left, creating a new one")
+        sa.queuedChildren = target.children
+    }
+
+    /// Deletes the Child SAs (IPsec SAs) of every established IKE SA, or of
+    /// those with the peer `peer` only, as `clear crypto sa` does. Each
+    /// pair is removed at once and named in an INFORMATIONAL Delete to the
+    /// peer, and the IKE SAs stay. An initiator then creates fresh Child SAs
+    /// for its target with CREATE_CHILD_SA. Returns the number of Child SAs deleted.
+    @discardableResult
+    public func clearChildSAs(peer: IPAddress?) -> Int {
+        var cleared = 0
+        let chosen = ikeSAs.values.filter {
+            $0.phase == .established && (peer == nil || $0.remote.address == peer)
+        }
+        for var sa in chosen.sorted(by: { $0.tunnelID < $1.tunnelID }) where !sa.childSAs.isEmpty {
+            let spis = sa.childSAs.map(\.inboundSPI)
+            for spi in spis {
+                delegate?.engine(self, deleteChildSA: spi)
+            }
+            log(
+                .notice,
+                "\(sa.remote.address): \(spis.count) Child SAs of IKE SA \(sa.tunnelID) "
+                    + "cleared by operator")
+            cleared += spis.count
+            sa.childSAs = []
+            sa.queuedRekeys = nil
+            sa.replacedChildSPIs = nil
+            sa.queuedChildDeletes = (sa.queuedChildDeletes ?? []) + spis
+            sa.childWorkDueAt = clock()
+            // NOTE: a CREATE_CHILD_SA already outstanding installs its Child SA
+            // when the response arrives, and no further one is queued then.
+            queueFreshChildrenIfNone(&sa)
+            ikeSAs[sa.localSPI] = sa
+            startNextChildWork(localSPI: sa.localSPI)
+        }
+        return cleared
     }
 }

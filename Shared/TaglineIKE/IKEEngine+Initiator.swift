@@ -110,6 +110,9 @@ extension IKEEngine {
         payloads.append(.nonce(NoncePayload(nonce: sa.initiatorNonce)))
         payloads += NATDetection.notifies(
             initiatorSPI: sa.initiatorSPI, responderSPI: 0, local: sa.local, remote: sa.remote)
+        if fragmentationEnabled {
+            payloads.append(.notify(NotifyPayload(type: .fragmentationSupported)))
+        }
         sa.sentSGTVendorID = config.ctsSGTEnabled
         if sa.sentSGTVendorID {
             payloads.append(.vendorID(.ciscoCTSSGT))
@@ -170,6 +173,7 @@ extension IKEEngine {
                 return failInitiation(&sa, "\(peer): peer sent a second COOKIE")
             }
             sa.cookieUsed = true
+            sa.initCookie = cookie.data
             let group = currentGroup(sa)
             sa.outstanding = nil
             return sendInitRequest(&sa, group: group, cookie: cookie.data)
@@ -188,7 +192,7 @@ extension IKEEngine {
             }
             log(.info, "\(peer): peer asked for DH group \(raw), sending IKE_SA_INIT again")
             sa.outstanding = nil
-            return sendInitRequest(&sa, group: group, cookie: nil)
+            return sendInitRequest(&sa, group: group, cookie: sa.initCookie)
         }
         if let error = message.errorNotify {
             return ignoreInitResponse(sa, "\(peer): IKE_SA_INIT rejected by peer: \(error.type)")
@@ -254,6 +258,7 @@ extension IKEEngine {
         sa.taggingNegotiated = sa.sentSGTVendorID && receivedSGT
 
         sa.nat = NATDetection.evaluate(message, local: sa.local, remote: sa.remote)
+        sa.fragmentationNegotiated = fragmentationEnabled && offersFragmentation(message)
         if sa.nat?.isDetected == true {
             sa.local.port = IKEEndpoint.natTraversalPort
             sa.remote.port = IKEEndpoint.natTraversalPort

@@ -23,7 +23,7 @@ extension IKEEngine {
                 cached.messageID == 0
             {
                 retransmittedResponses += 1
-                transmit(cached.bytes, existing)
+                transmitMessage(cached.bytes, fragments: cached.fragments, existing)
             } else {
                 drop("unexpected IKE_SA_INIT", "\(datagram.remote): IKE_SA_INIT for a known SA")
             }
@@ -31,9 +31,10 @@ extension IKEEngine {
         }
 
         // Each half-open SA costs a Diffie-Hellman computation and memory until
-        // IKE_AUTH or its timeout, and anyone can send IKE_SA_INIT, so their
-        // number is capped before any of that work.
-        // TODO: send a COOKIE notify (RFC 7296 §2.6) above a lower threshold.
+        // IKE_AUTH or its timeout, and anyone can send IKE_SA_INIT. From
+        // `cookieThreshold` half-open SAs on, a request must first prove that
+        // its source address receives our responses, and their number is capped.
+        guard checkCookie(received, datagram) else { return }
         guard ikeSAs.halfOpen.count < maximumHalfOpenSAs else {
             drop(
                 "half-open limit reached",
@@ -103,6 +104,7 @@ extension IKEEngine {
         sa.taggingNegotiated = receivedSGT && config.ctsSGTEnabled
         sa.sentSGTVendorID = sa.taggingNegotiated
         sa.nat = NATDetection.evaluate(message, local: datagram.local, remote: datagram.remote)
+        sa.fragmentationNegotiated = fragmentationEnabled && offersFragmentation(message)
 
         do {
             sa.keys = try IKESAKeys.derive(
@@ -125,6 +127,9 @@ extension IKEEngine {
             payloads += NATDetection.notifies(
                 initiatorSPI: sa.initiatorSPI, responderSPI: sa.responderSPI, local: sa.local,
                 remote: sa.remote)
+        }
+        if sa.fragmentationNegotiated == true {
+            payloads.append(.notify(NotifyPayload(type: .fragmentationSupported)))
         }
         if sa.sentSGTVendorID {
             payloads.append(.vendorID(.ciscoCTSSGT))
@@ -186,9 +191,12 @@ extension IKEEngine {
         }
 
         let message: IKEMessage
-        switch unprotect(
-            received, keys: keys, peer: peer, "\(header.exchangeType) request \(header.messageID)")
-        {
+        guard
+            let opened = openProtected(
+                received, sa, keys: keys, isRetransmission: isRetransmission,
+                "\(header.exchangeType) request \(header.messageID)")
+        else { return }
+        switch opened {
         case .rejected:
             return
         case .malformedInside(let error) where isRetransmission:
@@ -209,10 +217,12 @@ extension IKEEngine {
         case .authentic(let opened):
             message = opened
         }
+        sa.lastReceivedAt = clock()
 
         if isRetransmission, let cached = sa.lastResponse {
             retransmittedResponses += 1
-            transmit(cached.bytes, sa)
+            ikeSAs[sa.localSPI] = sa
+            transmitMessage(cached.bytes, fragments: cached.fragments, sa)
             return
         }
 

@@ -9,12 +9,18 @@ extension IKEEngine {
     /// half-open SAs, initiates targets whose back-off has passed and logs
     /// the summaries of rate-limited drop lines.
     public func handleTimers() {
-        // TODO: DPD (`dpd` in the profile).
         let now = clock()
         logDropSummaries(at: now)
+        expireFragmentBuffers(at: now)
         for spi in ikeSAs.keys.sorted() {
             guard var sa = ikeSAs[spi] else { continue }
             if var request = sa.outstanding, request.nextRetransmitAt <= now {
+                if request.transmissions >= maximumTransmissions,
+                    sa.dpdMessageID == request.messageID
+                {
+                    declarePeerDead(localSPI: spi, transmissions: request.transmissions)
+                    continue
+                }
                 if request.transmissions >= maximumTransmissions {
                     // A peer that only ever rejected IKE_SA_INIT gets its reason reported.
                     let silence =
@@ -29,6 +35,10 @@ extension IKEEngine {
                 }
                 var wait = retransmitInterval
                 for _ in 0..<request.transmissions { wait *= 2 }
+                // A liveness check is retransmitted every RETRY seconds of `dpd`, without back-off.
+                if sa.dpdMessageID == request.messageID, let dpd = dpdSettings(sa) {
+                    wait = Double(dpd.retry)
+                }
                 request.transmissions += 1
                 request.nextRetransmitAt = now + wait
                 sa.outstanding = request
@@ -37,7 +47,7 @@ extension IKEEngine {
                 debug(
                     "IKEv2:(\(sa.tunnelID)): Retransmitting \(request.exchange) request "
                         + "(\(request.transmissions) of \(maximumTransmissions))")
-                transmit(request.bytes, sa)
+                transmitMessage(request.bytes, fragments: request.fragments, sa)
             }
             if sa.phase == .halfOpen, now - sa.createdAt >= halfOpenTimeout {
                 // Rate-limited, because a flood of IKE_SA_INIT requests expires by the thousand.
@@ -48,6 +58,9 @@ extension IKEEngine {
             }
             if let due = sa.childWorkDueAt, due <= now, sa.outstanding == nil {
                 startNextChildWork(localSPI: spi)
+            }
+            if let current = ikeSAs[spi], let due = dpdDueAt(current), due <= now {
+                sendLivenessCheck(localSPI: spi)
             }
         }
         handleIKELifetimes(now: now)
@@ -63,6 +76,7 @@ extension IKEEngine {
             if let request = sa.outstanding { consider(request.nextRetransmitAt) }
             if sa.phase == .halfOpen { consider(sa.createdAt + halfOpenTimeout) }
             if let due = ikeLifetimeDeadline(sa) { consider(due) }
+            if let due = dpdDueAt(sa) { consider(due) }
             if sa.phase == .established, sa.outstanding == nil, sa.pendingChild == nil,
                 !(sa.queuedChildDeletes ?? []).isEmpty || !(sa.queuedRekeys ?? []).isEmpty,
                 let due = sa.childWorkDueAt
@@ -74,6 +88,7 @@ extension IKEEngine {
             consider(state.nextAttemptAt)
         }
         if let summary = dropLog.nextSummaryDeadline { consider(summary) }
+        if let expiry = nextFragmentExpiry { consider(expiry) }
         return deadline
     }
 
@@ -105,7 +120,7 @@ extension IKEEngine {
         default: status = "IN-NEG"
         }
         let active = sa.establishedAt.map { Int(max(0, clock() - $0)) } ?? 0
-        return IKESAStatus(
+        var result = IKESAStatus(
             tunnelID: sa.tunnelID, localAddress: sa.local.address, localPort: sa.local.port,
             remoteAddress: sa.remote.address, remotePort: sa.remote.port, status: status,
             encryption: algorithms.map { IKEEngine.encryptionName($0.encryption) } ?? "",
@@ -121,6 +136,9 @@ extension IKEEngine {
             localNextMessageID: sa.nextRequestID, remoteNextMessageID: sa.expectedPeerRequestID,
             isInitiator: sa.isInitiator, natDetected: sa.nat?.isDetected ?? false,
             sgtEnabled: sa.taggingNegotiated, childSAInboundSPIs: sa.childSAs.map(\.inboundSPI))
+        result.dpdInterval = dpdSettings(sa)?.interval
+        result.dpdRetry = dpdSettings(sa)?.retry
+        return result
     }
 
     /// IOS names: "AES-CBC, keysize: 128", "3DES", "AES-GCM, keysize: 256".

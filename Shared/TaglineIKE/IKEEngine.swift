@@ -72,6 +72,34 @@ public final class IKEEngine {
     /// A passive engine only responds: `start()` and the timers initiate nothing.
     public var isPassive = false
 
+    // TODO: take these from `crypto ikev2 cookie-challenge` and `crypto ikev2 fragmentation`.
+    /// From this many half-open SAs on, an IKE_SA_INIT request without a valid
+    /// COOKIE gets only a COOKIE in response (RFC 7296 §2.6). 50 is 5% of the
+    /// default `maximumHalfOpenSAs`: a normal load stays below it.
+    public var cookieThreshold = 50
+    /// Seconds one COOKIE secret is used. The previous secret stays valid for
+    /// one more period, so a cookie is accepted for at least this long.
+    public var cookieSecretLifetime: Double = 60
+    /// The secrets COOKIE values are computed with; made on first use.
+    var cookieSecrets: CookieSecrets?
+    /// Offer and accept IKE fragmentation (RFC 7383) in IKE_SA_INIT.
+    public var fragmentationEnabled = true
+    /// The largest IKE message sent in one datagram once fragmentation is
+    /// negotiated. nil uses the RFC 7383 §2.5.1 recommendation: a 576-byte
+    /// IPv4 or 1280-byte IPv6 datagram, minus the IP, UDP and non-ESP marker headers.
+    public var maximumFragmentMessageSize: Int?
+    /// A fragmented message announcing more fragments than this is dropped.
+    public var maximumFragmentsPerMessage = 64
+    /// A fragmented message whose content grows beyond this many bytes is dropped.
+    public var maximumReassemblyBytes = 65_536
+    /// An incomplete fragmented message is dropped this many seconds after its
+    /// first fragment arrived; 30 s covers the retransmission schedule.
+    public var reassemblyTimeout: Double = 30
+    /// Fragments of messages being reassembled, at most one message per SA and direction.
+    var reassembly: [FragmentKey: FragmentBuffer] = [:]
+    /// ESP traffic reported by the host, by local SPI of the IKE SA, for dead peer detection.
+    var espActivity: [UInt64: ESPActivity] = [:]
+
     /// Initiation bookkeeping for one crypto map entry or tunnel.
     struct TargetState {
         var target: InitiationTarget
@@ -258,7 +286,10 @@ public final class IKEEngine {
             let resumable =
                 state.pendingChild?.rekeyedInboundSPI != nil || state.pendingChildDeletes != nil
                 || state.pendingIKERekey != nil
-            if !resumable { state.outstanding = nil }
+            if !resumable {
+                state.outstanding = nil
+                state.dpdMessageID = nil
+            }
             prepareRestoredLifetime(&state)
             state.childWorkDueAt = clock()
             ikeSAs[state.localSPI] = state
@@ -357,12 +388,13 @@ public final class IKEEngine {
             log(.error, "\(sa.remote.address): could not encrypt \(exchange) request")
             return false
         }
+        let fragments = fragmentsIfNeeded(message, whole: bytes, sa, keys: keys)
         let now = clock()
         sa.outstanding = OutstandingRequest(
             messageID: sa.nextRequestID, exchange: exchange, bytes: bytes, firstSentAt: now,
-            transmissions: 1, nextRetransmitAt: now + retransmitInterval)
+            transmissions: 1, nextRetransmitAt: now + retransmitInterval, fragments: fragments)
         sa.nextRequestID &+= 1
-        transmit(bytes, sa)
+        transmitMessage(bytes, fragments: fragments, sa)
         ikeSAs[sa.localSPI] = sa
         return true
     }
@@ -381,9 +413,10 @@ public final class IKEEngine {
             log(.error, "\(sa.remote.address): could not encrypt \(exchange) response")
             return
         }
-        sa.lastResponse = CachedResponse(messageID: messageID, bytes: bytes)
+        let fragments = fragmentsIfNeeded(message, whole: bytes, sa, keys: keys)
+        sa.lastResponse = CachedResponse(messageID: messageID, bytes: bytes, fragments: fragments)
         sa.expectedPeerRequestID = messageID &+ 1
-        transmit(bytes, sa)
+        transmitMessage(bytes, fragments: fragments, sa)
         ikeSAs[sa.localSPI] = sa
     }
 
@@ -411,6 +444,8 @@ public final class IKEEngine {
     /// Forgets an IKE SA and deletes its Child SAs; its target may initiate again.
     func removeIKESA(localSPI: UInt64, reason: String) {
         guard let sa = ikeSAs.removeValue(forKey: localSPI) else { return }
+        discardFragments(of: localSPI)
+        espActivity[localSPI] = nil
         pendingDH[localSPI] = nil
         offeredIKEProposals[localSPI] = nil
         pendingChildDH[localSPI] = nil

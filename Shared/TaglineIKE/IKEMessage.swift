@@ -115,6 +115,8 @@ public struct ReceivedMessage: Sendable {
     /// Offset of the SK payload's generic header; nil when the message has no SK payload.
     public var encryptedOffset: Int?
     var encryptedFirstType: UInt8
+    /// True when the encrypted payload is an SKF payload, one fragment of a message.
+    var isFragment = false
 
     /// Decodes the header and the payload chain up to (not into) an SK payload.
     public static func decode(_ bytes: [UInt8]) throws -> ReceivedMessage {
@@ -123,7 +125,8 @@ public struct ReceivedMessage: Sendable {
         let walk = try PayloadChain.walk(&reader, firstType: header.nextPayload)
         return ReceivedMessage(
             header: header, clearPayloads: walk.payloads, bytes: bytes,
-            encryptedOffset: walk.encryptedOffset, encryptedFirstType: walk.encryptedFirstType)
+            encryptedOffset: walk.encryptedOffset, encryptedFirstType: walk.encryptedFirstType,
+            isFragment: walk.encryptedType == PayloadType.encryptedFragment.rawValue)
     }
 
     /// Checks and decrypts the SK payload, returning the message with its inner payloads.

@@ -46,12 +46,17 @@ public struct OutstandingRequest: Equatable, Sendable, Codable {
     /// Transmissions so far, the first one included.
     public var transmissions: Int
     public var nextRetransmitAt: Double
+    /// The SKF datagrams sent in place of `bytes` when the message was
+    /// fragmented (RFC 7383); every retransmission sends all of them.
+    public var fragments: [[UInt8]]?
 }
 
 /// The last response this side sent, kept to resend for a retransmitted request.
 public struct CachedResponse: Equatable, Sendable, Codable {
     public var messageID: UInt32
     public var bytes: [UInt8]
+    /// The SKF datagrams sent in place of `bytes` when the response was fragmented.
+    public var fragments: [[UInt8]]?
 }
 
 /// The Child SA proposal that the initiator sent in IKE_AUTH or CREATE_CHILD_SA.
@@ -168,6 +173,17 @@ public struct IKESAState: Sendable, Codable {
     public var pendingIKERekey: PendingIKERekey?
     /// Local SPI of the IKE SA that replaced this one; set while this one waits for its Delete.
     public var replacedBySPI: UInt64?
+    /// When the last authenticated IKE message came from the peer; nil means
+    /// not since `establishedAt`. Dead peer detection starts from it.
+    /// Optional, like the fields below, so that older saved states load.
+    public var lastReceivedAt: Double?
+    /// Message ID of the outstanding empty INFORMATIONAL request that checks liveness.
+    public var dpdMessageID: UInt32?
+    /// Both peers sent IKEV2_FRAGMENTATION_SUPPORTED in IKE_SA_INIT (RFC 7383).
+    public var fragmentationNegotiated: Bool?
+    /// Initiator: the COOKIE the responder asked for, repeated in every
+    /// further IKE_SA_INIT request of this SA (RFC 7296 §2.6).
+    public var initCookie: [UInt8]?
 
     public init(
         tunnelID: Int, isInitiator: Bool, initiatorSPI: UInt64, responderSPI: UInt64,

@@ -38,6 +38,8 @@ public struct NotifyType: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public static let useTransportMode = NotifyType(rawValue: 16391)
     public static let rekeySA = NotifyType(rawValue: 16393)
     public static let espTFCPaddingNotSupported = NotifyType(rawValue: 16394)
+    /// RFC 7383 §2.3: sent empty in IKE_SA_INIT by a peer that reassembles SKF payloads.
+    public static let fragmentationSupported = NotifyType(rawValue: 16430)
 
     /// Types below 16384 report errors; a peer that receives one in a response gives up.
     public var isError: Bool { rawValue < 16384 }
@@ -65,6 +67,7 @@ public struct NotifyType: RawRepresentable, Hashable, Sendable, Codable, CustomS
         case .useTransportMode: return "USE_TRANSPORT_MODE"
         case .rekeySA: return "REKEY_SA"
         case .espTFCPaddingNotSupported: return "ESP_TFC_PADDING_NOT_SUPPORTED"
+        case .fragmentationSupported: return "IKEV2_FRAGMENTATION_SUPPORTED"
         default: return "notify type \(rawValue)"
         }
     }

@@ -28,6 +28,8 @@ public enum PayloadType: UInt8, Sendable, CustomStringConvertible {
     case encrypted = 46
     case configuration = 47
     case eap = 48
+    /// Encrypted and Authenticated Fragment (RFC 7383 §2.5).
+    case encryptedFragment = 53
 
     /// The abbreviation RFC 7296 uses in exchange diagrams.
     public var description: String {
@@ -49,6 +51,7 @@ public enum PayloadType: UInt8, Sendable, CustomStringConvertible {
         case .encrypted: return "SK"
         case .configuration: return "CP"
         case .eap: return "EAP"
+        case .encryptedFragment: return "SKF"
         }
     }
 }
@@ -171,13 +174,16 @@ enum PayloadChain {
         var encryptedOffset: Int?
         /// Type of the first payload inside the SK payload.
         var encryptedFirstType: UInt8 = 0
+        /// SK (46), or SKF (53) for one fragment of a message.
+        var encryptedType: UInt8 = PayloadType.encrypted.rawValue
     }
 
     /// Walks the chain in `reader`, starting with a payload of type `firstType`.
     ///
-    /// An SK payload must be the last one (RFC 7296 §3.14); its body is left
-    /// for the caller to decrypt. An unknown payload with the critical bit set
-    /// throws `unsupportedCriticalPayload`; one without it is kept as `.unknown`.
+    /// An SK or SKF payload must be the last one (RFC 7296 §3.14, RFC 7383
+    /// §2.5). Its body is left for the caller to decrypt. An unknown payload
+    /// with the critical bit set throws `unsupportedCriticalPayload`; one
+    /// without it is kept as `.unknown`.
     static func walk(_ reader: inout ByteReader, firstType: UInt8) throws -> Walk {
         var walk = Walk()
         var type = firstType
@@ -193,13 +199,16 @@ enum PayloadChain {
                     value: UInt64(length))
             }
             let isCritical = flags & GenericPayloadHeader.criticalFlag != 0
-            if type == PayloadType.encrypted.rawValue {
+            if type == PayloadType.encrypted.rawValue
+                || type == PayloadType.encryptedFragment.rawValue
+            {
                 guard reader.remaining == Int(length) - 4 else {
                     throw IKEDecodeError.invalidLength(
                         field: "SK payload length", offset: start + 2, value: UInt64(length))
                 }
                 walk.encryptedOffset = start
                 walk.encryptedFirstType = next
+                walk.encryptedType = type
                 try reader.skip(Int(length) - 4, "SK payload body")
                 return walk
             }

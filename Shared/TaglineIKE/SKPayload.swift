@@ -63,9 +63,12 @@ enum SKPayload {
 
     /// Builds a protected message: `header` (whose length is patched here), an
     /// SK payload whose Next Payload is `firstInnerType`, and the encrypted `plaintext`.
+    /// `headerFields` follow the generic payload header and are covered by the
+    /// checksum or additional data: the Fragment Number and Total Fragments of
+    /// an SKF payload (RFC 7383 §2.5), or nothing for SK.
     static func seal(
         header: IKEHeader, firstInnerType: UInt8, plaintext: [UInt8], keys: SKKeys,
-        random: (Int) -> [UInt8]
+        random: (Int) -> [UInt8], headerFields: [UInt8] = []
     ) throws -> [UInt8] {
         // Pad so that plaintext, padding and the Pad Length byte fill whole cipher
         // blocks. The AEADs need no alignment, so they get only the Pad Length byte.
@@ -76,7 +79,7 @@ enum SKPayload {
         padded.append(UInt8(padLength))
 
         let iv = random(keys.ivLength)
-        let bodyLength = iv.count + padded.count + keys.checksumLength
+        let bodyLength = headerFields.count + iv.count + padded.count + keys.checksumLength
 
         // Header and SK payload header with their final lengths, because they
         // are covered by the checksum (CBC) or are the additional data (AEAD).
@@ -87,6 +90,7 @@ enum SKPayload {
         writer.append(firstInnerType)
         writer.append(UInt8(0))
         writer.append(UInt16(GenericPayloadHeader.size + bodyLength))
+        writer.append(contentsOf: headerFields)
         var message = writer.bytes
 
         if keys.encryption.isAEAD {
@@ -108,9 +112,13 @@ enum SKPayload {
     }
 
     /// Verifies and decrypts the SK payload that starts at `skOffset` and ends the
-    /// message; returns the inner payload chain without padding.
-    static func open(message: [UInt8], skOffset: Int, keys: SKKeys) throws -> [UInt8] {
-        let bodyStart = skOffset + GenericPayloadHeader.size
+    /// message; returns the inner payload chain without padding. `headerLength`
+    /// is 8 for an SKF payload, whose fragment fields precede the IV.
+    static func open(
+        message: [UInt8], skOffset: Int, keys: SKKeys,
+        headerLength: Int = GenericPayloadHeader.size
+    ) throws -> [UInt8] {
+        let bodyStart = skOffset + headerLength
         let ivEnd = bodyStart + keys.ivLength
         let checksumStart = message.count - keys.checksumLength
         guard checksumStart > ivEnd else {

@@ -1,6 +1,7 @@
 // `tagline show crypto ikev2 stats` and `tagline clear` against a fake
-// ike-negotiator: the stats layout and JSON, and the error reply for an
-// unknown tunnel id reaching the operator with exit status 1.
+// ike-negotiator: the stats layout and JSON, the error reply for an
+// unknown tunnel id reaching the operator with exit status 1, and
+// `clear crypto sa [peer ADDRESS]` with and without the negotiator.
 
 import Foundation
 import TaglineCore
@@ -12,10 +13,13 @@ final class CLINegotiatorTests: XCTestCase {
     var services: FakeServices!
     /// Inbound SPIs that the fake sa-manager was asked to delete.
     var deletedSPIs: [UInt32] = []
+    /// The peers of the Child SA clear requests the fake negotiator received ("all" for nil).
+    var clearedPeers: [String] = []
 
     override func setUp() {
         services = FakeServices()
         deletedSPIs = []
+        clearedPeers = []
     }
 
     override func tearDown() {
@@ -37,10 +41,15 @@ final class CLINegotiatorTests: XCTestCase {
                 if let id = request.tunnelID, id != 1 {
                     throw ErrorReply(message: "no IKE SA with tunnel id \(id)")
                 }
-                if request.tunnelID == nil && clearAllFails {
-                    throw ErrorReply(message: "deleting IKE SA 1 failed")
-                }
                 return EmptyReply()
+            }
+            bus.handle(MessageType.childClear) {
+                [unowned self] (request: ChildSAClearRequest, _) in
+                if clearAllFails {
+                    throw ErrorReply(message: "deleting Child SAs failed")
+                }
+                clearedPeers.append(request.peer.map { "\($0)" } ?? "all")
+                return ChildSAClearReply(cleared: request.peer == nil ? 2 : 1)
             }
         }
         let manager = try services.bus(.saManager)
@@ -110,11 +119,40 @@ final class CLINegotiatorTests: XCTestCase {
         XCTAssertEqual(known.standardOutput, "cleared IKEv2 SA 1\n")
     }
 
+    func testClearChildSAsKeepsIKE() throws {
+        try startServices()
+        let all = try services.tagline(["clear", "crypto", "sa"])
+        XCTAssertEqual(all.status, 0, all.standardError)
+        XCTAssertEqual(all.standardOutput, "cleared 2 Child SAs\n")
+        let one = try services.tagline(["clear", "crypto", "sa", "peer", "198.51.100.2"])
+        XCTAssertEqual(one.status, 0, one.standardError)
+        XCTAssertEqual(one.standardOutput, "cleared 1 Child SA of peer 198.51.100.2\n")
+        let invalid = try services.tagline(["clear", "crypto", "sa", "peer", "198.51.100"])
+        XCTAssertNotEqual(invalid.status, 0)
+        services.stop()
+        XCTAssertEqual(clearedPeers, ["all", "198.51.100.2"])
+        XCTAssertEqual(deletedSPIs, [])
+    }
+
+    func testClearPeerWithoutNegotiator() throws {
+        try startServices(negotiator: false)
+        let other = try services.tagline(
+            ["clear", "crypto", "sa", "peer", "198.51.100.9", "--timeout", "0.3"])
+        XCTAssertEqual(other.status, 0, other.standardError)
+        XCTAssertTrue(other.standardOutput.hasSuffix("cleared 0 Child SAs\n"), other.standardOutput)
+        let peer = try services.tagline(
+            ["clear", "crypto", "sa", "peer", "198.51.100.2", "--timeout", "0.3"])
+        XCTAssertEqual(peer.status, 0, peer.standardError)
+        XCTAssertTrue(peer.standardOutput.hasSuffix("cleared 1 Child SA\n"), peer.standardOutput)
+        services.stop()
+        XCTAssertEqual(deletedSPIs, [4096])
+    }
+
     func testClearAllErrorKeepsChildSAs() throws {
         try startServices(clearAllFails: true)
         let result = try services.tagline(["clear", "crypto", "sa"])
         XCTAssertEqual(result.status, 1)
-        XCTAssertEqual(result.standardError, "tagline: ike-negotiator: deleting IKE SA 1 failed\n")
+        XCTAssertEqual(result.standardError, "tagline: ike-negotiator: deleting Child SAs failed\n")
         XCTAssertFalse(result.standardOutput.contains("removing Child SAs"), result.standardOutput)
         services.stop()
         XCTAssertEqual(deletedSPIs, [])

@@ -120,6 +120,7 @@ final class CLIShowTests: XCTestCase {
                   Remote id: 198.51.100.2
                   Local req msg id:  2              Remote req msg id:  0
                   Local next msg id: 2              Remote next msg id: 0
+                  DPD configured for 0 seconds, retry 0
                   NAT-T is not detected
                   Cisco Trust Security SGT is enabled
                   Initiator of SA : Yes

@@ -162,6 +162,10 @@ enum LabConfig {
         var pfs: String? = nil
         /// `lifetime` of the IKEv2 profile in seconds.
         var ikeLifetime: Int? = nil
+        /// The profile's `dpd` arguments, such as "10 2 periodic"; nil leaves DPD off.
+        var dpd: String? = nil
+        /// Further transform sets offered after `transformSet`, each as its transform words.
+        var extraTransformSets: [String] = []
     }
 
     /// Gateway A (198.51.100.1, protecting 192.0.2.0/24) or B (198.51.100.2,
@@ -176,6 +180,11 @@ enum LabConfig {
             return " permit ip \(swapped)"
         }.joined(separator: "\n")
         let keyring = options.keyringAddress ?? "\(peer) 255.255.255.255"
+        let extraSets = options.extraTransformSets.enumerated().map { index, words in
+            "crypto ipsec transform-set ts\(index + 2) \(words)\n mode tunnel"
+        }.joined(separator: "\n")
+        let setNames = (["ts"] + options.extraTransformSets.indices.map { "ts\($0 + 2)" })
+            .joined(separator: " ")
         return """
             crypto ikev2 proposal lab
              \(options.ikeProposal)
@@ -191,14 +200,16 @@ enum LabConfig {
              authentication remote pre-share
              keyring local labkeys
             \(options.ikeLifetime.map { " lifetime \($0)" } ?? "!")
+            \(options.dpd.map { " dpd \($0)" } ?? "!")
             \(options.sgt ? "crypto ikev2 cts sgt" : "!")
             crypto ipsec transform-set ts \(options.transformSet)
              mode tunnel
+            \(extraSets.isEmpty ? "!" : extraSets)
             ip access-list extended protect
             \(acl)
             crypto map cmap 10 ipsec-isakmp
              set peer \(peer)
-             set transform-set ts
+             set transform-set \(setNames)
              set ikev2-profile lab
              match address protect
             \(options.pfs.map { " set pfs \($0)" } ?? "!")

@@ -479,4 +479,50 @@ print("drops:", drops, file=sys.stderr)')
     echo "ok: tagged and untagged counters grow after the rekeys"
 }
 
+# inbound_spis GW: the gateway's Child SA inbound SPIs, sorted, on one line.
+inbound_spis() {
+    tl "$1" show crypto ipsec sa --json 2>/dev/null | python3 -c '
+import json, sys
+try:
+    reply = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+print(" ".join(sorted(str(e["childSA"]["inboundSPI"]) for e in reply.get("childSAs", []))))
+'
+}
+
+# ike_local_spis GW: the local SPIs of the gateway's IKE SAs, on one line.
+ike_local_spis() {
+    tl "$1" show crypto ikev2 sa --json | python3 -c '
+import json, sys
+print(" ".join(sa["localSPI"] for sa in json.load(sys.stdin)["ikeSAs"]))'
+}
+
+# `clear crypto sa` deletes the Child SA pair on both gateways with an
+# INFORMATIONAL Delete and keeps the IKE SA. The initiator then creates a
+# fresh pair with CREATE_CHILD_SA, and traffic flows again.
+lab_clear_child_sas() {
+    lab_start
+    local spis_before ike_before
+    spis_before=$(inbound_spis gw1)
+    ike_before=$(ike_local_spis gw1)
+    expect_eq "clear crypto sa peer of another address" "cleared 0 Child SAs of peer 198.51.100.9" \
+        "$(tl gw1 clear crypto sa peer 198.51.100.9)"
+    expect_eq "clear crypto sa" "cleared 1 Child SA" "$(tl gw1 clear crypto sa)"
+    local start=$SECONDS spis=$spis_before
+    while [ $((SECONDS - start)) -lt 30 ]; do
+        spis=$(inbound_spis gw1)
+        [ -n "$spis" ] && [ "$spis" != "$spis_before" ] && [ "$(child_sa_count gw2)" = 1 ] &&
+            break
+        sleep 0.5
+    done
+    [ -n "$spis" ] && [ "$spis" != "$spis_before" ] ||
+        fail "gw1 has inbound SPIs '$spis' 30 s after clear crypto sa, before '$spis_before'"
+    echo "ok: gw1 inbound SPIs $spis_before replaced by $spis"
+    expect_eq "Child SAs on gw1" 1 "$(child_sa_count gw1)"
+    expect_eq "Child SAs on gw2" 1 "$(child_sa_count gw2)"
+    expect_eq "gw1's IKE SA after clear crypto sa" "$ike_before" "$(ike_local_spis gw1)"
+    expect_eq "echo replies over the fresh pair" 5 "$(ping_count "$ns_hostA" 203.0.113.2 5)"
+}
+
 "$1"
