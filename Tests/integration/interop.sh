@@ -142,7 +142,7 @@ interop_write_config() {
     } >"$LAB_DIR/gw.cfg"
 }
 
-# interop_up ROLE [COUNT]: starts Tagline with its configuration; with ROLE
+# interop_up ROLE [COUNT]: starts Tagline with its configuration. With ROLE
 # "responder" strongSwan then initiates. Waits until strongSwan shows COUNT
 # (default 1) installed Child SAs and Tagline's dataplane has as many.
 interop_up() {
