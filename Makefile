@@ -19,7 +19,7 @@ SHARED_DIR ?= $(abspath ../shared)
 # process supervisor, the lab's tools and the strongSwan peer for interop.
 PACKAGES := pkg-config libzmq3-dev libssl-dev libsqlite3-dev sqlite3 \
 	supervisor iproute2 iputils-ping ethtool tcpdump python3 \
-	charon-systemd strongswan-swanctl libcharon-extra-plugins tshark
+	charon-systemd strongswan-swanctl libcharon-extra-plugins tshark nftables
 
 .PHONY: all deps build demo demo-down test unit-test integration-test format lint-config clean
 

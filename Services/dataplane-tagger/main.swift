@@ -82,6 +82,8 @@ guard (1...64).contains(workerCount) else {
 do {
     try KernelPacketGuard.disableForwarding()
     logger.info("ESP", "IPv4 and IPv6 forwarding turned off")
+    let blackhole = try KernelPacketGuard.installIPv6Blackhole()
+    logger.info("ESP", "ran: \(blackhole)")
     for command in try KernelPacketGuard.installESPDropFilter(interface: outsideName) {
         logger.info("ESP", "ran: \(command)")
     }

@@ -55,6 +55,9 @@ extension ConfigParser {
         let result: CommandResult?
         switch command.keyword(0) {
         case "ip": result = try interfaceIP(command, line, negated: negated, interface: &current)
+        case "ipv6" where command.keyword(1) == "crypto":
+            result = try interfaceIPv6CryptoMap(
+                command, line, negated: negated, interface: &current)
         case "ipv6": result = try interfaceIPv6(command, negated: negated, interface: &current)
         case "tunnel": result = try interfaceTunnel(command, negated: negated, interface: &current)
         case "crypto":
@@ -74,12 +77,7 @@ extension ConfigParser {
             } else {
                 let mapName = try name(command, 2, "crypto map name")
                 try requireEnd(command, 3)
-                current.cryptoMapName = mapName
-                addReference(.cryptoMap, mapName, line) { config in
-                    if config.interfaces[interface]?.cryptoMapName == mapName {
-                        config.interfaces[interface]?.cryptoMapName = nil
-                    }
-                }
+                applyCryptoMap(mapName, line, interface: &current)
             }
             result = .applied
         case "cts":
@@ -112,6 +110,47 @@ extension ConfigParser {
         }
         config.interfaces[interface] = current
         return result
+    }
+
+    /// Puts crypto map `mapName` on `interface` and records the reference, which
+    /// removes the map from the interface again when the map is never defined.
+    private mutating func applyCryptoMap(
+        _ mapName: String, _ line: ConfigLine, interface: inout InterfaceConfig
+    ) {
+        interface.cryptoMapName = mapName
+        let interfaceName = interface.name
+        addReference(.cryptoMap, mapName, line) { config in
+            if config.interfaces[interfaceName]?.cryptoMapName == mapName {
+                config.interfaces[interfaceName]?.cryptoMapName = nil
+            }
+        }
+    }
+
+    /// Applies `ipv6 crypto map NAME`. Tagline puts one crypto map on an interface,
+    /// whose entries may name IPv4 and IPv6 peers, so it must equal the `crypto map`.
+    private mutating func interfaceIPv6CryptoMap(
+        _ command: ConfigLine, _ line: ConfigLine, negated: Bool,
+        interface: inout InterfaceConfig
+    ) throws -> CommandResult {
+        guard command.keyword(2) == "map" else {
+            if let word = command.word(2) {
+                throw ConfigLineError.unknown(word, after: "ipv6 crypto", expected: ["map"])
+            }
+            throw ConfigLineError.incomplete("ipv6 crypto", expected: ["map"])
+        }
+        if negated {
+            interface.cryptoMapName = nil
+            return .applied
+        }
+        let mapName = try name(command, 3, "crypto map name")
+        try requireEnd(command, 4)
+        if let existing = interface.cryptoMapName, existing != mapName {
+            throw ConfigLineError(
+                "interface \(interface.name) already has crypto map \(existing), and Tagline "
+                    + "uses one map for IPv4 and IPv6 peers: use 'ipv6 crypto map \(existing)'")
+        }
+        applyCryptoMap(mapName, line, interface: &interface)
+        return .applied
     }
 
     /// `ip address A MASK [secondary]`, `ip unnumbered IF` and ignored `ip` forms.

@@ -64,6 +64,16 @@ public enum KernelPacketGuard {
         return commands
     }
 
+    /// Adds a blackhole IPv6 default route with the highest metric. With forwarding
+    /// off the kernel drops IPv4 packets for other hosts silently, but replies to an
+    /// IPv6 packet it has no route for with ICMPv6 "no route", so inside hosts would
+    /// get an error for every packet the dataplane carries. The dataplane reads only
+    /// unicast routes, so it does not see this one. Returns the command run.
+    @discardableResult
+    public static func installIPv6Blackhole() throws -> String {
+        try run("ip", ["-6", "route", "replace", "blackhole", "default", "metric", "4294967295"])
+    }
+
     /// Removes the clsact qdisc, and with it the filters, from `interface`.
     @discardableResult
     public static func removeESPDropFilter(interface: String) throws -> String {
@@ -80,8 +90,13 @@ public enum KernelPacketGuard {
 
     /// Runs `tc` with `arguments` and waits; throws unless it exits with 0.
     private static func runTC(_ arguments: [String]) throws -> String {
-        let command = (["tc"] + arguments).joined(separator: " ")
-        var argv: [UnsafeMutablePointer<CChar>?] = (["tc"] + arguments).map { strdup($0) }
+        try run("tc", arguments)
+    }
+
+    /// Runs `program` with `arguments` and waits; throws unless it exits with 0.
+    private static func run(_ program: String, _ arguments: [String]) throws -> String {
+        let command = ([program] + arguments).joined(separator: " ")
+        var argv: [UnsafeMutablePointer<CChar>?] = ([program] + arguments).map { strdup($0) }
         argv.append(nil)
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
@@ -90,10 +105,12 @@ public enum KernelPacketGuard {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let spawned = posix_spawnp(&pid, "tc", &actions, nil, argv, environ)
-        guard spawned == 0 else { throw SystemCallError(call: "posix_spawnp(tc)", errno: spawned) }
+        let spawned = posix_spawnp(&pid, program, &actions, nil, argv, environ)
+        guard spawned == 0 else {
+            throw SystemCallError(call: "posix_spawnp(\(program))", errno: spawned)
+        }
         var status: Int32 = 0
-        try Syscall.run("waitpid(tc)") { waitpid(pid, &status, 0) }
+        try Syscall.run("waitpid(\(program))") { waitpid(pid, &status, 0) }
         guard status == 0 else { throw GuardError.commandFailed(command, status: status) }
         return command
     }
@@ -104,6 +121,10 @@ public enum KernelPacketGuard {
         public var description: String {
             switch self {
             case .commandFailed(let command, let status):
+                if command.hasPrefix("ip ") {
+                    return "\(command) failed with wait status \(status); check that iproute2 "
+                        + "is installed and the kernel has IPv6"
+                }
                 return "\(command) failed with wait status \(status); check that the kernel has "
                     + "sch_ingress (clsact) and cls_bpf"
             }

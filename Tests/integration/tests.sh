@@ -173,6 +173,7 @@ peer=$shared/interop/strongswan-peer
 sw_ns=$LAB_PREFIX-sw
 gw_ns=$LAB_PREFIX-gw
 host_ns=$LAB_PREFIX-host
+nat_ns=$LAB_PREFIX-nat
 
 interop_cleanup() {
     local status=$?
@@ -183,30 +184,49 @@ interop_cleanup() {
     fi
     [ -d "$LAB_DIR/gw" ] && "$root/compose/gateway" stop --dir "$LAB_DIR/gw" >/dev/null 2>&1
     "$peer" down --ns "$sw_ns" --purge >/dev/null 2>&1 || true
-    for ns in "$gw_ns" "$host_ns"; do
+    for ns in "$gw_ns" "$host_ns" "$nat_ns"; do
         ip netns list | grep -q "^$ns\b" && ip netns del "$ns"
     done
     rm -rf "$LAB_DIR"
     exit $status
 }
 
-# interop_topology IKE ESP: strongSwan with those swanctl proposals in sw_ns,
-# hostA in host_ns, and the veths to gw_ns, where Tagline will run.
+# interop_topology IKE ESP [--outer6] [--nat]: strongSwan with those swanctl
+# proposals in sw_ns, hostA in host_ns, and the veths to gw_ns, where Tagline
+# will run. Sets sw_addr and gw_addr, the outside addresses of strongSwan and
+# Tagline, and gw_len, the prefix length of Tagline's. interop.sh describes
+# --outer6 (interop_outer6_options) and --nat (interop_nat_link).
 interop_topology() {
+    local ike=$1 esp=$2 outer6=no nat=no
+    shift 2
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --outer6) outer6=yes ;;
+        --nat) nat=yes ;;
+        *) fail "interop_topology: unknown option $1" ;;
+        esac
+        shift
+    done
     require_cmd charon-systemd charon-systemd
     require_cmd swanctl strongswan-swanctl
     [ -x "$peer" ] || fail "strongswan-peer not found at $peer (pass --shared DIR)"
     [ -e /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ] ||
         fail "strongSwan's kernel-libipsec plugin is missing; install it: apt-get install -y libcharon-extra-plugins"
+    [ $nat = no ] || require_cmd nft nftables
     trap interop_cleanup EXIT
     mkdir -p "$LAB_DIR"
 
     # strongSwan in sw_ns (198.51.100.2) protecting 203.0.113.0/24; the veth
     # end in gw_ns is named out0. strongSwan ignores the CISCO-CTS-SGT VID.
-    "$peer" up --ns "$sw_ns" --pair "$gw_ns" --peer-if out0 --addr 198.51.100.2/24 \
-        --peer-addr 198.51.100.1/24 --psk tagline-interop-secret --no-mobike \
-        --ike "$1" --esp "$2" \
-        --local-ts 203.0.113.0/24 --remote-ts 192.0.2.0/24 --inner-addr 203.0.113.1
+    sw_addr=198.51.100.2 gw_addr=198.51.100.1 gw_len=24
+    link=(--pair "$gw_ns" --peer-if out0 --addr 198.51.100.2/24 --peer-addr 198.51.100.1/24)
+    nets=(--local-ts 203.0.113.0/24 --remote-ts 192.0.2.0/24)
+    [ $outer6 = no ] || interop_outer6_options
+    [ $nat = no ] || interop_nat_link
+    "$peer" up --ns "$sw_ns" "${link[@]}" --psk tagline-interop-secret --no-mobike \
+        --ike "$ike" --esp "$esp" "${nets[@]}" --inner-addr 203.0.113.1
+    ip netns list | grep -q "^$gw_ns\b" || ip netns add "$gw_ns"
+    [ $nat = no ] || interop_nat_gateway
     ip netns add "$host_ns"
     ip -n "$host_ns" link set lo up
     ip link add eth0 netns "$host_ns" mtu 1400 type veth peer name in0 netns "$gw_ns" mtu 1400
@@ -216,6 +236,7 @@ interop_topology() {
     ip -n "$gw_ns" link set in0 up
     ip -n "$host_ns" route add default via 192.0.2.1
     ip netns exec "$gw_ns" sysctl -qw net.ipv4.ip_forward=0
+    [ $outer6 = no ] || interop_outer6_inside
 }
 
 # interop_start ROLE: ROLE "initiator" means Tagline initiates.
@@ -524,5 +545,7 @@ lab_clear_child_sas() {
     expect_eq "gw1's IKE SA after clear crypto sa" "$ike_before" "$(ike_local_spis gw1)"
     expect_eq "echo replies over the fresh pair" 5 "$(ping_count "$ns_hostA" 203.0.113.2 5)"
 }
+# shellcheck source=interop.sh
+. "$here/interop.sh"
 
 "$1"
