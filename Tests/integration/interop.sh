@@ -512,8 +512,7 @@ interop_ipv6() {
 }
 
 # Dead peer detection: strongSwan dies, and Tagline's periodic DPD (every
-# 10 s, retries 3 s apart) removes the SAs and keeps trying to set them up again. Needs the
-# engine's DPD; not in the default list of `run` yet.
+# 10 s, retries 3 s apart) removes the SAs and keeps trying to set them up again.
 interop_dpd() {
     interop_topology aes128-sha256-ecp256 aes128gcm16
     profile_extra=" dpd 10 3 periodic"
@@ -535,8 +534,7 @@ tl_ike_negotiating() { tl_ike_field status | grep -q IN-NEG; }
 # IKE SA rekey by strongSwan (swanctl --rekey --ike) and by Tagline (a
 # 120 s IKE lifetime, the smallest IOS accepts, rekeyed at its soft
 # lifetime): the IKE SA SPIs change on both sides, the Child SA stays, and
-# pings cross. Needs the engine's IKE SA rekey; not in the default list of
-# `run` yet. Waiting for Tagline's own rekey takes up to 2 minutes.
+# pings cross. Waiting for Tagline's own rekey takes up to 2 minutes.
 interop_rekey_ike() {
     interop_topology aes128-sha256-ecp256 aes128gcm16
     profile_extra=" lifetime 120"
