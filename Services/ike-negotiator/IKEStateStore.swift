@@ -90,21 +90,28 @@ final class IKEStateStore {
         String(localSPI, radix: 16)
     }
 
-    func loadOperations() throws -> [SAManagerOperation] {
-        try database.query("SELECT operation FROM pending_operation ORDER BY position").compactMap {
-            guard case .blob(let bytes) = $0[0] else { return nil }
-            return try? decoder.decode(SAManagerOperation.self, from: Data(bytes))
+    /// Reads the sa-manager operations not yet confirmed, oldest first, with their row ids.
+    func loadOperations() throws -> [QueuedOperation] {
+        try database.query(
+            "SELECT position, operation FROM pending_operation ORDER BY position"
+        ).compactMap {
+            guard case .integer(let id) = $0[0], case .blob(let bytes) = $0[1],
+                let operation = try? decoder.decode(SAManagerOperation.self, from: Data(bytes))
+            else { return nil }
+            return QueuedOperation(id: id, operation: operation)
         }
     }
 
-    func saveOperations(_ operations: [SAManagerOperation]) throws {
-        try database.transaction {
-            try database.run("DELETE FROM pending_operation")
-            for (position, operation) in operations.enumerated() {
-                try database.run(
-                    "INSERT INTO pending_operation (position, operation) VALUES (?, ?)",
-                    [.integer(Int64(position)), .blob(Array(try encoder.encode(operation)))])
-            }
-        }
+    /// Adds one operation at the end of the queue. One row per operation, so
+    /// that the cost does not grow with the number of operations waiting.
+    func appendOperation(_ queued: QueuedOperation) throws {
+        try database.run(
+            "INSERT OR REPLACE INTO pending_operation (position, operation) VALUES (?, ?)",
+            [.integer(queued.id), .blob(Array(try encoder.encode(queued.operation)))])
+    }
+
+    /// Removes the operation with row id `id`, once sa-manager has confirmed or rejected it.
+    func removeOperation(id: Int64) throws {
+        try database.run("DELETE FROM pending_operation WHERE position = ?", [.integer(id)])
     }
 }

@@ -35,9 +35,16 @@ final class Negotiator: IKEEngineDelegate {
         self.store = store
         let pending = (try? store?.loadOperations()) ?? []
         link = SAManagerLink(bus: bus, loop: loop, logger: logger, pendingOperations: pending)
-        link.onQueueChange = { [weak self] operations in
+        link.onEnqueue = { [weak self] queued in
             do {
-                try self?.store?.saveOperations(operations)
+                try self?.store?.appendOperation(queued)
+            } catch {
+                self?.logger.error("CHILD", "saving pending sa-manager operations failed: \(error)")
+            }
+        }
+        link.onDone = { [weak self] id in
+            do {
+                try self?.store?.removeOperation(id: id)
             } catch {
                 self?.logger.error("CHILD", "saving pending sa-manager operations failed: \(error)")
             }
@@ -176,6 +183,17 @@ final class Negotiator: IKEEngineDelegate {
             [unowned self] (event: ChildSAExpiring, _) in
             engine.childSAExpiring(inboundSPI: event.inboundSPI, hard: event.hard)
             afterEngineWork()
+        }
+        bus.handle(MessageType.ikeInitiate) { [unowned self] (request: IKEInitiateRequest, _) in
+            defer { afterEngineWork() }
+            do {
+                let (target, tunnelIDs) = try engine.initiateAdditional(
+                    targetKey: request.target, count: request.count)
+                logger.notice("IKE", "initiating \(tunnelIDs.count) IKE SAs for \(target) on request")
+                return IKEInitiateReply(target: target, tunnelIDs: tunnelIDs)
+            } catch let error as IKEInitiateError {
+                throw ErrorReply(message: error.description)
+            }
         }
         bus.handle(MessageType.ikeStats) { [unowned self] (_: EmptyRequest, _) in
             IKEStatsReply(

@@ -49,10 +49,13 @@ final class SAManager {
     }
 
     private func registerHandlers() {
-        bus.handle(MessageType.spiAllocate) { [unowned self] (_: SPIAllocateRequest, envelope) in
-            let spi = try store.allocateSPI(at: wallClockSeconds(), using: &generator)
-            logger.info("CHILD", "SPI \(hex(spi)) reserved for \(envelope.sender)")
-            return SPIAllocateReply(spi: spi)
+        bus.handle(MessageType.spiAllocate) { [unowned self] (request: SPIAllocateRequest, envelope) in
+            let count = min(max(request.count ?? 1, 1), SPIAllocateRequest.maximumCount)
+            let spis = try store.allocateSPIs(count: count, at: wallClockSeconds(), using: &generator)
+            let more = spis.count > 1 ? " and \(spis.count - 1) more" : ""
+            logger.info("CHILD", "SPI \(hex(spis[0]))\(more) reserved for \(envelope.sender)")
+            return SPIAllocateReply(
+                spi: spis[0], additionalSPIs: spis.count > 1 ? Array(spis.dropFirst()) : nil)
         }
         bus.handle(MessageType.childInstall) { [unowned self] (request: ChildSAInstallRequest, _) in
             try install(request.childSA)
