@@ -1,6 +1,6 @@
 // `tagline-bench ike-rate`: IKE SAs set up per second between two running
-// Tagline gateways. One `ike.initiate` request asks the initiator's
-// ike-negotiator for N new IKE SAs at once. The wall time runs from that
+// Tagline gateways. One `ike.initiate` request makes the initiator's
+// ike-negotiator start N new IKE SAs at once. The wall time runs from that
 // request until both negotiators have published N "up" events, each for an
 // IKE SA with a Child SA, and both sa-managers have published N new Child
 // SAs. Then the counts are checked with `ike.stats`, `ike.sa.list` and
@@ -69,7 +69,8 @@ struct GatewayCounts: Equatable {
         return GatewayCounts(
             tunnelIDs: Set(established.map(\.tunnelID)),
             childSPIs: Set(children.childSAs.map(\.childSA.inboundSPI)),
-            unsettled: list.ikeSAs.count - established.count, halfOpen: stats.halfOpenSAs, drops: stats.drops)
+            unsettled: list.ikeSAs.count - established.count, halfOpen: stats.halfOpenSAs,
+            drops: stats.drops)
     }
 }
 
@@ -282,7 +283,8 @@ final class IKERateBenchmark {
             sender: "tagline-bench")
         let list = try negotiator.request(
             MessageType.ikeList, EmptyRequest(), as: IKESAListReply.self, timeout: 10)
-        let groups = Set(list.ikeSAs.filter { progress.initiatorIKE.contains($0.tunnelID) }.map(\.dhGroup))
+        let groups = Set(
+            list.ikeSAs.filter { progress.initiatorIKE.contains($0.tunnelID) }.map(\.dhGroup))
         guard groups.count == 1, let group = groups.first else {
             throw BenchError("the new IKE SAs use DH groups \(groups.sorted()), expected one")
         }
@@ -291,13 +293,16 @@ final class IKERateBenchmark {
         return IKERateRound(
             ratePerSecond: Double(count) / wall, wallSeconds: wall,
             initiateSeconds: seconds(progress.initiated ?? progress.start),
-            initiatorSeconds: seconds(progress.initiatorDone), responderSeconds: seconds(progress.responderDone),
+            initiatorSeconds: seconds(progress.initiatorDone),
+            responderSeconds: seconds(progress.responderDone),
             dhGroup: group)
     }
 
     /// Deletes the round's IKE SAs on the initiator (which sends the Deletes
     /// to the responder) and waits until both sides are back where they were.
-    private func clear(_ tunnelIDs: [Int], initiatorBefore: GatewayCounts, responderBefore: GatewayCounts)
+    private func clear(
+        _ tunnelIDs: [Int], initiatorBefore: GatewayCounts, responderBefore: GatewayCounts
+    )
         throws
     {
         let loop = EventLoop()
@@ -357,7 +362,10 @@ final class IKERateBenchmark {
                 ("sas_per_s", fixed(median)), ("child_sas", "1"),
                 ("rounds", "\(rounds.count)"), ("min", fixed(rates[0])),
                 ("max", fixed(rates[rates.count - 1])),
-                ("round_rates", "[" + rounds.map { fixed($0.ratePerSecond) }.joined(separator: ",") + "]"),
+                (
+                    "round_rates",
+                    "[" + rounds.map { fixed($0.ratePerSecond) }.joined(separator: ",") + "]"
+                ),
             ]
             print("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
         } else {
@@ -370,7 +378,7 @@ final class IKERateBenchmark {
     }
 }
 
-/// What the events of one round have shown so far.
+/// The progress of one round, as its events show it.
 struct RoundProgress {
     let count: Int
     var start: UInt64 = 0

@@ -60,7 +60,9 @@ func parseOptions(_ arguments: ArraySlice<String>, values: Set<String>, flags: S
 }
 
 /// Returns the whole number given with `name` within `range`, or `fallback` when absent.
-func wholeNumber(_ options: [String: String], _ name: String, _ range: ClosedRange<Int>, _ fallback: Int)
+func wholeNumber(
+    _ options: [String: String], _ name: String, _ range: ClosedRange<Int>, _ fallback: Int
+)
     -> Int
 {
     guard let text = options[name] else { return fallback }
@@ -78,8 +80,10 @@ switch subcommand {
 case "ike-rate":
     let options = parseOptions(
         arguments.dropFirst(),
-        values: ["--initiator-run-dir", "--responder-run-dir", "--n", "--rounds", "--target",
-            "--timeout"],
+        values: [
+            "--initiator-run-dir", "--responder-run-dir", "--n", "--rounds", "--target",
+            "--timeout",
+        ],
         flags: ["--json"])
     guard let initiator = options["--initiator-run-dir"] else {
         usageError("missing --initiator-run-dir")

@@ -19,6 +19,7 @@ final class Negotiator: IKEEngineDelegate {
     private var timerID: Int?
     /// Set while writing IKE SA changes to the state file fails.
     private var savingFails = false
+    private var flushScheduled = false
     /// When this negotiator started, for `ike.stats`.
     let startedAt = wallClockSeconds()
     /// Datagrams read from one socket before the loop gets its turn again, so
@@ -35,19 +36,14 @@ final class Negotiator: IKEEngineDelegate {
         self.store = store
         let pending = (try? store?.loadOperations()) ?? []
         link = SAManagerLink(bus: bus, loop: loop, logger: logger, pendingOperations: pending)
+        // Queue changes are written at the end of the loop turn, with the SA changes.
         link.onEnqueue = { [weak self] queued in
-            do {
-                try self?.store?.appendOperation(queued)
-            } catch {
-                self?.logger.error("CHILD", "saving pending sa-manager operations failed: \(error)")
-            }
+            self?.store?.appendOperation(queued)
+            self?.scheduleFlush()
         }
         link.onDone = { [weak self] id in
-            do {
-                try self?.store?.removeOperation(id: id)
-            } catch {
-                self?.logger.error("CHILD", "saving pending sa-manager operations failed: \(error)")
-            }
+            self?.store?.removeOperation(id: id)
+            self?.scheduleFlush()
         }
         engine = IKEEngine(
             config: config, clock: wallClockSeconds, random: IKEEngine.systemRandom,
@@ -152,8 +148,10 @@ final class Negotiator: IKEEngineDelegate {
     }
 
     func engine(_ engine: IKEEngine, debug line: String) {
-        // Always published: `tagline debug crypto ikev2 internal` subscribes to it.
-        bus.publish(MessageType.debugIKEv2, DebugLine(time: wallClockSeconds(), text: line))
+        // Published only while `tagline debug crypto ikev2 internal` has the
+        // category on: each IKE SA produces about ten lines, and encoding them
+        // costs a share of the setup rate.
+        bus.publishDebug(MessageType.debugIKEv2, category: "crypto ikev2 internal", line)
         logger.debug("IKE", line)
     }
 
@@ -189,7 +187,8 @@ final class Negotiator: IKEEngineDelegate {
             do {
                 let (target, tunnelIDs) = try engine.initiateAdditional(
                     targetKey: request.target, count: request.count)
-                logger.notice("IKE", "initiating \(tunnelIDs.count) IKE SAs for \(target) on request")
+                logger.notice(
+                    "IKE", "initiating \(tunnelIDs.count) IKE SAs for \(target) on request")
                 return IKEInitiateReply(target: target, tunnelIDs: tunnelIDs)
             } catch let error as IKEInitiateError {
                 throw ErrorReply(message: error.description)
@@ -238,6 +237,22 @@ final class Negotiator: IKEEngineDelegate {
             self.timerID = nil
             self.engine.handleTimers()
             self.afterEngineWork()
+        }
+    }
+
+    /// Writes the recorded sa-manager queue changes on the next loop turn,
+    /// for changes made outside the engine's work (replies from sa-manager).
+    private func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        loop.addOneShot(after: 0) { [weak self] in
+            guard let self else { return }
+            self.flushScheduled = false
+            do {
+                try self.store?.flush()
+            } catch {
+                self.logger.error("CHILD", "saving pending sa-manager operations failed: \(error)")
+            }
         }
     }
 

@@ -26,7 +26,7 @@ struct QueuedOperation: Equatable {
 }
 
 final class SAManagerLink {
-    /// The pool is refilled when it holds fewer SPIs than this.
+    /// The pool is refilled when it contains fewer SPIs than this.
     static let poolLowWater = 16
     /// SPIs reserved with one request. A burst of new SAs, such as many peers
     /// initiating at once, then costs one request per batch, not one per SA.
@@ -50,8 +50,8 @@ final class SAManagerLink {
     private var refillInFlight = false
     /// Operations not yet confirmed, oldest first.
     private(set) var queue: [QueuedOperation] = []
-    /// Index of the oldest operation in `queue`; the ones before it are done
-    /// and are dropped in batches, so that taking one off the front costs O(1).
+    /// Index of the oldest operation in `queue`. The ones before it are done
+    /// and are dropped in batches, so taking one off the front costs O(1).
     private var head = 0
     private var nextID: Int64
     /// Operations from `head` on that were sent and are still in the queue.
@@ -69,8 +69,7 @@ final class SAManagerLink {
     /// Called with the id of each operation that leaves the queue.
     var onDone: ((Int64) -> Void)?
 
-    init(bus: ServiceBus, loop: EventLoop, logger: Logger, pendingOperations: [QueuedOperation])
-    {
+    init(bus: ServiceBus, loop: EventLoop, logger: Logger, pendingOperations: [QueuedOperation]) {
         self.bus = bus
         self.loop = loop
         self.logger = logger
@@ -192,12 +191,11 @@ final class SAManagerLink {
     }
 
     /// Records one reply. Operations leave the queue in order, once each one
-    /// before them has a reply. After a failure without a reply, every
-    /// operation from the failed one on is sent again, in order, once the
-    /// replies still in flight are in: sa-manager may have applied later ones
-    /// without the failed one, and sending them again restores the order.
-    /// Installing twice replaces the SA with itself, and deleting twice gets
-    /// an error reply, so sending again is safe.
+    /// before them has a reply. A failure without a reply means sa-manager
+    /// may have applied later operations without the failed one. So once the
+    /// replies still in flight are in, every operation from the failed one on
+    /// is sent again, in order. Installing twice replaces the SA with itself,
+    /// and deleting twice gets an error reply, so sending again is safe.
     private func finish(
         _ queued: QueuedOperation, round: Int, _ result: Result<EmptyReply, BusError>
     ) {

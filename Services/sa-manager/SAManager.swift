@@ -49,9 +49,11 @@ final class SAManager {
     }
 
     private func registerHandlers() {
-        bus.handle(MessageType.spiAllocate) { [unowned self] (request: SPIAllocateRequest, envelope) in
+        bus.handle(MessageType.spiAllocate) {
+            [unowned self] (request: SPIAllocateRequest, envelope) in
             let count = min(max(request.count ?? 1, 1), SPIAllocateRequest.maximumCount)
-            let spis = try store.allocateSPIs(count: count, at: wallClockSeconds(), using: &generator)
+            let spis = try store.allocateSPIs(
+                count: count, at: wallClockSeconds(), using: &generator)
             let more = spis.count > 1 ? " and \(spis.count - 1) more" : ""
             logger.info("CHILD", "SPI \(hex(spis[0]))\(more) reserved for \(envelope.sender)")
             return SPIAllocateReply(

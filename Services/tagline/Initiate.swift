@@ -1,6 +1,6 @@
-// `crypto ikev2 initiate [MAP SEQ] [count N]`: asks ike-negotiator to start
-// new IKE SAs for a crypto map entry, even when one is up already. Without
-// MAP SEQ the only configured entry or tunnel is used.
+// `crypto ikev2 initiate [MAP SEQ] [count N]`: sends ike-negotiator the
+// request to start new IKE SAs for a crypto map entry, even when one is up
+// already. Without MAP SEQ the only configured entry or tunnel is used.
 
 import TaglineCore
 
@@ -37,7 +37,9 @@ enum InitiateCommand {
 
     /// The four forms of the command, for the command table.
     static var commands: [Command] {
-        let prefix: [PatternElement] = [.keyword("crypto"), .keyword("ikev2"), .keyword("initiate")]
+        let prefix: [PatternElement] = [
+            .keyword("crypto"), .keyword("ikev2"), .keyword("initiate"),
+        ]
         let target: [PatternElement] = [.parameter(.mapName), .parameter(.mapSequence)]
         let count: [PatternElement] = [.keyword("count"), .parameter(.initiateCount)]
         return [
@@ -83,7 +85,8 @@ enum InitiateCommand {
             throw CLIError(
                 "no IKE SA started for \(reply.target); see the ike-negotiator log for the reason")
         }
-        let ids = reply.tunnelIDs.count == 1 ? "tunnel id \(first)" : "tunnel ids \(first) to \(last)"
+        let ids =
+            reply.tunnelIDs.count == 1 ? "tunnel id \(first)" : "tunnel ids \(first) to \(last)"
         print("initiating \(counted(reply.tunnelIDs.count, "IKE SA")) for \(reply.target) (\(ids))")
     }
 }
