@@ -51,7 +51,7 @@ enum InitiateCommand {
             },
             Command(
                 pattern: prefix + count, options: ["--json"],
-                summary: "start N new IKE SAs at once for the only crypto map entry"
+                summary: "start N new IKE SAs at once for the only entry"
             ) { context, bound in
                 try run(context, target: nil, count: Int(bound[0])!)
             },
@@ -63,7 +63,7 @@ enum InitiateCommand {
             },
             Command(
                 pattern: prefix + target + count, options: ["--json"],
-                summary: "start N new IKE SAs at once for this crypto map entry"
+                summary: "start N new IKE SAs at once for this entry"
             ) { context, bound in
                 try run(context, target: "\(bound[0]) \(bound[1])", count: Int(bound[2])!)
             },
