@@ -74,27 +74,6 @@ struct GatewayCounts: Equatable {
     }
 }
 
-/// The part of an `ike.sa.event` body the benchmark reads.
-private struct IKEEventHead: Decodable {
-    struct SA: Decodable {
-        var tunnelID: Int
-        var childSAInboundSPIs: [UInt32]
-    }
-    var event: String
-    var ikeSA: SA
-}
-
-/// The part of an `sa.child.update` body the benchmark reads: the key
-/// (inbound SPI in decimal) and whether the update adds or removes.
-private struct ChildUpdateHead: Decodable {
-    /// Decodes anything; only its presence matters.
-    struct Present: Decodable {
-        init(from decoder: Decoder) throws {}
-    }
-    var key: String
-    var item: Present?
-}
-
 final class IKERateBenchmark {
     let settings: IKERateSettings
     /// Seconds to let a new subscription reach its publisher before the
@@ -168,11 +147,10 @@ final class IKERateBenchmark {
                 topics: [MessageType.ikeEvent], loop: loop
             ) { frames in
                 guard frames.count == Envelope.frameCount,
-                    let event = try? JSONDecoder().decode(IKEEventHead.self, from: Data(frames[6])),
-                    event.event == "up", !event.ikeSA.childSAInboundSPIs.isEmpty,
-                    !before.tunnelIDs.contains(event.ikeSA.tunnelID)
+                    let tunnelID = EventScan.upTunnelID(frames[6]),
+                    !before.tunnelIDs.contains(tunnelID)
                 else { return }
-                progress.ikeUp(event.ikeSA.tunnelID, initiator: initiator)
+                progress.ikeUp(tunnelID, initiator: initiator)
                 if progress.isComplete { loop.stop() }
             }
         }
@@ -184,9 +162,7 @@ final class IKERateBenchmark {
                 topics: [MessageType.childUpdate], loop: loop
             ) { frames in
                 guard frames.count == Envelope.frameCount,
-                    let update = try? JSONDecoder().decode(
-                        ChildUpdateHead.self, from: Data(frames[6])),
-                    update.item != nil, let spi = UInt32(update.key),
+                    let spi = EventScan.addedChildSPI(frames[6]),
                     !before.childSPIs.contains(spi)
                 else { return }
                 progress.childUp(spi, initiator: initiator)
