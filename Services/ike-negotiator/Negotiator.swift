@@ -20,6 +20,8 @@ final class Negotiator: IKEEngineDelegate {
     /// Set while writing IKE SA changes to the state file fails.
     private var savingFails = false
     private var flushScheduled = false
+    /// Holds the responses that create a Child SA until sa-manager confirms it.
+    private var barrier: InstallBarrier!
     /// When this negotiator started, for `ike.stats`.
     let startedAt = wallClockSeconds()
     /// Datagrams read from one socket before the loop gets its turn again, so
@@ -44,10 +46,12 @@ final class Negotiator: IKEEngineDelegate {
         link.onDone = { [weak self] id in
             self?.store?.removeOperation(id: id)
             self?.scheduleFlush()
+            self?.barrier.operationDone(id: id)
         }
         engine = IKEEngine(
             config: config, clock: wallClockSeconds, random: IKEEngine.systemRandom,
             delegate: self)
+        barrier = InstallBarrier { [weak self] datagram in self?.transmit(datagram) }
         if let (saved, purged) = try store?.loadStates() {
             if purged > 0 {
                 logger.notice(
@@ -116,7 +120,7 @@ final class Negotiator: IKEEngineDelegate {
             case .datagram(let datagram):
                 logger.log(
                     .trace, "IKE", "\(datagram.remote): received \(datagram.bytes.count) bytes")
-                engine.receive(datagram)
+                barrier.handling { engine.receive(datagram) }
             }
         }
     }
@@ -124,6 +128,11 @@ final class Negotiator: IKEEngineDelegate {
     // MARK: Engine delegate
 
     func engine(_ engine: IKEEngine, send datagram: IKEDatagram) {
+        barrier.send(datagram)
+    }
+
+    /// Sends a datagram on the socket of its local endpoint.
+    private func transmit(_ datagram: IKEDatagram) {
         guard let socket = sockets[datagram.local] else {
             logger.error("IKE", "\(datagram.remote.address): no socket on \(datagram.local)")
             return
@@ -140,7 +149,7 @@ final class Negotiator: IKEEngineDelegate {
     }
 
     func engine(_ engine: IKEEngine, install childSA: ChildSA) {
-        link.enqueue(.install(childSA))
+        barrier.noteInstall(id: link.enqueue(.install(childSA)))
     }
 
     func engine(_ engine: IKEEngine, deleteChildSA inboundSPI: UInt32) {

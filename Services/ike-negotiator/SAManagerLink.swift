@@ -143,12 +143,15 @@ final class SAManagerLink {
 
     // MARK: Installs and deletes
 
-    func enqueue(_ operation: SAManagerOperation) {
+    /// Adds an operation at the end of the queue and returns its id.
+    @discardableResult
+    func enqueue(_ operation: SAManagerOperation) -> Int64 {
         let queued = QueuedOperation(id: nextID, operation: operation)
         nextID += 1
         queue.append(queued)
         onEnqueue?(queued)
         sendNext()
+        return queued.id
     }
 
     /// Takes the oldest operation off the queue.
