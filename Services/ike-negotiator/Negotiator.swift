@@ -20,6 +20,10 @@ final class Negotiator: IKEEngineDelegate {
     /// Set while writing IKE SA changes to the state file fails.
     private var savingFails = false
     private var flushScheduled = false
+    /// When `rearmTimer` last scanned the SAs for the next deadline.
+    private var deadlineScannedAt = 0.0
+    private var scanScheduled = false
+    static let deadlineScanInterval = 0.02
     /// Holds the responses that create a Child SA until sa-manager confirms it.
     private var barrier: InstallBarrier!
     /// When this negotiator started, for `ike.stats`.
@@ -237,6 +241,28 @@ final class Negotiator: IKEEngineDelegate {
                 logger.error("IKE", "saving IKE SA state failed, will retry: \(error)")
             }
         }
+        rearmTimer()
+    }
+
+    /// Rearms the one-shot timer for the engine's next deadline. Finding the
+    /// deadline scans every IKE SA, which costs a share of the setup rate
+    /// when hundreds of SAs are negotiated at once. So within
+    /// `deadlineScanInterval` of the last scan, the next scan is only
+    /// scheduled for the end of the interval, and a timer fires at most that
+    /// much late. Retransmissions wait 1 s and more.
+    private func rearmTimer() {
+        let now = wallClockSeconds()
+        let nextScan = deadlineScannedAt + Negotiator.deadlineScanInterval
+        if now < nextScan {
+            guard !scanScheduled else { return }
+            scanScheduled = true
+            loop.addOneShot(after: nextScan - now) { [weak self] in
+                self?.scanScheduled = false
+                self?.rearmTimer()
+            }
+            return
+        }
+        deadlineScannedAt = now
         if let timerID { loop.cancelTimer(timerID) }
         timerID = nil
         guard let deadline = engine.nextTimerDeadline() else { return }
