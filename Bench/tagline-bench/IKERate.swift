@@ -79,6 +79,8 @@ final class IKERateBenchmark {
     /// Seconds to let a new subscription reach its publisher before the
     /// first event that matters can be published.
     static let subscribeDelay = 0.3
+    /// Clear requests in flight at once.
+    static let clearWindow = 256
     /// Interval of the polls that wait for a clear to finish.
     static let pollInterval = 0.2
 
@@ -285,18 +287,30 @@ final class IKERateBenchmark {
         let negotiator = try BusClient(
             service: .ikeNegotiator, runDirectory: settings.initiatorRunDirectory,
             sender: "tagline-bench")
-        var outstanding = tunnelIDs.count
+        var next = 0
+        var outstanding = 0
         var failures: [String] = []
-        for tunnelID in tunnelIDs {
-            negotiator.send(
-                MessageType.ikeClear, ClearRequest(tunnelID: tunnelID), as: EmptyReply.self,
-                timeout: settings.timeout, loop: loop
-            ) { result in
-                if case .failure(let error) = result { failures.append("\(tunnelID): \(error)") }
-                outstanding -= 1
-                if outstanding == 0 { loop.stop() }
+        // A window of requests, because ZeroMQ refuses to queue more than its
+        // high-water mark (1000 messages by default) on one socket.
+        func sendMore() {
+            while outstanding < IKERateBenchmark.clearWindow, next < tunnelIDs.count {
+                let tunnelID = tunnelIDs[next]
+                next += 1
+                outstanding += 1
+                negotiator.send(
+                    MessageType.ikeClear, ClearRequest(tunnelID: tunnelID), as: EmptyReply.self,
+                    timeout: settings.timeout, loop: loop
+                ) { result in
+                    if case .failure(let error) = result {
+                        failures.append("\(tunnelID): \(error)")
+                    }
+                    outstanding -= 1
+                    sendMore()
+                    if outstanding == 0 { loop.stop() }
+                }
             }
         }
+        sendMore()
         if outstanding > 0 { loop.run() }
         if !failures.isEmpty {
             throw BenchError(
