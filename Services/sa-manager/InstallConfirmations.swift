@@ -84,6 +84,9 @@ final class InstallConfirmations {
         }
     }
 
+    // NOTE: a dataplane too busy to answer one ping within 0.5 s counts as
+    // stopped until the next ping, and installs in that window are confirmed
+    // without waiting for it.
     private func pingDataplane() {
         bus.client(.dataplane).send(
             MessageType.ping, EmptyRequest(), as: PingReply.self,
