@@ -84,7 +84,7 @@ final class InstallConfirmations {
         }
     }
 
-    // NOTE: a dataplane too busy to answer one ping within 0.5 s counts as
+    // NOTE: a dataplane too busy to reply to one ping within 0.5 s counts as
     // stopped until the next ping, and installs in that window are confirmed
     // without waiting for it.
     private func pingDataplane() {
