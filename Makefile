@@ -5,6 +5,8 @@
 #   make test    unit tests, a 20 s run of each fuzz target, then the lab and
 #                strongSwan interop tests (root)
 #   make deps    install the Debian packages that are missing
+#   make bench   IKE SA setup rate of Tagline and of strongSwan on this
+#                machine, their ratio and the OpenSSL ceiling (root)
 #
 # Every target that needs a package runs `make deps` first, so a fresh
 # Debian machine needs nothing but this repository and the Swift toolchain.
@@ -19,7 +21,7 @@ SHARED_DIR ?= $(abspath ../shared)
 # process supervisor, the lab's tools and the strongSwan peer for interop.
 PACKAGES := pkg-config libzmq3-dev libssl-dev libsqlite3-dev sqlite3 \
 	supervisor iproute2 iputils-ping ethtool tcpdump python3 \
-	charon-systemd strongswan-swanctl libcharon-extra-plugins tshark nftables
+	charon-systemd strongswan-swanctl libcharon-extra-plugins tshark nftables openssl
 
 .PHONY: all deps build demo demo-down test unit-test integration-test format lint-config clean
 
@@ -51,6 +53,15 @@ integration-test: build
 	Tests/integration/run --bin $(BUILD_DIR) --shared $(SHARED_DIR)
 
 test: unit-test fuzz-smoke integration-test
+
+# BENCH_N IKE SAs at once, BENCH_ROUNDS rounds, for each system; see docs/benchmarks.md.
+BENCH_N ?= 500
+BENCH_ROUNDS ?= 5
+
+.PHONY: bench
+
+bench: build
+	bench/ike-compare --bin $(BUILD_DIR) --shared $(SHARED_DIR) -n $(BENCH_N) --rounds $(BENCH_ROUNDS)
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Shared Services Tests

@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "dataplane-tagger", targets: ["dataplane-tagger"]),
         .executable(name: "cts-binding-store", targets: ["cts-binding-store"]),
         .executable(name: "tagline", targets: ["tagline"]),
+        .executable(name: "tagline-bench", targets: ["tagline-bench"]),
     ],
     targets: [
         // C libraries from Debian packages.
@@ -59,6 +60,10 @@ let package = Package(
         .executableTarget(name: "tagline",
                           dependencies: ["TaglineCore", "TaglineConfig", "TaglineBus"],
                           path: "Services/tagline"),
+
+        // Benchmarks that drive running services over the bus.
+        .executableTarget(name: "tagline-bench", dependencies: ["TaglineCore", "TaglineBus"],
+                          path: "Bench/tagline-bench"),
 
         // Tests.
         .testTarget(name: "TaglineCoreTests", dependencies: ["TaglineCore"],

@@ -18,6 +18,10 @@ final class IKEStateStore {
     /// Local SPIs that have a row in `ike_sa`.
     private var savedSPIs: Set<UInt64> = []
     private let encoder = JSONEncoder()
+    /// Queue changes not yet written. Writing them with the next batch of SA
+    /// changes costs one commit per loop turn instead of two per Child SA.
+    private var stagedAppends: [Int64: SAManagerOperation] = [:]
+    private var stagedRemovals: [Int64] = []
     private let decoder = JSONDecoder()
 
     init(path: String) throws {
@@ -64,13 +68,15 @@ final class IKEStateStore {
         return (states, stale.count)
     }
 
-    /// Writes the established SAs that changed and deletes the rows of those
-    /// that are gone, in one transaction. Does nothing when neither has an
-    /// effect, which is the case for SAs that never got established.
+    /// Writes the established SAs that changed, deletes the rows of those
+    /// that are gone and writes the recorded queue changes, in one
+    /// transaction. Does nothing when none of these has an effect, which is
+    /// the case for SAs that never got established.
     func apply(_ changes: IKEStateChanges) throws {
         let removed = changes.removed.filter { savedSPIs.contains($0) }
-        guard !changes.updated.isEmpty || !removed.isEmpty else { return }
+        guard !changes.updated.isEmpty || !removed.isEmpty || hasStagedOperations else { return }
         try database.transaction {
+            try writeStagedOperations()
             for state in changes.updated {
                 try database.run(
                     "INSERT OR REPLACE INTO ike_sa (local_spi, state) VALUES (?, ?)",
@@ -90,21 +96,49 @@ final class IKEStateStore {
         String(localSPI, radix: 16)
     }
 
-    func loadOperations() throws -> [SAManagerOperation] {
-        try database.query("SELECT operation FROM pending_operation ORDER BY position").compactMap {
-            guard case .blob(let bytes) = $0[0] else { return nil }
-            return try? decoder.decode(SAManagerOperation.self, from: Data(bytes))
+    /// Reads the sa-manager operations not yet confirmed, oldest first, with their row ids.
+    func loadOperations() throws -> [QueuedOperation] {
+        try database.query(
+            "SELECT position, operation FROM pending_operation ORDER BY position"
+        ).compactMap {
+            guard case .integer(let id) = $0[0], case .blob(let bytes) = $0[1],
+                let operation = try? decoder.decode(SAManagerOperation.self, from: Data(bytes))
+            else { return nil }
+            return QueuedOperation(id: id, operation: operation)
         }
     }
 
-    func saveOperations(_ operations: [SAManagerOperation]) throws {
-        try database.transaction {
-            try database.run("DELETE FROM pending_operation")
-            for (position, operation) in operations.enumerated() {
-                try database.run(
-                    "INSERT INTO pending_operation (position, operation) VALUES (?, ?)",
-                    [.integer(Int64(position)), .blob(Array(try encoder.encode(operation)))])
-            }
+    /// Records an operation added at the end of the queue; `flush` or
+    /// `apply` writes it, one row per operation.
+    func appendOperation(_ queued: QueuedOperation) {
+        stagedAppends[queued.id] = queued.operation
+    }
+
+    /// Records that the operation with row id `id` left the queue.
+    func removeOperation(id: Int64) {
+        if stagedAppends.removeValue(forKey: id) == nil { stagedRemovals.append(id) }
+    }
+
+    /// True when recorded queue changes wait for `flush` or `apply`.
+    var hasStagedOperations: Bool { !stagedAppends.isEmpty || !stagedRemovals.isEmpty }
+
+    /// Writes the recorded queue changes in one transaction. They stay
+    /// recorded when writing fails, for the next call.
+    func flush() throws {
+        guard hasStagedOperations else { return }
+        try database.transaction { try writeStagedOperations() }
+    }
+
+    private func writeStagedOperations() throws {
+        for (id, operation) in stagedAppends.sorted(by: { $0.key < $1.key }) {
+            try database.run(
+                "INSERT OR REPLACE INTO pending_operation (position, operation) VALUES (?, ?)",
+                [.integer(id), .blob(Array(try encoder.encode(operation)))])
         }
+        for id in stagedRemovals {
+            try database.run("DELETE FROM pending_operation WHERE position = ?", [.integer(id)])
+        }
+        stagedAppends = [:]
+        stagedRemovals = []
     }
 }

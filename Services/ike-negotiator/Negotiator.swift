@@ -23,6 +23,13 @@ final class Negotiator: IKEEngineDelegate {
     private var lastTraffic: [UInt32: SACounters] = [:]
     /// `dataplaneStartedAt` of the previous report.
     private var trafficEpoch: Double?
+    private var flushScheduled = false
+    /// When `rearmTimer` last scanned the SAs for the next deadline.
+    private var deadlineScannedAt = 0.0
+    private var scanScheduled = false
+    static let deadlineScanInterval = 0.02
+    /// Holds the responses that create a Child SA until sa-manager confirms it.
+    private var barrier: InstallBarrier!
     /// When this negotiator started, for `ike.stats`.
     let startedAt = wallClockSeconds()
     /// Datagrams read from one socket before the loop gets its turn again, so
@@ -39,16 +46,20 @@ final class Negotiator: IKEEngineDelegate {
         self.store = store
         let pending = (try? store?.loadOperations()) ?? []
         link = SAManagerLink(bus: bus, loop: loop, logger: logger, pendingOperations: pending)
-        link.onQueueChange = { [weak self] operations in
-            do {
-                try self?.store?.saveOperations(operations)
-            } catch {
-                self?.logger.error("CHILD", "saving pending sa-manager operations failed: \(error)")
-            }
+        // Queue changes are written at the end of the loop turn, with the SA changes.
+        link.onEnqueue = { [weak self] queued in
+            self?.store?.appendOperation(queued)
+            self?.scheduleFlush()
+        }
+        link.onDone = { [weak self] id in
+            self?.store?.removeOperation(id: id)
+            self?.scheduleFlush()
+            self?.barrier.operationDone(id: id)
         }
         engine = IKEEngine(
             config: config, clock: wallClockSeconds, random: IKEEngine.systemRandom,
             delegate: self)
+        barrier = InstallBarrier { [weak self] datagram in self?.transmit(datagram) }
         if let (saved, purged) = try store?.loadStates() {
             if purged > 0 {
                 logger.notice(
@@ -117,7 +128,7 @@ final class Negotiator: IKEEngineDelegate {
             case .datagram(let datagram):
                 logger.log(
                     .trace, "IKE", "\(datagram.remote): received \(datagram.bytes.count) bytes")
-                engine.receive(datagram)
+                barrier.handling { engine.receive(datagram) }
             }
         }
     }
@@ -125,6 +136,11 @@ final class Negotiator: IKEEngineDelegate {
     // MARK: Engine delegate
 
     func engine(_ engine: IKEEngine, send datagram: IKEDatagram) {
+        barrier.send(datagram)
+    }
+
+    /// Sends a datagram on the socket of its local endpoint.
+    private func transmit(_ datagram: IKEDatagram) {
         guard let socket = sockets[datagram.local] else {
             logger.error("IKE", "\(datagram.remote.address): no socket on \(datagram.local)")
             return
@@ -141,7 +157,7 @@ final class Negotiator: IKEEngineDelegate {
     }
 
     func engine(_ engine: IKEEngine, install childSA: ChildSA) {
-        link.enqueue(.install(childSA))
+        barrier.noteInstall(id: link.enqueue(.install(childSA)))
     }
 
     func engine(_ engine: IKEEngine, deleteChildSA inboundSPI: UInt32) {
@@ -149,8 +165,10 @@ final class Negotiator: IKEEngineDelegate {
     }
 
     func engine(_ engine: IKEEngine, debug line: String) {
-        // Always published: `tagline debug crypto ikev2 internal` subscribes to it.
-        bus.publish(MessageType.debugIKEv2, DebugLine(time: wallClockSeconds(), text: line))
+        // Published only while `tagline debug crypto ikev2 internal` has the
+        // category on: each IKE SA produces about ten lines, and encoding them
+        // costs a share of the setup rate.
+        bus.publishDebug(MessageType.debugIKEv2, category: "crypto ikev2 internal", line)
         logger.debug("IKE", line)
     }
 
@@ -189,6 +207,18 @@ final class Negotiator: IKEEngineDelegate {
             [unowned self] (event: ChildSAExpiring, _) in
             engine.childSAExpiring(inboundSPI: event.inboundSPI, hard: event.hard)
             afterEngineWork()
+        }
+        bus.handle(MessageType.ikeInitiate) { [unowned self] (request: IKEInitiateRequest, _) in
+            defer { afterEngineWork() }
+            do {
+                let (target, tunnelIDs) = try engine.initiateAdditional(
+                    targetKey: request.target, count: request.count)
+                logger.notice(
+                    "IKE", "initiating \(tunnelIDs.count) IKE SAs for \(target) on request")
+                return IKEInitiateReply(target: target, tunnelIDs: tunnelIDs)
+            } catch let error as IKEInitiateError {
+                throw ErrorReply(message: error.description)
+            }
         }
         bus.handle(MessageType.ikeStats) { [unowned self] (_: EmptyRequest, _) in
             IKEStatsReply(
@@ -248,6 +278,28 @@ final class Negotiator: IKEEngineDelegate {
                 logger.error("IKE", "saving IKE SA state failed, will retry: \(error)")
             }
         }
+        rearmTimer()
+    }
+
+    /// Rearms the one-shot timer for the engine's next deadline. Finding the
+    /// deadline scans every IKE SA, which costs a share of the setup rate
+    /// when hundreds of SAs are negotiated at once. So within
+    /// `deadlineScanInterval` of the last scan, the next scan is only
+    /// scheduled for the end of the interval, and a timer fires at most that
+    /// much late. Retransmissions wait 1 s and more.
+    private func rearmTimer() {
+        let now = wallClockSeconds()
+        let nextScan = deadlineScannedAt + Negotiator.deadlineScanInterval
+        if now < nextScan {
+            guard !scanScheduled else { return }
+            scanScheduled = true
+            loop.addOneShot(after: nextScan - now) { [weak self] in
+                self?.scanScheduled = false
+                self?.rearmTimer()
+            }
+            return
+        }
+        deadlineScannedAt = now
         if let timerID { loop.cancelTimer(timerID) }
         timerID = nil
         guard let deadline = engine.nextTimerDeadline() else { return }
@@ -257,6 +309,22 @@ final class Negotiator: IKEEngineDelegate {
             self.timerID = nil
             self.engine.handleTimers()
             self.afterEngineWork()
+        }
+    }
+
+    /// Writes the recorded sa-manager queue changes on the next loop turn,
+    /// for changes made outside the engine's work (replies from sa-manager).
+    private func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        loop.addOneShot(after: 0) { [weak self] in
+            guard let self else { return }
+            self.flushScheduled = false
+            do {
+                try self.store?.flush()
+            } catch {
+                self.logger.error("CHILD", "saving pending sa-manager operations failed: \(error)")
+            }
         }
     }
 

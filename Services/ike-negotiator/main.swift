@@ -2,6 +2,10 @@
 // on UDP 500 and 4500, and hands the Child SAs it negotiates to sa-manager.
 //
 //   ike-negotiator --config FILE --run-dir DIR [--state-dir DIR] [--log-level LEVEL]
+//                  [--max-half-open N]
+//
+// --max-half-open sets how many responder IKE SAs may wait for IKE_AUTH at
+// once (default 1000); IKE_SA_INIT requests beyond it are dropped.
 //
 // Established IKE SAs are kept in STATE_DIR/ike.db, so a restarted negotiator
 // keeps serving its peers on them. SIGHUP reloads the configuration.
@@ -17,7 +21,8 @@ import TaglineIKE
 
 let serviceName = ServiceName.ikeNegotiator
 let usage =
-    "usage: ike-negotiator --config FILE --run-dir DIR [--state-dir DIR] [--log-level LEVEL]"
+    "usage: ike-negotiator --config FILE --run-dir DIR [--state-dir DIR] [--log-level LEVEL]\n"
+    + "                      [--max-half-open N]"
 
 func fail(_ message: String) -> Never {
     fputs("ike-negotiator: \(message)\n", stderr)
@@ -25,7 +30,7 @@ func fail(_ message: String) -> Never {
 }
 
 let (options, configPath) = ServiceOptions.parseCommandLine(
-    program: serviceName.rawValue, usage: usage)
+    program: serviceName.rawValue, usage: usage, valueOptions: ["--max-half-open"])
 let logger = Logger(service: serviceName.rawValue, level: options.logLevel)
 
 /// Loads the configuration and prints its diagnostics: ignored lines at
@@ -59,6 +64,13 @@ do {
     bus = try ServiceBus(
         service: serviceName, runDirectory: options.runDirectory, loop: loop, logger: logger)
     negotiator = try Negotiator(config: config, logger: logger, loop: loop, bus: bus, store: store)
+    if let text = options.extra["--max-half-open"] {
+        guard let limit = Int(text), limit >= 1 else {
+            fail("invalid --max-half-open \(text): expected a whole number of 1 or more")
+        }
+        negotiator.engine.maximumHalfOpenSAs = limit
+        logger.notice("IKE", "half-open IKE SA limit set to \(limit)")
+    }
 } catch {
     fail("cannot start: \(error)")
 }

@@ -13,6 +13,7 @@ final class SAManager {
     private var childSAs: [UInt32: ChildSA] = [:]
     private var ledger: CounterLedger
     private let clone: CloneServer<ChildSA>
+    private let confirmations: InstallConfirmations
     private var generator = SystemRandomNumberGenerator()
     /// The drawn soft-lifetime fraction of each SA, by inbound SPI.
     private var softFractions: [UInt32: Double] = [:]
@@ -39,6 +40,7 @@ final class SAManager {
         clone = bus.cloneServer(
             updateType: MessageType.childUpdate, snapshotType: MessageType.childSnapshot,
             initialItems: items)
+        confirmations = InstallConfirmations(bus: bus)
         logger.notice("CHILD", "loaded \(childSAs.count) Child SAs from the store")
         registerHandlers()
         bus.subscribe(to: .dataplane, type: MessageType.counterReport) {
@@ -49,14 +51,24 @@ final class SAManager {
     }
 
     private func registerHandlers() {
-        bus.handle(MessageType.spiAllocate) { [unowned self] (_: SPIAllocateRequest, envelope) in
-            let spi = try store.allocateSPI(at: wallClockSeconds(), using: &generator)
-            logger.info("CHILD", "SPI \(hex(spi)) reserved for \(envelope.sender)")
-            return SPIAllocateReply(spi: spi)
+        bus.handle(MessageType.spiAllocate) {
+            [unowned self] (request: SPIAllocateRequest, envelope) in
+            let count = min(max(request.count ?? 1, 1), SPIAllocateRequest.maximumCount)
+            let spis = try store.allocateSPIs(
+                count: count, at: wallClockSeconds(), using: &generator)
+            let more = spis.count > 1 ? " and \(spis.count - 1) more" : ""
+            logger.info("CHILD", "SPI \(hex(spis[0]))\(more) reserved for \(envelope.sender)")
+            return SPIAllocateReply(
+                spi: spis[0], additionalSPIs: spis.count > 1 ? Array(spis.dropFirst()) : nil)
         }
-        bus.handle(MessageType.childInstall) { [unowned self] (request: ChildSAInstallRequest, _) in
-            try install(request.childSA)
-            return EmptyReply()
+        bus.handleDeferred(MessageType.childInstall) {
+            [unowned self] (request: ChildSAInstallRequest, _, responder) in
+            do {
+                try install(request.childSA)
+            } catch {
+                return responder.fail(error)
+            }
+            confirmations.confirmWhenInstalled(request.childSA.inboundSPI, responder)
         }
         bus.handle(MessageType.childDelete) { [unowned self] (request: ChildSADeleteRequest, _) in
             guard try delete(inboundSPI: request.inboundSPI, reason: "deleted by request") else {
@@ -64,8 +76,11 @@ final class SAManager {
             }
             return EmptyReply()
         }
-        bus.handle(MessageType.sequenceLease) { [unowned self] (request: SequenceLeaseRequest, _) in
-            try lease(request)
+        bus.handle(MessageType.sequenceLease) {
+            [unowned self] (request: SequenceLeaseRequest, envelope) in
+            let reply = try lease(request)
+            confirmations.leaseRequested(request.inboundSPI, by: envelope.sender)
+            return reply
         }
         bus.handle(MessageType.childList) { [unowned self] (_: EmptyRequest, _) in
             ChildSAListReply(
@@ -127,6 +142,7 @@ final class SAManager {
     /// Deletes an SA everywhere; returns false when it was not installed.
     func delete(inboundSPI: UInt32, reason: String) throws -> Bool {
         let existed = try store.delete(inboundSPI: inboundSPI)
+        confirmations.deleted(inboundSPI)
         guard let childSA = childSAs.removeValue(forKey: inboundSPI) else { return existed }
         ledger.remove(inboundSPI: inboundSPI)
         softFractions[inboundSPI] = nil

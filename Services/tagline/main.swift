@@ -194,6 +194,7 @@ let commands: [Command] = [
     ) { context, bound in
         try ClearCommand.clearIKE(context, tunnelID: Int(bound[0]))
     },
+] + InitiateCommand.commands + [
     Command(
         pattern: [.keyword("config"), .keyword("check"), .parameter(.file)],
         summary: "check a configuration file; exit 1 on errors"

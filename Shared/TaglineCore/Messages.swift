@@ -65,6 +65,9 @@ public enum MessageType {
     /// ChildSAClearRequest -> ChildSAClearReply: deletes Child SAs with an
     /// INFORMATIONAL Delete to the peer and keeps the IKE SAs
     public static let childClear = "ike.child.clear"
+    /// IKEInitiateRequest -> IKEInitiateReply: new IKE SAs for a configured
+    /// target, even when one is up already
+    public static let ikeInitiate = "ike.initiate"
     /// Published by ike-negotiator: DebugLine
     public static let debugIKEv2 = "debug.crypto.ikev2.internal"
     /// Published by ike-negotiator when an IKE SA comes up or goes down: IKESAEvent
@@ -100,12 +103,21 @@ public struct PingReply: Codable, Sendable {
 }
 
 public struct SPIAllocateRequest: Codable, Sendable {
-    public init() {}
+    /// SPIs to reserve with this request; nil means 1. sa-manager reserves
+    /// at most `SPIAllocateRequest.maximumCount`.
+    public var count: Int?
+    public static let maximumCount = 256
+    public init(count: Int? = nil) { self.count = count }
 }
 
 public struct SPIAllocateReply: Codable, Sendable {
     public var spi: UInt32
-    public init(spi: UInt32) { self.spi = spi }
+    /// The SPIs reserved besides `spi` when the request asked for more than one.
+    public var additionalSPIs: [UInt32]?
+    public init(spi: UInt32, additionalSPIs: [UInt32]? = nil) {
+        self.spi = spi
+        self.additionalSPIs = additionalSPIs
+    }
 }
 
 public struct ChildSAInstallRequest: Codable, Sendable {
@@ -430,5 +442,29 @@ public struct IKEStatsReply: Codable, Sendable {
         self.halfOpenSAs = halfOpenSAs
         self.drops = drops
         self.startedAt = startedAt
+    }
+}
+
+/// Starts `count` new IKE SAs, each with the first Child SA of the target, for
+/// the crypto map entry or tunnel named `target` ("MAP SEQ" or the interface
+/// name), or for the only configured target when nil. An IKE SA that is up
+/// already is not reused for them.
+public struct IKEInitiateRequest: Codable, Sendable {
+    public var target: String?
+    public var count: Int
+    public init(target: String?, count: Int) {
+        self.target = target
+        self.count = count
+    }
+}
+
+public struct IKEInitiateReply: Codable, Sendable {
+    /// The target the IKE SAs were started for.
+    public var target: String
+    /// Tunnel ids of the IKE SAs started, in the order they were started.
+    public var tunnelIDs: [Int]
+    public init(target: String, tunnelIDs: [Int]) {
+        self.target = target
+        self.tunnelIDs = tunnelIDs
     }
 }

@@ -180,7 +180,8 @@ public enum IntegrityAlgorithm: String, Codable, Sendable, CaseIterable {
     }
 
     public init?(transformID: UInt16) {
-        guard let match = IntegrityAlgorithm.allCases.first(where: { $0.transformID == transformID })
+        guard
+            let match = IntegrityAlgorithm.allCases.first(where: { $0.transformID == transformID })
         else { return nil }
         self = match
     }
@@ -254,8 +255,10 @@ public struct TrafficSelector: Hashable, Codable, Sendable, CustomStringConverti
     public var startPort: UInt16
     public var endPort: UInt16
 
-    public init(startAddress: IPAddress, endAddress: IPAddress, ipProtocol: UInt8 = 0,
-                startPort: UInt16 = 0, endPort: UInt16 = 65535) {
+    public init(
+        startAddress: IPAddress, endAddress: IPAddress, ipProtocol: UInt8 = 0,
+        startPort: UInt16 = 0, endPort: UInt16 = 65535
+    ) {
         self.startAddress = startAddress
         self.endAddress = endAddress
         self.ipProtocol = ipProtocol
@@ -370,16 +373,23 @@ public struct ChildSA: Hashable, Codable, Sendable {
     /// SA; nil without PFS. The first Child SA, made in IKE_AUTH, has it too,
     /// although IKE_AUTH carries no KE payload for its own keys.
     public var pfsGroup: DHGroup? = nil
+    /// Set on the SA that this gateway created as the responder of a rekey.
+    /// While the SA it replaces is installed, outbound traffic stays on that
+    /// one until a valid packet arrives on this SA, which shows that the peer
+    /// has installed it (RFC 7296 §2.8). nil means false.
+    public var awaitsInboundTraffic: Bool?
 
-    public init(inboundSPI: UInt32, outboundSPI: UInt32, ikeSAName: String,
-                localAddress: IPAddress, remoteAddress: IPAddress,
-                udpEncapsulation: UDPEncapsulation?, localSelectors: [TrafficSelector],
-                remoteSelectors: [TrafficSelector], encryption: EncryptionAlgorithm,
-                integrity: IntegrityAlgorithm?, inboundKeys: ChildSAKeys,
-                outboundKeys: ChildSAKeys, taggingNegotiated: Bool, cryptoMapName: String?,
-                interfaceName: String?, transformDescription: String, installedAt: Double,
-                lifetimeSeconds: UInt32 = 3600, lifetimeKilobytes: UInt64 = 4_608_000,
-                pfsGroup: DHGroup? = nil) {
+    public init(
+        inboundSPI: UInt32, outboundSPI: UInt32, ikeSAName: String,
+        localAddress: IPAddress, remoteAddress: IPAddress,
+        udpEncapsulation: UDPEncapsulation?, localSelectors: [TrafficSelector],
+        remoteSelectors: [TrafficSelector], encryption: EncryptionAlgorithm,
+        integrity: IntegrityAlgorithm?, inboundKeys: ChildSAKeys,
+        outboundKeys: ChildSAKeys, taggingNegotiated: Bool, cryptoMapName: String?,
+        interfaceName: String?, transformDescription: String, installedAt: Double,
+        lifetimeSeconds: UInt32 = 3600, lifetimeKilobytes: UInt64 = 4_608_000,
+        pfsGroup: DHGroup? = nil
+    ) {
         self.inboundSPI = inboundSPI
         self.outboundSPI = outboundSPI
         self.ikeSAName = ikeSAName
@@ -514,7 +524,8 @@ public enum Hex {
         var out = [UInt8]()
         var high: UInt8?
         for char in text.utf8 {
-            if char == UInt8(ascii: " ") || char == UInt8(ascii: ":") || char == UInt8(ascii: "\n") {
+            if char == UInt8(ascii: " ") || char == UInt8(ascii: ":") || char == UInt8(ascii: "\n")
+            {
                 continue
             }
             let nibble: UInt8

@@ -13,13 +13,6 @@ public final class SATable: @unchecked Sendable {
     /// Inbound SPIs of SAs that share their selectors with an older SA, as
     /// after a rekey until the old SA is deleted.
     let successors: Set<UInt32>
-    /// Age in seconds at which a successor starts carrying traffic, so that the
-    /// peer's dataplane has installed it too. Until then the older SA it
-    /// replaces keeps carrying the traffic.
-    /// TODO: replace this guessed delay with a signal that the peer installed
-    /// the SA (its first inbound packet on it); the lab still sees a few
-    /// noSA drops at the peer during a rekey.
-    public static let successorSettleSeconds: Double = 0.5
 
     /// Orders outbound SAs newest first, so that while a rekeyed SA and its
     /// successor coexist, traffic leaves on the successor (RFC 7296 §2.8);
@@ -50,9 +43,10 @@ public final class SATable: @unchecked Sendable {
 
     /// Finds the newest SA whose local selectors match the packet's source and whose remote
     /// selectors match its destination. `ports` is nil for protocols without ports. A
-    /// successor younger than `successorSettleSeconds`, or without sequence numbers leased
-    /// yet, yields to an older match that has some, so that a rekey costs no packets; with
-    /// none left anywhere, the newest match is returned.
+    /// successor yields to an older match while it has no sequence numbers leased yet, and,
+    /// when it awaits inbound traffic (this gateway responded to the rekey), until a valid
+    /// packet has arrived on it. A rekey then costs no packets. With no usable match left,
+    /// the newest match is returned.
     public func outboundSA(
         source: IPAddress, destination: IPAddress, ipProtocol: UInt8,
         ports: (source: UInt16, destination: UInt16)?
@@ -71,9 +65,9 @@ public final class SATable: @unchecked Sendable {
             guard remoteMatch else { continue }
             if newest == nil { newest = state }
             guard state.sequence.remaining > 0 else { continue }
-            // Only successors, which exist during a rekey, cost a clock read.
-            if successors.contains(sa.inboundSPI),
-                wallClockSeconds() - sa.installedAt < SATable.successorSettleSeconds
+            // The rekey responder's new SA waits for proof that the peer has it.
+            if sa.awaitsInboundTraffic == true, successors.contains(sa.inboundSPI),
+                state.counters.value(.decrypt) == 0
             {
                 continue
             }

@@ -260,9 +260,12 @@ extension IKEEngine {
         let responderNonce = random(IKEEngine.nonceLength)
         do {
             let rekeyed = try rekeyedChild(of: message, sa)
-            let (child, payloads) = try negotiateChildAsResponder(
+            var (child, payloads) = try negotiateChildAsResponder(
                 message, sa, profile: profile, initiatorNonce: nonce.nonce,
                 responderNonce: responderNonce, isCreateChild: true)
+            // The rekey initiator may send on the new pair once it has the
+            // response; this side waits until it does.
+            if rekeyed != nil { child.awaitsInboundTraffic = true }
             var response = payloads
             response.insert(.nonce(NoncePayload(nonce: responderNonce)), at: 1)
             sendResponse(.createChildSA, messageID: messageID, response, &sa, keys: sendKeys)

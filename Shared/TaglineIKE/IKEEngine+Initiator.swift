@@ -13,25 +13,31 @@ extension IKEEngine {
     static let nonceLength = 32
 
     /// Starts an IKE SA for a target, unless its profile or key is missing.
-    func initiate(targetKey key: String) {
-        guard var state = targets[key] else { return }
+    /// With `reuseExisting` an established IKE SA with the same peer serves
+    /// the target instead. Returns the tunnel id of the IKE SA started.
+    @discardableResult
+    func initiate(targetKey key: String, reuseExisting: Bool = true) -> Int? {
+        guard var state = targets[key] else { return nil }
         let target = state.target
 
         // A peer that already has an IKE SA with us (it initiated first, or
         // another target of ours is negotiating one) serves this target too.
-        if let existing = ikeSAs.values.first(where: {
-            ($0.phase == .established
-                || ($0.isInitiator && [.initSent, .authSent].contains($0.phase)))
-                && $0.remote.address == target.remote && $0.local.address == target.local
-        }) {
+        if reuseExisting,
+            let existing = ikeSAs.values.first(where: {
+                ($0.phase == .established
+                    || ($0.isInitiator && [.initSent, .authSent].contains($0.phase)))
+                    && $0.remote.address == target.remote && $0.local.address == target.local
+            })
+        {
             state.ikeSPI = existing.localSPI
             targets[key] = state
-            return addChildren(of: target, toIKESA: existing.localSPI)
+            addChildren(of: target, toIKESA: existing.localSPI)
+            return nil
         }
 
         guard let credentials = initiatorCredentials(target) else {
             backOff(targetKey: key)
-            return
+            return nil
         }
         let configured = config.proposals(forLocal: target.local)
         let proposals = ProposalSelection.ikeProposals(configured)
@@ -41,7 +47,7 @@ extension IKEEngine {
                 "\(target.remote): no complete IKEv2 proposal for local address "
                     + "\(target.local)")
             backOff(targetKey: key)
-            return
+            return nil
         }
 
         let spi = newLocalSPI()
@@ -55,10 +61,12 @@ extension IKEEngine {
         sa.lifetimeSeconds = Int(credentials.profile.lifetimeSeconds)
         sa.initiatorNonce = random(IKEEngine.nonceLength)
         offeredIKEProposals[spi] = proposals
-        state.ikeSPI = spi
+        // An additional IKE SA leaves the one serving the target in place.
+        if reuseExisting || state.ikeSPI == nil { state.ikeSPI = spi }
         targets[key] = state
         log(.info, "\(target.remote): initiating IKE SA \(sa.tunnelID) for \(key)")
         sendInitRequest(&sa, group: group, cookie: nil)
+        return sa.tunnelID
     }
 
     /// Looks up the profile and keyring peer of a target. Logs and returns nil
@@ -370,7 +378,9 @@ extension IKEEngine {
     func failInitiation(_ sa: inout IKESAState, _ reason: String) {
         log(.error, reason)
         debug("IKEv2:(\(sa.tunnelID)): Negotiation aborted")
-        let key = sa.targetKey
+        // An additional IKE SA that fails leaves the target and its SA alone.
+        let serving = sa.targetKey.flatMap { targets[$0]?.ikeSPI } == sa.localSPI
+        let key = serving ? sa.targetKey : nil
         removeIKESA(localSPI: sa.localSPI, reason: "negotiation failed")
         backOff(targetKey: key)
     }
@@ -385,7 +395,11 @@ extension IKEEngine {
         sa.initResponseBytes = []
         if let key = sa.targetKey {
             targets[key]?.failures = 0
-            targets[key]?.ikeSPI = sa.localSPI
+            // An additional IKE SA leaves an established one serving the target in place.
+            let serving = targets[key]?.ikeSPI.flatMap { ikeSAs[$0] }
+            if serving?.phase != .established || serving?.localSPI == sa.localSPI {
+                targets[key]?.ikeSPI = sa.localSPI
+            }
         }
         let nat = sa.nat?.isDetected == true ? ", NAT-T" : ""
         let sgt = sa.taggingNegotiated ? ", SGT tagging negotiated" : ""

@@ -96,6 +96,8 @@ extension IKEEngine {
     /// gateway with the higher local address deletes the SA it initiated, so
     /// the one initiated by the lower address survives on both sides.
     func resolveDuplicates(remote: IPAddress) {
+        // Only SAs in both roles with one peer can be duplicates.
+        guard ikeSAs.hasSAsInBothRoles(remote: remote) else { return }
         let established = ikeSAs.values.filter {
             $0.phase == .established && $0.remote.address == remote
         }

@@ -18,21 +18,36 @@ struct IKESATable {
     private(set) var halfOpen: Set<UInt64> = []
     /// Local SPIs of responder SAs, so that a retransmitted IKE_SA_INIT finds its SA.
     private var responderSPIs: [InitiatorKey: UInt64] = [:]
+    /// Local SPIs of initiator and of responder SAs by remote address, in any
+    /// phase, so that the check for SAs both gateways initiated does not scan every SA.
+    private var initiatorSPIs: [IPAddress: Set<UInt64>] = [:]
+    private var responderSPIsByRemote: [IPAddress: Set<UInt64>] = [:]
     /// Local SPIs written or removed since the last `takeChanged()`.
     private var changed: Set<UInt64> = []
 
     subscript(localSPI: UInt64) -> IKESAState? {
         get { byLocalSPI[localSPI] }
         set {
-            if let old = byLocalSPI[localSPI], !old.isInitiator {
-                let key = InitiatorKey(initiatorSPI: old.initiatorSPI, address: old.remote.address)
-                if responderSPIs[key] == localSPI { responderSPIs[key] = nil }
+            if let old = byLocalSPI[localSPI] {
+                IKESATable.remove(localSPI, old.remote.address, from: &initiatorSPIs)
+                IKESATable.remove(localSPI, old.remote.address, from: &responderSPIsByRemote)
+                if !old.isInitiator {
+                    let key = InitiatorKey(
+                        initiatorSPI: old.initiatorSPI, address: old.remote.address)
+                    if responderSPIs[key] == localSPI { responderSPIs[key] = nil }
+                }
             }
             byLocalSPI[localSPI] = newValue
             changed.insert(localSPI)
-            if let new = newValue, !new.isInitiator {
-                let key = InitiatorKey(initiatorSPI: new.initiatorSPI, address: new.remote.address)
-                responderSPIs[key] = localSPI
+            if let new = newValue {
+                if new.isInitiator {
+                    initiatorSPIs[new.remote.address, default: []].insert(localSPI)
+                } else {
+                    responderSPIsByRemote[new.remote.address, default: []].insert(localSPI)
+                    let key = InitiatorKey(
+                        initiatorSPI: new.initiatorSPI, address: new.remote.address)
+                    responderSPIs[key] = localSPI
+                }
             }
             if newValue?.phase == .halfOpen {
                 halfOpen.insert(localSPI)
@@ -58,6 +73,21 @@ struct IKESATable {
     func responderSA(initiatorSPI: UInt64, address: IPAddress) -> IKESAState? {
         let key = InitiatorKey(initiatorSPI: initiatorSPI, address: address)
         return responderSPIs[key].flatMap { byLocalSPI[$0] }
+    }
+
+    /// Returns true when both an initiator SA and a responder SA with
+    /// `address` exist, in any phase.
+    func hasSAsInBothRoles(remote address: IPAddress) -> Bool {
+        initiatorSPIs[address] != nil && responderSPIsByRemote[address] != nil
+    }
+
+    private static func remove(
+        _ localSPI: UInt64, _ address: IPAddress, from index: inout [IPAddress: Set<UInt64>]
+    ) {
+        guard index[address]?.remove(localSPI) != nil, index[address]?.isEmpty == true else {
+            return
+        }
+        index[address] = nil
     }
 
     /// Returns the local SPIs written or removed since the last call, and clears the record.

@@ -72,6 +72,16 @@ public final class ChildSAStore {
         throw StoreError.noFreeSPI(attempts: 1000)
     }
 
+    /// Reserves `count` random unused SPIs in one transaction, which costs one
+    /// commit instead of `count`. Throws like `allocateSPI`.
+    public func allocateSPIs<G: RandomNumberGenerator>(
+        count: Int, at time: Double, using generator: inout G
+    ) throws -> [UInt32] {
+        try database.transaction {
+            try (0..<count).map { _ in try allocateSPI(at: time, using: &generator) }
+        }
+    }
+
     /// Releases a reservation; an SPI that still has an installed SA stays in use.
     public func releaseSPI(_ spi: UInt32) throws {
         try database.run(

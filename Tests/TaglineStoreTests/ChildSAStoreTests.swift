@@ -63,6 +63,16 @@ final class ChildSAStoreTests: XCTestCase {
         XCTAssertFalse(try store.reserveSPI(seen.first!, at: 10))
     }
 
+    func testBatchAllocationReservesEach() throws {
+        let store = try ChildSAStore(path: directory + "/sad.db")
+        var generator = SeededGenerator(seed: 7)
+        let batch = try store.allocateSPIs(count: 64, at: 10, using: &generator)
+        XCTAssertEqual(batch.count, 64)
+        XCTAssertEqual(Set(batch).count, 64)
+        XCTAssertTrue(batch.allSatisfy { $0 >= 256 })
+        XCTAssertEqual(try store.usedSPIs(), Set(batch))
+    }
+
     func testAllocatorSkipsUsedSPIs() throws {
         let store = try ChildSAStore(path: directory + "/sad.db")
         // Two generators with one seed produce the same sequence, so the
