@@ -2,10 +2,12 @@
 // on UDP 500 and 4500, and hands the Child SAs it negotiates to sa-manager.
 //
 //   ike-negotiator --config FILE --run-dir DIR [--state-dir DIR] [--log-level LEVEL]
-//                  [--max-half-open N]
+//                  [--max-half-open N] [--cookie-threshold N]
 //
 // --max-half-open sets how many responder IKE SAs may wait for IKE_AUTH at
 // once (default 1000); IKE_SA_INIT requests beyond it are dropped.
+// --cookie-threshold sets how many half-open SAs make the responder demand
+// a COOKIE (default 50); a value of at least --max-half-open turns COOKIEs off.
 //
 // Established IKE SAs are kept in STATE_DIR/ike.db, so a restarted negotiator
 // keeps serving its peers on them. SIGHUP reloads the configuration.
@@ -22,7 +24,7 @@ import TaglineIKE
 let serviceName = ServiceName.ikeNegotiator
 let usage =
     "usage: ike-negotiator --config FILE --run-dir DIR [--state-dir DIR] [--log-level LEVEL]\n"
-    + "                      [--max-half-open N]"
+    + "                      [--max-half-open N] [--cookie-threshold N]"
 
 func fail(_ message: String) -> Never {
     fputs("ike-negotiator: \(message)\n", stderr)
@@ -30,7 +32,7 @@ func fail(_ message: String) -> Never {
 }
 
 let (options, configPath) = ServiceOptions.parseCommandLine(
-    program: serviceName.rawValue, usage: usage, valueOptions: ["--max-half-open"])
+    program: serviceName.rawValue, usage: usage, valueOptions: ["--max-half-open", "--cookie-threshold"])
 let logger = Logger(service: serviceName.rawValue, level: options.logLevel)
 
 /// Loads the configuration and prints its diagnostics: ignored lines at
@@ -70,6 +72,13 @@ do {
         }
         negotiator.engine.maximumHalfOpenSAs = limit
         logger.notice("IKE", "half-open IKE SA limit set to \(limit)")
+    }
+    if let text = options.extra["--cookie-threshold"] {
+        guard let threshold = Int(text), threshold >= 1 else {
+            fail("invalid --cookie-threshold \(text): expected a whole number of 1 or more")
+        }
+        negotiator.engine.cookieThreshold = threshold
+        logger.notice("IKE", "COOKIE threshold set to \(threshold) half-open IKE SAs")
     }
 } catch {
     fail("cannot start: \(error)")
