@@ -15,8 +15,9 @@ import TaglineCore
 extension IKEEngine {
     /// Acts on a Child SA lifetime event. At the soft lifetime the SA is
     /// rekeyed, unless a rekey already replaced it or is under way. At the hard
-    /// lifetime sa-manager has deleted it already: it is forgotten, and an
-    /// initiator left without Child SAs creates a fresh one for its target.
+    /// lifetime sa-manager has deleted it already: it is forgotten, a Delete
+    /// makes the peer remove its half (RFC 7296 §1.4.1), and an initiator
+    /// left without Child SAs creates a fresh one for its target.
     public func childSAExpiring(inboundSPI: UInt32, hard: Bool) {
         guard
             var sa = ikeSAs.values.first(where: { sa in
@@ -29,6 +30,14 @@ extension IKEEngine {
             sa.queuedRekeys?.removeAll { $0 == inboundSPI }
             sa.replacedChildSPIs?.removeAll { $0 == inboundSPI }
             log(.notice, "\(sa.remote.address): Child SA \(name) reached its hard lifetime")
+            // Without a Delete the peer would keep sending into an SPI that is gone.
+            // A rekeyed SA already has its Delete queued or sent.
+            let deleteQueued =
+                (sa.queuedChildDeletes ?? []).contains(inboundSPI)
+                || (sa.pendingChildDeletes ?? []).contains(inboundSPI)
+            if !deleteQueued {
+                sa.queuedChildDeletes = (sa.queuedChildDeletes ?? []) + [inboundSPI]
+            }
             let rekeying = sa.pendingChild?.rekeyedInboundSPI == inboundSPI
             if sa.childSAs.isEmpty, !rekeying, sa.pendingChild == nil,
                 sa.queuedChildren.isEmpty, let key = sa.targetKey,

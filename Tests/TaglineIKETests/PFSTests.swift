@@ -221,7 +221,9 @@ final class PFSTests: XCTestCase {
         options.pfs = "group19"
         let lab = Lab.established(options)
         let old = lab.a.installed[0]
-        // B drops the pair (as after a hard expiry), then A rekeys it with PFS.
+        // B drops the pair at its hard expiry and its Delete is lost, then A
+        // rekeys it with PFS.
+        lab.network = { Lab.describe($0.bytes) == "INFORMATIONAL request 0" ? nil : $0 }
         lab.b.engine.childSAExpiring(inboundSPI: lab.b.installed[0].inboundSPI, hard: true)
         // A->B CREATE_CHILD_SA request: N(REKEY_SA), SA, Ni, KEi, TSi, TSr
         // B->A CREATE_CHILD_SA response: N(CHILD_SA_NOT_FOUND)

@@ -153,7 +153,8 @@ final class RekeyTests: XCTestCase {
     func testUnknownRekeyRejected() {
         let lab = establishedLab()
         let old = lab.a.installed[0]
-        // B drops the pair (as after a hard expiry), then A rekeys it.
+        // B drops the pair at its hard expiry and its Delete is lost, then A rekeys it.
+        lab.network = { Lab.describe($0.bytes) == "INFORMATIONAL request 0" ? nil : $0 }
         lab.b.engine.childSAExpiring(inboundSPI: lab.b.installed[0].inboundSPI, hard: true)
         lab.a.engine.childSAExpiring(inboundSPI: old.inboundSPI, hard: false)
         lab.run()
@@ -195,6 +196,25 @@ final class RekeyTests: XCTestCase {
         XCTAssertEqual(lab.a.installed.count, 2)
         XCTAssertEqual(lab.b.installed.count, 2)
         assertSinglePair(lab)
+    }
+
+    func testHardExpiryDelete() {
+        let lab = establishedLab()
+        let oldA = lab.a.installed[0].inboundSPI
+        let oldB = lab.b.installed[0].inboundSPI
+        // sa-manager removed B's pair at its hard lifetime, before any rekey.
+        // B->A INFORMATIONAL request: D(oldB); A->B the response.
+        // A, the initiator, then creates a fresh pair.
+        lab.b.engine.childSAExpiring(inboundSPI: oldB, hard: true)
+        lab.run()
+        XCTAssertTrue(lab.transcript.contains("B INFORMATIONAL request 0"))
+        XCTAssertEqual(lab.a.deleted, [oldA])
+        XCTAssertEqual(lab.b.deleted, [], "sa-manager deleted it already")
+        XCTAssertEqual(lab.b.problems, [])
+        assertSinglePair(lab)
+        XCTAssertFalse(children(lab.a).contains { $0.inboundSPI == oldA })
+        XCTAssertEqual(lab.a.ready.count, 1)
+        XCTAssertEqual(lab.b.ready.count, 1)
     }
 
     func testRekeyResumedAfterRestore() {

@@ -76,6 +76,7 @@ NFT
 # access list lines, default one line 192.0.2.0/24 to 203.0.113.0/24), acl6
 # (IPv6 lines, default none), map_extra (lines for each map entry),
 # profile_extra (lines for the IKEv2 profile) and extra (global lines).
+# peer_match replaces strongSwan's address in the keyring and profile match.
 interop_write_config() {
     local role=$1 match mask acl sequence=10
     local lines4=("${acl4[@]:-permit ip 192.0.2.0 0.0.0.255 203.0.113.0 0.0.0.255}")
@@ -84,6 +85,7 @@ interop_write_config() {
     25) match="$sw_addr 255.255.255.255" mask=255.255.255.128 ;;
     *) match="$sw_addr 255.255.255.255" mask=255.255.255.0 ;;
     esac
+    match=${peer_match:-$match}
     {
         echo "crypto ikev2 proposal interop"
         echo " encryption aes-cbc-128"
@@ -249,11 +251,20 @@ interop_rekey_child() {
     interop_write_config initiator
     interop_up initiator
     interop_pings
-    local first second
-    first=$(sw_spis)
+    interop_sw_rekey_child
+    interop_tl_rekey_child
+    expect_eq "IKE SAs on Tagline" 1 "$(tl_ike_field tunnelID | wc -l)"
+    interop_pings
+}
 
+# interop_sw_rekey_child: strongSwan rekeys the Child SA (swanctl --rekey)
+# while hostA sends 40 pings. Both sides move to new SPIs, at most one ping
+# is lost, and pings cross afterwards.
+interop_sw_rekey_child() {
+    local first second pinger replies
+    first=$(sw_spis)
     ip netns exec "$host_ns" ping -c 40 -i 0.1 -W 2 203.0.113.1 >"$LAB_DIR/ping1.txt" &
-    local pinger=$!
+    pinger=$!
     sleep 1
     sw --rekey --child net
     wait $pinger || true
@@ -261,29 +272,41 @@ interop_rekey_child() {
     second=$(sw_spis)
     [ "$second" != "$first" ] || fail "strongSwan's rekey left the SPIs at $first"
     echo "ok: strongSwan's rekey replaced $first with $second on both sides"
-    local replies
     replies=$(awk '/received/ { print $4 }' "$LAB_DIR/ping1.txt")
     [ "$replies" -ge 39 ] || fail "only $replies of 40 pings answered across strongSwan's rekey"
     interop_pings
+}
 
-    # 3 MB through the tunnel pass the 2560 KB lifetime, so Tagline rekeys.
+# interop_transfer BYTES DESCRIPTION: sends BYTES over TCP from hostA to
+# 203.0.113.1 in strongSwan's namespace and checks they all arrived.
+interop_transfer() {
+    local server sent
     ip netns exec "$sw_ns" python3 "$root/compose/lab/tcp-transfer.py" serve 5001 \
         >"$LAB_DIR/tcp.txt" &
-    local server=$!
+    server=$!
+    sleep 0.3
+    sent=$(ip netns exec "$host_ns" python3 "$root/compose/lab/tcp-transfer.py" send \
+        203.0.113.1 5001 "$1")
+    wait $server
+    expect_eq "$2" "$sent" "$(tail -n 1 "$LAB_DIR/tcp.txt")"
+}
+
+# interop_tl_rekey_child: 3 MB through the tunnel pass the 2560 KB lifetime
+# of Tagline's crypto map entry, so Tagline rekeys the Child SA while hostA
+# sends 100 pings. Both sides move to new SPIs, the stream arrives whole and
+# at most two pings are lost.
+interop_tl_rekey_child() {
+    local before after pinger replies
+    before=$(sw_spis)
     ip netns exec "$host_ns" ping -c 100 -i 0.1 -W 2 203.0.113.1 >"$LAB_DIR/ping2.txt" &
     pinger=$!
     sleep 0.5
-    local sent
-    sent=$(ip netns exec "$host_ns" python3 "$root/compose/lab/tcp-transfer.py" send \
-        203.0.113.1 5001 3000000)
-    wait $server
-    expect_eq "3 MB TCP stream across Tagline's rekey" "$sent" "$(tail -n 1 "$LAB_DIR/tcp.txt")"
+    interop_transfer 3000000 "3 MB TCP stream across Tagline's rekey"
     wait $pinger || true
     wait_for_sas 15 1 || fail "the SAs do not pair up 15 s after Tagline's rekey"
-    local third
-    third=$(sw_spis)
-    [ "$third" != "$second" ] || fail "Tagline did not rekey at 2560 KB (SPIs still $second)"
-    echo "ok: Tagline's rekey replaced $second with $third on both sides"
+    after=$(sw_spis)
+    [ "$after" != "$before" ] || fail "Tagline did not rekey at 2560 KB (SPIs still $before)"
+    echo "ok: Tagline's rekey replaced $before with $after on both sides"
     grep -q "parsed CREATE_CHILD_SA request" "$sw_dir/charon.log" ||
         fail "strongSwan's log shows no CREATE_CHILD_SA request from Tagline"
     grep -h "kB used up" "$LAB_DIR"/gw/logs/*.log &&
@@ -291,8 +314,6 @@ interop_rekey_child() {
     replies=$(awk '/received/ { print $4 }' "$LAB_DIR/ping2.txt")
     [ "$replies" -ge 98 ] || fail "only $replies of 100 pings answered across Tagline's rekey"
     echo "ok: $replies of 100 pings answered across Tagline's rekey"
-    expect_eq "IKE SAs on Tagline" 1 "$(tl_ike_field tunnelID | wc -l)"
-    interop_pings
 }
 
 # sw_ike_count: number of IKE SAs strongSwan lists.
@@ -541,8 +562,21 @@ interop_rekey_ike() {
     interop_write_config initiator
     interop_up initiator
     interop_pings
-    # A rekey moves the Child SA to the new IKE SA unchanged. A fallback to a
-    # new IKE SA from IKE_SA_INIT would bring new Child SA SPIs.
+    interop_sw_rekey_ike
+    local old child
+    child=$(sw_spis)
+    old=$(tl_ike_field localSPI)
+    wait_until 120 "Tagline rekeyed its IKE SA before its 120 s lifetime" \
+        eval '[ "$(tl_ike_field localSPI)" != "$old" ] && [ "$(tl_ike_field localSPI | wc -l)" = 1 ]'
+    expect_eq "IKE SAs on strongSwan" 1 "$(sw_ike_count)"
+    expect_eq "Child SA SPIs across Tagline's IKE SA rekey" "$child" "$(sw_spis)"
+    interop_pings
+}
+
+# interop_sw_rekey_ike: strongSwan rekeys its IKE SA (swanctl --rekey --ike).
+# A rekey moves the Child SA to the new IKE SA unchanged. A fallback to a
+# new IKE SA from IKE_SA_INIT would bring new Child SA SPIs. Pings cross afterwards.
+interop_sw_rekey_ike() {
     local old child
     old=$(tl_ike_field localSPI)
     child=$(sw_spis)
@@ -552,13 +586,6 @@ interop_rekey_ike() {
     expect_eq "IKE SAs on strongSwan" 1 "$(sw_ike_count)"
     wait_for_sas 5 1 || fail "the Child SA does not pair up after the IKE SA rekey"
     expect_eq "Child SA SPIs across strongSwan's IKE SA rekey" "$child" "$(sw_spis)"
-    interop_pings
-
-    old=$(tl_ike_field localSPI)
-    wait_until 120 "Tagline rekeyed its IKE SA before its 120 s lifetime" \
-        eval '[ "$(tl_ike_field localSPI)" != "$old" ] && [ "$(tl_ike_field localSPI | wc -l)" = 1 ]'
-    expect_eq "IKE SAs on strongSwan" 1 "$(sw_ike_count)"
-    expect_eq "Child SA SPIs across Tagline's IKE SA rekey" "$child" "$(sw_spis)"
     interop_pings
 }
 

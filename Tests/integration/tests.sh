@@ -546,5 +546,7 @@ lab_clear_child_sas() {
 }
 # shellcheck source=interop.sh
 . "$here/interop.sh"
+# shellcheck source=interop-pfs.sh
+. "$here/interop-pfs.sh"
 
 "$1"
