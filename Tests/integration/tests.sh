@@ -547,5 +547,7 @@ lab_clear_child_sas() {
 }
 # shellcheck source=interop.sh
 . "$here/interop.sh"
+# shellcheck source=hostile.sh
+. "$here/hostile.sh"
 
 "$1"
