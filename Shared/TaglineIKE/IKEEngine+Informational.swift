@@ -135,11 +135,13 @@ extension IKEEngine {
         startNextChildWork(localSPI: sa.localSPI)
     }
 
-    /// Queues CREATE_CHILD_SA for the target's policies when an initiator's
-    /// IKE SA has no Child SA left and none is on its way, so that its crypto
-    /// map or tunnel keeps carrying traffic. A responder waits for its peer.
+    /// Queues CREATE_CHILD_SA for the target's policies when an IKE SA that
+    /// serves a crypto map entry or tunnel has no Child SA left and none is on
+    /// its way, so that the target keeps carrying traffic. The side without a
+    /// target waits for its peer. The target, not the initiator role, decides,
+    /// because an IKE SA rekey makes its initiator the new SA's initiator.
     func queueFreshChildrenIfNone(_ sa: inout IKESAState) {
-        guard sa.isInitiator, sa.phase == .established, sa.childSAs.isEmpty,
+        guard sa.phase == .established, sa.childSAs.isEmpty,
             sa.pendingChild == nil, sa.queuedChildren.isEmpty, let key = sa.targetKey,
             let target = targets[key]?.target
         else { return }

@@ -105,6 +105,27 @@ final class IKERekeyTests: XCTestCase {
         XCTAssertEqual(lab.a.problems, [])
     }
 
+    /// After B rekeys the IKE SA, B is the initiator of the new SA but A's
+    /// crypto map entry owns it: a cleared Child SA must still come back.
+    func testClearAfterResponderRekey() throws {
+        let lab = Lab.established()
+        let old = try XCTUnwrap(lab.b.establishedStates.first)
+        XCTAssertTrue(lab.b.engine.rekeyIKESA(tunnelID: old.tunnelID))
+        lab.run()
+        assertSingleIKESA(lab)
+        let cleared = try XCTUnwrap(lab.a.installed.first)
+
+        XCTAssertEqual(lab.a.engine.clearChildSAs(peer: nil), 1)
+        lab.run()
+        lab.advance(5)
+        XCTAssertEqual(lab.a.children.count, 1, "A's Child SAs after clear crypto sa")
+        XCTAssertEqual(lab.b.children.count, 1, "B's Child SAs after clear crypto sa")
+        XCTAssertNotEqual(lab.a.children.first?.inboundSPI, cleared.inboundSPI)
+        assertSingleIKESA(lab)
+        XCTAssertEqual(lab.a.problems, [])
+        XCTAssertEqual(lab.b.problems, [])
+    }
+
     func testRekeyedKeysFollowRFC() throws {
         // SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr), with the old SA's PRF.
         let oldKey = [UInt8](repeating: 0x11, count: 20)

@@ -548,5 +548,7 @@ lab_clear_child_sas() {
 . "$here/interop.sh"
 # shellcheck source=interop-pfs.sh
 . "$here/interop-pfs.sh"
+# shellcheck source=hostile.sh
+. "$here/hostile.sh"
 
 "$1"
