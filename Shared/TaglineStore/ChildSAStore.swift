@@ -114,7 +114,7 @@ public final class ChildSAStore {
     /// Stores or replaces `childSA` under its inbound SPI and marks the SPI
     /// used, in one transaction committed before this returns.
     public func save(_ childSA: ChildSA, at time: Double) throws {
-        let json = String(decoding: try JSONEncoder().encode(childSA), as: UTF8.self)
+        let json = String(decoding: try SortedJSONEncoder().encode(childSA), as: UTF8.self)
         let spi = SQLiteValue.integer(Int64(childSA.inboundSPI))
         try database.transaction {
             try database.run(
