@@ -97,23 +97,34 @@ enum JSONNode {
     /// characters as Foundation does; "/" and non-ASCII stay as they are.
     static func writeString(_ text: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): output.append(contentsOf: [92, 34])
-            case UInt8(ascii: "\\"): output.append(contentsOf: [92, 92])
-            case 0x08: output.append(contentsOf: [92, UInt8(ascii: "b")])
-            case 0x0C: output.append(contentsOf: [92, UInt8(ascii: "f")])
-            case 0x0A: output.append(contentsOf: [92, UInt8(ascii: "n")])
-            case 0x0D: output.append(contentsOf: [92, UInt8(ascii: "r")])
-            case 0x09: output.append(contentsOf: [92, UInt8(ascii: "t")])
-            case 0..<0x20:
-                output.append(contentsOf: Array("\\u00".utf8))
-                output.append(hexDigits[Int(byte >> 4)])
-                output.append(hexDigits[Int(byte & 0x0F)])
-            default: output.append(byte)
+        var text = text
+        text.withUTF8 { bytes in
+            // Bytes that need no escape are copied in runs, not one by one.
+            var runStart = 0
+            for (index, byte) in bytes.enumerated() where byte < 0x20 || byte == 34 || byte == 92 {
+                output.append(contentsOf: bytes[runStart..<index])
+                runStart = index + 1
+                writeEscape(byte, to: &output)
             }
+            output.append(contentsOf: bytes[runStart..<bytes.count])
         }
         output.append(UInt8(ascii: "\""))
+    }
+
+    private static func writeEscape(_ byte: UInt8, to output: inout [UInt8]) {
+        switch byte {
+        case UInt8(ascii: "\""): output.append(contentsOf: [92, 34])
+        case UInt8(ascii: "\\"): output.append(contentsOf: [92, 92])
+        case 0x08: output.append(contentsOf: [92, UInt8(ascii: "b")])
+        case 0x0C: output.append(contentsOf: [92, UInt8(ascii: "f")])
+        case 0x0A: output.append(contentsOf: [92, UInt8(ascii: "n")])
+        case 0x0D: output.append(contentsOf: [92, UInt8(ascii: "r")])
+        case 0x09: output.append(contentsOf: [92, UInt8(ascii: "t")])
+        default:
+            output.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48])
+            output.append(hexDigits[Int(byte >> 4)])
+            output.append(hexDigits[Int(byte & 0x0F)])
+        }
     }
 }
 
