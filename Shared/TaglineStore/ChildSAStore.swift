@@ -126,6 +126,13 @@ public final class ChildSAStore {
         }
     }
 
+    /// Stores or replaces `childSAs` in order, as `save(_:at:)` does, in one transaction.
+    public func save(_ childSAs: [ChildSA], at time: Double) throws {
+        try database.transaction {
+            for childSA in childSAs { try save(childSA, at: time) }
+        }
+    }
+
     /// Deletes the SA with `inboundSPI`, its lease and counters, and frees the
     /// SPI. Returns false when no such SA was stored.
     @discardableResult
