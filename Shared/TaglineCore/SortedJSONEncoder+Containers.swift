@@ -8,7 +8,7 @@ struct JSONKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let codingPath: [CodingKey]
 
     private func put(_ node: JSONNode, _ key: Key) {
-        box.entries.append((key.stringValue, node))
+        box.insert(key.stringValue, node)
     }
 
     mutating func encodeNil(forKey key: Key) throws { put(.literal("null"), key) }
@@ -17,10 +17,10 @@ struct JSONKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
     mutating func encode(_ value: String, forKey key: Key) throws { put(.string(value), key) }
     mutating func encode(_ value: Double, forKey key: Key) throws {
-        put(try JSONScalar.double(value, codingPath + [key]), key)
+        put(try JSONScalar.double(value, codingPath), key)
     }
     mutating func encode(_ value: Float, forKey key: Key) throws {
-        put(try JSONScalar.float(value, codingPath + [key]), key)
+        put(try JSONScalar.float(value, codingPath), key)
     }
     mutating func encode(_ value: Int, forKey key: Key) throws { put(.signed(Int64(value)), key) }
     mutating func encode(_ value: Int8, forKey key: Key) throws { put(.signed(Int64(value)), key) }
@@ -43,7 +43,7 @@ struct JSONKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
         put(.unsigned(UInt64(value)), key)
     }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        put(try JSONTreeEncoder.node(for: value, codingPath: codingPath + [key]), key)
+        put(try JSONTreeEncoder.node(for: value, codingPath: codingPath), key)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
@@ -52,13 +52,13 @@ struct JSONKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
         let nested = JSONObjectBox()
         put(.object(nested), key)
         return KeyedEncodingContainer(
-            JSONKeyedContainer<NestedKey>(box: nested, codingPath: codingPath + [key]))
+            JSONKeyedContainer<NestedKey>(box: nested, codingPath: codingPath))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> UnkeyedEncodingContainer {
         let nested = JSONArrayBox()
         put(.array(nested), key)
-        return JSONUnkeyedContainer(box: nested, codingPath: codingPath + [key])
+        return JSONUnkeyedContainer(box: nested, codingPath: codingPath)
     }
 
     mutating func superEncoder() -> Encoder {
@@ -70,7 +70,7 @@ struct JSONKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 
     private func superEncoder(forKeyString key: String) -> Encoder {
-        JSONSlotEncoder(codingPath: codingPath) { [box] node in box.entries.append((key, node)) }
+        JSONSlotEncoder(codingPath: codingPath) { [box] node in box.insert(key, node) }
     }
 }
 

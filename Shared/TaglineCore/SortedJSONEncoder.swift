@@ -6,10 +6,11 @@
 // it in dynamic casts and boxing. This one builds a small tree of objects
 // and arrays and writes it out once.
 //
-// Keys are sorted by their UTF-8 bytes. Data becomes base64, as with
-// Foundation; no Tagline type carries Date, URL or Decimal, which it does
-// not treat specially. Non-finite floating-point values throw, as they do
-// with Foundation's default strategy.
+// Keys are sorted by their UTF-8 bytes. Coding paths are not tracked: every
+// container reports an empty one, which only the error for a non-finite
+// number would show. Data becomes base64, as with Foundation. No Tagline
+// type carries Date, URL or Decimal, which it does not treat specially.
+// Non-finite floating-point values throw, as with Foundation's default strategy.
 
 import Foundation
 
@@ -59,7 +60,7 @@ enum JSONNode {
         case .object(let box):
             output.append(UInt8(ascii: "{"))
             var first = true
-            for entry in box.sortedEntries() {
+            for entry in box.entries {
                 if !first { output.append(UInt8(ascii: ",")) }
                 first = false
                 JSONNode.writeString(entry.key, to: &output)
@@ -132,19 +133,46 @@ final class JSONArrayBox {
     var items: [JSONNode] = []
 }
 
+/// The entries of an object. Small objects, such as those of structs, keep
+/// them sorted as they are written. Large ones, such as big dictionaries,
+/// are sorted once at the end, because inserting would cost quadratic time.
 final class JSONObjectBox {
-    var entries: [(key: String, value: JSONNode)] = []
+    /// Objects up to this many entries are kept sorted while written.
+    static let insertionLimit = 32
+    private var storage: [(key: String, value: JSONNode)] = []
+    private var isSorted = true
 
-    /// Returns the entries sorted by key. Of a key written twice, the last value counts.
-    func sortedEntries() -> [(key: String, value: JSONNode)] {
-        // The sort is stable, so of equal keys the last written stays last.
-        let sorted = entries.enumerated().sorted {
+    /// Adds an entry. A key written again replaces its value, as with Foundation.
+    func insert(_ key: String, _ value: JSONNode) {
+        guard isSorted, storage.count < JSONObjectBox.insertionLimit else {
+            storage.append((key, value))
+            isSorted = false
+            return
+        }
+        var index = storage.count
+        while index > 0 {
+            let before = storage[index - 1].key
+            if before == key {
+                storage[index - 1].value = value
+                return
+            }
+            guard key.utf8.lexicographicallyPrecedes(before.utf8) else { break }
+            index -= 1
+        }
+        storage.insert((key, value), at: index)
+    }
+
+    /// Returns the entries sorted by key, with one entry per key.
+    var entries: [(key: String, value: JSONNode)] {
+        if isSorted { return storage }
+        // Of equal keys, the one written last is kept.
+        let ordered = storage.enumerated().sorted {
             if $0.element.key == $1.element.key { return $0.offset < $1.offset }
             return $0.element.key.utf8.lexicographicallyPrecedes($1.element.key.utf8)
-        }.map(\.element)
+        }
         var result: [(key: String, value: JSONNode)] = []
-        result.reserveCapacity(sorted.count)
-        for entry in sorted {
+        result.reserveCapacity(ordered.count)
+        for entry in ordered.map(\.element) {
             if let last = result.last, last.key == entry.key {
                 result[result.count - 1] = entry
             } else {

@@ -86,6 +86,12 @@ final class SortedJSONEncoderTests: XCTestCase {
         XCTAssertEqual(try sorted(SACounters()), try foundation(SACounters()))
     }
 
+    func testLargeObjectsSorted() throws {
+        var items: [String: Int] = [:]
+        for number in 0..<500 { items["k\((number * 7919) % 1000)"] = number }
+        XCTAssertEqual(try sorted(items), try foundation(items))
+    }
+
     func testRejectsNonFinite() {
         XCTAssertThrowsError(try SortedJSONEncoder().encode([Double.nan]))
         XCTAssertThrowsError(try SortedJSONEncoder().encode(["x": Double.infinity]))
