@@ -1,5 +1,5 @@
 // The keyed, unkeyed and single-value containers of SortedJSONEncoder. Each
-// writes into the box of the object or array its encoder holds.
+// writes into the box of the object or array its encoder contains.
 
 import Foundation
 
