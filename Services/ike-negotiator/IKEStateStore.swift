@@ -17,7 +17,7 @@ final class IKEStateStore {
     private let database: SQLiteDatabase
     /// Local SPIs that have a row in `ike_sa`.
     private var savedSPIs: Set<UInt64> = []
-    private let encoder = JSONEncoder()
+    private let encoder = SortedJSONEncoder()
     /// Queue changes not yet written. Writing them with the next batch of SA
     /// changes costs one commit per loop turn instead of two per Child SA.
     private var stagedAppends: [Int64: SAManagerOperation] = [:]
@@ -80,7 +80,7 @@ final class IKEStateStore {
             for state in changes.updated {
                 try database.run(
                     "INSERT OR REPLACE INTO ike_sa (local_spi, state) VALUES (?, ?)",
-                    [.text(IKEStateStore.key(state.localSPI)), .blob(Array(encoder.encode(state)))])
+                    [.text(IKEStateStore.key(state.localSPI)), .blob(try encoder.encode(state))])
             }
             for spi in removed {
                 try database.run(
@@ -133,7 +133,7 @@ final class IKEStateStore {
         for (id, operation) in stagedAppends.sorted(by: { $0.key < $1.key }) {
             try database.run(
                 "INSERT OR REPLACE INTO pending_operation (position, operation) VALUES (?, ?)",
-                [.integer(id), .blob(Array(try encoder.encode(operation)))])
+                [.integer(id), .blob(try encoder.encode(operation))])
         }
         for id in stagedRemovals {
             try database.run("DELETE FROM pending_operation WHERE position = ?", [.integer(id)])

@@ -19,6 +19,9 @@ final class SAManager {
     private var softFractions: [UInt32: Double] = [:]
     /// When the soft-lifetime event of each SA was published.
     private var softExpiredAt: [UInt32: Double] = [:]
+    /// Installs received in this loop turn. They are stored in one
+    /// transaction when the turn ends, which costs one commit instead of one each.
+    private var stagedInstalls: [(childSA: ChildSA, responder: Responder)] = []
     /// The hard kilobyte lifetime deletes an SA no sooner than this many
     /// seconds after its soft event: at lab speeds traffic can cross both
     /// limits between two checks, and the rekey needs a round trip to finish.
@@ -64,13 +67,16 @@ final class SAManager {
         bus.handleDeferred(MessageType.childInstall) {
             [unowned self] (request: ChildSAInstallRequest, _, responder) in
             do {
-                try install(request.childSA)
+                try SAManager.validate(request.childSA)
             } catch {
+                logger.warning(
+                    "CHILD", "install of \(hex(request.childSA.inboundSPI)) rejected: \(error)")
                 return responder.fail(error)
             }
-            confirmations.confirmWhenInstalled(request.childSA.inboundSPI, responder)
+            stageInstall(request.childSA, responder)
         }
         bus.handle(MessageType.childDelete) { [unowned self] (request: ChildSADeleteRequest, _) in
+            storeStagedInstalls()
             guard try delete(inboundSPI: request.inboundSPI, reason: "deleted by request") else {
                 throw ErrorReply(message: "no Child SA with inbound SPI \(hex(request.inboundSPI))")
             }
@@ -78,21 +84,51 @@ final class SAManager {
         }
         bus.handle(MessageType.sequenceLease) {
             [unowned self] (request: SequenceLeaseRequest, envelope) in
+            storeStagedInstalls()
             let reply = try lease(request)
             confirmations.leaseRequested(request.inboundSPI, by: envelope.sender)
             return reply
         }
         bus.handle(MessageType.childList) { [unowned self] (_: EmptyRequest, _) in
-            ChildSAListReply(
+            storeStagedInstalls()
+            return ChildSAListReply(
                 childSAs: childSAs.keys.sorted().map { spi in
                     ChildSAStatus(childSA: childSAs[spi]!, counters: ledger.total(inboundSPI: spi))
                 })
         }
     }
 
-    func install(_ childSA: ChildSA) throws {
-        try SAManager.validate(childSA)
-        try store.save(childSA, at: wallClockSeconds())
+    /// Queues a validated install until the loop turn ends. Requests that
+    /// read or change the SAs store the queued installs first, so they see them.
+    private func stageInstall(_ childSA: ChildSA, _ responder: Responder) {
+        if stagedInstalls.isEmpty {
+            // A timer due now runs after the sockets' handlers of this turn.
+            bus.loop.addOneShot(after: 0) { [unowned self] in storeStagedInstalls() }
+        }
+        stagedInstalls.append((childSA, responder))
+    }
+
+    /// Stores the queued installs in one transaction, then publishes and
+    /// confirms each. When storing fails, every one of them fails.
+    private func storeStagedInstalls() {
+        guard !stagedInstalls.isEmpty else { return }
+        let batch = stagedInstalls
+        stagedInstalls = []
+        do {
+            try store.save(batch.map(\.childSA), at: wallClockSeconds())
+        } catch {
+            logger.error("CHILD", "storing \(batch.count) Child SAs failed: \(error)")
+            for item in batch { item.responder.fail(error) }
+            return
+        }
+        for item in batch {
+            applyInstall(item.childSA)
+            confirmations.confirmWhenInstalled(item.childSA.inboundSPI, item.responder)
+        }
+    }
+
+    /// Puts a stored Child SA into the table and the clone, and logs it.
+    private func applyInstall(_ childSA: ChildSA) {
         let replaced = childSAs.updateValue(childSA, forKey: childSA.inboundSPI) != nil
         clone.set(String(childSA.inboundSPI), childSA)
         let tagging = childSA.taggingNegotiated ? "on" : "off"
@@ -177,6 +213,7 @@ final class SAManager {
     }
 
     private func receive(_ report: CounterReport) {
+        storeStagedInstalls()
         guard let changed = ledger.apply(report) else {
             logger.info("CHILD", "ignored a counter report from an earlier dataplane run")
             return
@@ -197,6 +234,7 @@ final class SAManager {
     /// it with `hard` set. The negotiator rekeys at the soft lifetime, and the
     /// hard one covers a negotiator that is down or a peer that does not respond.
     func expireChildSAs(now: Double) {
+        storeStagedInstalls()
         for (spi, childSA) in childSAs {
             let counters = ledger.total(inboundSPI: spi)
             let kilobytes = (counters.bytesIn &+ counters.bytesOut) / 1024

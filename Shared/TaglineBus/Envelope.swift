@@ -11,7 +11,7 @@
 //                        empty for a root. A reply carries its request's id.
 //   frame 4  sender      service name, "tagline" for the CLI
 //   frame 5  timestamp   nanoseconds since the Unix epoch, decimal text
-//   frame 6  body        JSON (Foundation's JSONEncoder), "{}" when empty
+//   frame 6  body        JSON with sorted keys, "{}" when empty
 //
 // DEALER to ROUTER: the ROUTER receives one extra identity frame in front,
 // and sends its reply with that identity frame in front. No empty delimiter frame.
@@ -118,13 +118,12 @@ public struct Envelope: Sendable {
         return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
     }
 
-    /// Encodes a body with Foundation's JSONEncoder, keys sorted so traces are
-    /// stable and slashes unescaped so prefixes read as "192.0.2.0/24".
+    /// Encodes a body as JSON, keys sorted so traces are stable and slashes
+    /// unescaped so prefixes read as "192.0.2.0/24": the text Foundation's
+    /// JSONEncoder writes with these options, in a fraction of its time.
     public static func encodeBody<T: Encodable>(_ value: T) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do {
-            return Array(try encoder.encode(value))
+            return try SortedJSONEncoder().encode(value)
         } catch {
             throw BusError.decode("cannot encode \(T.self) as JSON: \(error)")
         }

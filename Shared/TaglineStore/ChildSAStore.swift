@@ -114,7 +114,7 @@ public final class ChildSAStore {
     /// Stores or replaces `childSA` under its inbound SPI and marks the SPI
     /// used, in one transaction committed before this returns.
     public func save(_ childSA: ChildSA, at time: Double) throws {
-        let json = String(decoding: try JSONEncoder().encode(childSA), as: UTF8.self)
+        let json = String(decoding: try SortedJSONEncoder().encode(childSA), as: UTF8.self)
         let spi = SQLiteValue.integer(Int64(childSA.inboundSPI))
         try database.transaction {
             try database.run(
@@ -123,6 +123,13 @@ public final class ChildSAStore {
             try database.run(
                 "INSERT OR REPLACE INTO child_sa (inbound_spi, json) VALUES (?, ?)",
                 [spi, .text(json)])
+        }
+    }
+
+    /// Stores or replaces `childSAs` in order, as `save(_:at:)` does, in one transaction.
+    public func save(_ childSAs: [ChildSA], at time: Double) throws {
+        try database.transaction {
+            for childSA in childSAs { try save(childSA, at: time) }
         }
     }
 

@@ -164,3 +164,40 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+final class ChildSAStoreBatchTests: XCTestCase {
+    var directory = ""
+
+    override func setUp() { directory = makeTemporaryDirectory() }
+    override func tearDown() { removeDirectory(directory) }
+
+    func testBatchSaveKeepsLastOfSPI() throws {
+        let path = directory + "/sad.db"
+        let store = try ChildSAStore(path: path)
+        let replacement = makeChildSA(inboundSPI: 4096, outboundSPI: 0xC0FF_EE02)
+        try store.save(
+            [makeChildSA(inboundSPI: 4096), makeChildSA(inboundSPI: 300), replacement], at: 1)
+
+        let reopened = try ChildSAStore(path: path)
+        XCTAssertEqual(try reopened.loadAll().map(\.inboundSPI), [300, 4096])
+        XCTAssertEqual(try reopened.childSA(inboundSPI: 4096), replacement)
+        XCTAssertEqual(try reopened.usedSPIs(), [300, 4096])
+    }
+
+    /// Rows written by Foundation's JSONEncoder, as earlier versions stored them, still load.
+    func testLoadsRowsOfEarlierVersion() throws {
+        let path = directory + "/sad.db"
+        let childSA = makeChildSA(inboundSPI: 4096)
+        let database = try SQLiteDatabase(path: path)
+        _ = try ChildSAStore(database: database)
+        let json = String(decoding: try JSONEncoder().encode(childSA), as: UTF8.self)
+        let sorted = String(decoding: try SortedJSONEncoder().encode(childSA), as: UTF8.self)
+        XCTAssertNotEqual(json, sorted)
+        try database.run("INSERT INTO used_spi (spi, reserved_at) VALUES (4096, 1)")
+        try database.run(
+            "INSERT INTO child_sa (inbound_spi, json) VALUES (4096, ?)", [.text(json)])
+
+        let reopened = try ChildSAStore(path: path)
+        XCTAssertEqual(try reopened.loadAll(), [childSA])
+    }
+}
