@@ -16,7 +16,7 @@ public final class DiffieHellman {
     public let group: DHGroup
     /// This side's public value in KE payload encoding, `group.publicValueLength` bytes.
     public let publicValue: [UInt8]
-    private let key: OpaquePointer
+    let key: OpaquePointer
 
     /// Generates a fresh key pair (EVP_PKEY_keygen_init, EVP_PKEY_generate).
     public init(group: DHGroup) throws {

@@ -50,6 +50,44 @@ extension IKEEngine {
         return startIKERekey(localSPI: localSPI, group: nil, keRetried: false)
     }
 
+    /// Returns the IKE proposals of a rekey request naming `newSPI`: the
+    /// configured ones, or without any, the SA's own algorithms.
+    func ikeRekeyProposals(
+        _ sa: IKESAState, algorithms: IKEAlgorithms, newSPI: UInt64
+    ) -> [Proposal] {
+        let spi = ProposalSelection.spiBytes(newSPI)
+        let proposals = ProposalSelection.ikeProposals(
+            config.proposals(forLocal: sa.local.address), spi: spi)
+        return proposals.isEmpty ? [ProposalSelection.ikeProposal(algorithms, spi: spi)] : proposals
+    }
+
+    /// Rebuilds the DH key pair and the offered proposals of a restored SA's
+    /// outstanding rekey requests, so that their responses can still be used.
+    /// The proposals come from the configuration as it is now.
+    func restorePendingExchanges(_ sa: IKESAState) {
+        if let pending = sa.pendingIKERekey, let key = pending.dhPrivateKey,
+            let algorithms = sa.algorithms
+        {
+            do {
+                pendingRekeyDH[sa.localSPI] = try DiffieHellman(
+                    group: pending.group, privateKey: key.bytes)
+                offeredRekeyProposals[sa.localSPI] = ikeRekeyProposals(
+                    sa, algorithms: algorithms, newSPI: pending.newSPI)
+            } catch {
+                log(.warning, "\(sa.remote.address): saved IKE SA rekey key unusable: \(error)")
+            }
+        }
+        if let pending = sa.pendingChild, let group = pending.pfsGroup,
+            let key = pending.dhPrivateKey
+        {
+            do {
+                pendingChildDH[sa.localSPI] = try DiffieHellman(group: group, privateKey: key.bytes)
+            } catch {
+                log(.warning, "\(sa.remote.address): saved PFS key unusable: \(error)")
+            }
+        }
+    }
+
     /// Sends the rekey request: the configured IKE proposals (or, without
     /// any, the SA's own algorithms) with a new SPI, Ni and KEi. The KE group
     /// is `group`, else the SA's current group when offered, else the first offered.
@@ -57,12 +95,7 @@ extension IKEEngine {
         guard var sa = ikeSAs[localSPI], let keys = sa.sendKeys, let algorithms = sa.algorithms
         else { return false }
         let newSPI = newLocalSPI()
-        let spi = ProposalSelection.spiBytes(newSPI)
-        var proposals = ProposalSelection.ikeProposals(
-            config.proposals(forLocal: sa.local.address), spi: spi)
-        if proposals.isEmpty {
-            proposals = [ProposalSelection.ikeProposal(algorithms, spi: spi)]
-        }
+        let proposals = ikeRekeyProposals(sa, algorithms: algorithms, newSPI: newSPI)
         let offered = proposals.flatMap {
             $0.transforms(of: .diffieHellman).compactMap { DHGroup(rawValue: $0.id) }
         }
@@ -70,8 +103,10 @@ extension IKEEngine {
             requested ?? (offered.contains(algorithms.dhGroup) ? algorithms.dhGroup : offered[0])
 
         let dh: DiffieHellman
+        let privateKey: SecretBytes
         do {
             dh = try DiffieHellman(group: group)
+            privateKey = try dh.exportPrivateKey()
         } catch {
             log(.error, "\(sa.remote.address): DH group \(group.rawValue) failed: \(error)")
             sa.rekeyAt = clock() + randomRetryDelay()
@@ -83,7 +118,8 @@ extension IKEEngine {
         pendingRekeyDH[localSPI] = dh
         offeredRekeyProposals[localSPI] = proposals
         sa.pendingIKERekey = PendingIKERekey(
-            newSPI: newSPI, nonce: nonce, group: group, keRetried: keRetried)
+            newSPI: newSPI, nonce: nonce, group: group, keRetried: keRetried,
+            dhPrivateKey: privateKey)
         let payloads: [IKEPayload] = [
             .securityAssociation(SAPayload(proposals: proposals)),
             .nonce(NoncePayload(nonce: nonce)),
@@ -228,8 +264,10 @@ extension IKEEngine {
         do {
             successor = try completeIKERekey(message, pending, dh, offered, sa)
         } catch PFSError.privateValueLost {
-            // The peer moved its Child SAs to a new IKE SA whose keys this side
-            // cannot derive. Deleting the old SA lets the target start over.
+            // Only a state saved without the DH private key gets here, such as
+            // one from an older version. The peer moved its Child SAs to a new
+            // IKE SA whose keys this side cannot derive, so deleting the old SA
+            // lets the target start over.
             // NOTE: the peer keeps that new IKE SA until its own rekey or Delete times out.
             log(
                 .warning, "\(peer): IKE SA rekey response arrived after a restart lost its DH value"

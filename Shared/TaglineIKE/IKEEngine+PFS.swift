@@ -58,6 +58,7 @@ extension IKEEngine {
             do {
                 let dh = try DiffieHellman(group: group)
                 pendingChildDH[sa.localSPI] = dh
+                pending.dhPrivateKey = try dh.exportPrivateKey()
                 payloads.append(
                     .keyExchange(KEPayload(group: group, keyExchangeData: dh.publicValue)))
             } catch {

@@ -293,6 +293,7 @@ public final class IKEEngine {
             prepareRestoredLifetime(&state)
             state.childWorkDueAt = clock()
             ikeSAs[state.localSPI] = state
+            if state.outstanding != nil { restorePendingExchanges(state) }
             restored.append(state.localSPI)
             nextTunnelID = max(nextTunnelID, state.tunnelID + 1)
             if let key = state.targetKey, targets[key] != nil {

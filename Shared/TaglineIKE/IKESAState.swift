@@ -76,6 +76,9 @@ public struct PendingChildSA: Equatable, Sendable, Codable {
     public var pfsGroup: DHGroup?
     /// The request was already sent again with the group an INVALID_KE_PAYLOAD asked for.
     public var keRetried: Bool?
+    /// The private key of the KE payload sent, saved so that a restarted
+    /// negotiator can still derive the Child SA's keys from the response.
+    public var dhPrivateKey: SecretBytes?
 }
 
 /// This side's CREATE_CHILD_SA that rekeys the IKE SA (RFC 7296 §1.3.2).
@@ -90,6 +93,9 @@ public struct PendingIKERekey: Equatable, Sendable, Codable {
     public var collision: IKERekeyCollision?
     /// The request was already sent again with the group an INVALID_KE_PAYLOAD asked for.
     public var keRetried: Bool?
+    /// The private key of the KE payload sent, saved so that a restarted
+    /// negotiator can still derive the new IKE SA's keys from the response.
+    public var dhPrivateKey: SecretBytes?
 }
 
 /// The peer's CREATE_CHILD_SA that rekeyed the same IKE SA as this side's request.

@@ -49,6 +49,22 @@ final class DiffieHellmanTests: XCTestCase {
         }
     }
 
+    func testExportedKeyRebuildsPair() throws {
+        for group in DHGroup.allCases {
+            let original = try DiffieHellman(group: group)
+            let exported = try original.exportPrivateKey()
+            let rebuilt = try DiffieHellman(group: group, privateKey: exported.bytes)
+            XCTAssertEqual(rebuilt.publicValue, original.publicValue, "group \(group)")
+
+            // Both compute the same secret with a third key pair.
+            let peer = try DiffieHellman(group: group)
+            XCTAssertEqual(
+                try rebuilt.computeSharedSecret(peerPublicValue: peer.publicValue),
+                try original.computeSharedSecret(peerPublicValue: peer.publicValue),
+                "group \(group)")
+        }
+    }
+
     func testMODPPrimesMatchRFCText() throws {
         let records = try VectorFile.load("modp-primes.txt")
         XCTAssertEqual(records.map { try? $0.integer("group") }, [2, 5, 14, 15])

@@ -281,24 +281,52 @@ final class IKERekeyTests: XCTestCase {
         XCTAssertEqual(lab.b.problems, [])
     }
 
-    func testRestoreMidRekey() throws {
+    /// Sends A's IKE SA rekey, loses B's response and restarts A from its
+    /// saved state. Returns the lab and the restarted A.
+    private func restartMidRekey(keepDHKey: Bool) throws -> (Lab, Gateway) {
         let lab = Lab.established()
-        let child = lab.a.installed[0]
         // A's rekey reaches B, which moves its Child SA to the new IKE SA, but
         // B's response is lost and A restarts before retransmitting.
         lab.network = { Lab.describe($0.bytes) == "CREATE_CHILD_SA response 2" ? nil : $0 }
         XCTAssertTrue(lab.a.engine.rekeyIKESA(tunnelID: 1))
         lab.run()
         XCTAssertEqual(lab.b.establishedStates.count, 2)
-        let saved = try JSONDecoder().decode(
+        var saved = try JSONDecoder().decode(
             [IKESAState].self, from: JSONEncoder().encode(lab.a.engine.exportStates()))
-        XCTAssertNotNil(saved.first?.pendingIKERekey)
+        XCTAssertNotNil(saved.first?.pendingIKERekey?.dhPrivateKey)
+        if !keepDHKey { saved[0].pendingIKERekey?.dhPrivateKey = nil }
         let restarted = Gateway(
             name: "A", address: "198.51.100.1", config: LabConfig.text(gateway: "A"),
             clock: { [unowned lab] in lab.now }, seed: 3, firstSPI: 0xA100_0001)
         restarted.engine.restore(saved)
         lab.a = restarted
         lab.network = { $0 }
+        return (lab, restarted)
+    }
+
+    func testRestoreMidRekey() throws {
+        let (lab, restarted) = try restartMidRekey(keepDHKey: true)
+        let child = try XCTUnwrap(lab.b.children.first)
+
+        // A->B CREATE_CHILD_SA request 2, retransmitted unchanged;
+        // B->A the cached response: SA, Nr, KEr. A rebuilt its DH key pair
+        // from the saved state, so it finishes the rekey;
+        // A->B INFORMATIONAL request 3: D(old IKE SA); B->A response.
+        lab.advance(1)
+        lab.advance(1)
+        XCTAssertEqual(restarted.problems, [])
+        XCTAssertEqual(restarted.deleted, [])
+        XCTAssertEqual(restarted.ready.count, 1)
+        XCTAssertEqual(lab.b.establishedStates.count, 1)
+        XCTAssertEqual(restarted.children.map(\.outboundSPI), [child.inboundSPI])
+        XCTAssertEqual(
+            restarted.establishedStates.first?.name, lab.b.establishedStates.first?.name)
+    }
+
+    func testRestoreWithoutDHKey() throws {
+        // A state saved before the DH private key was kept.
+        let (lab, restarted) = try restartMidRekey(keepDHKey: false)
+        let child = try XCTUnwrap(restarted.children.first)
 
         // A->B CREATE_CHILD_SA request 2, retransmitted unchanged;
         // B->A the cached response. A lost its DH value, so it cannot use the

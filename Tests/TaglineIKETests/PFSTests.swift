@@ -236,23 +236,52 @@ final class PFSTests: XCTestCase {
         XCTAssertEqual(lab.b.ready.count, 1)
     }
 
-    func testRestartLosesDHValue() {
+    /// Sends A's PFS rekey, loses B's response and restarts A from its saved
+    /// state, with or without the DH private key in it.
+    private func restartMidPFSRekey(keepDHKey: Bool) -> (Lab, Gateway) {
         var options = LabConfig.Options()
         options.pfs = "group19"
         let lab = Lab.established(options)
         let old = lab.a.installed[0]
         // A's PFS rekey reaches B, which installs the new pair, but the
-        // response is lost and A restarts: its DH private value is gone.
+        // response is lost and A restarts.
         lab.network = { Lab.describe($0.bytes) == "CREATE_CHILD_SA response 2" ? nil : $0 }
         lab.a.engine.childSAExpiring(inboundSPI: old.inboundSPI, hard: false)
         lab.run()
         XCTAssertEqual(lab.b.installed.count, 2)
+        var saved = lab.a.engine.exportStates()
+        XCTAssertNotNil(saved.first?.pendingChild?.dhPrivateKey)
+        if !keepDHKey { saved[0].pendingChild?.dhPrivateKey = nil }
         let restarted = Gateway(
             name: "A", address: "198.51.100.1", config: LabConfig.text(gateway: "A", options),
             clock: { [unowned lab] in lab.now }, seed: 3, firstSPI: 0xA100_0001)
-        restarted.engine.restore(lab.a.engine.exportStates())
+        restarted.engine.restore(saved)
         lab.a = restarted
         lab.network = { $0 }
+        return (lab, restarted)
+    }
+
+    func testRestartKeepsDHValue() throws {
+        let (lab, restarted) = restartMidPFSRekey(keepDHKey: true)
+        let old = try XCTUnwrap(restarted.children.first)
+        // A->B CREATE_CHILD_SA request 2 again; B->A the cached response:
+        // SA, Nr, KEr, TSi, TSr. A rebuilt its DH key pair, so it installs
+        // the new pair; a second later A->B INFORMATIONAL request: D(old SPI).
+        lab.advance(1)
+        lab.advance(1)
+        lab.advance(1)
+        XCTAssertEqual(restarted.problems, [])
+        XCTAssertEqual(restarted.installed.count, 1)
+        XCTAssertEqual(restarted.deleted, [old.inboundSPI])
+        XCTAssertEqual(lab.b.deleted, [lab.b.installed[0].inboundSPI])
+        XCTAssertEqual(restarted.children.first?.inboundSPI, lab.b.installed[1].outboundSPI)
+        XCTAssertEqual(restarted.children.first?.outboundKeys, lab.b.installed[1].inboundKeys)
+    }
+
+    func testRestartLosesDHValue() {
+        // A state saved before the DH private key was kept.
+        let (lab, restarted) = restartMidPFSRekey(keepDHKey: false)
+        let old = restarted.children[0]
         // A->B CREATE_CHILD_SA request 2 again; B->A the cached response.
         // A->B INFORMATIONAL request: D(the SPI B sends to), so B drops that pair.
         // A->B CREATE_CHILD_SA request: N(REKEY_SA), SA, Ni, KEi (fresh), TSi, TSr
