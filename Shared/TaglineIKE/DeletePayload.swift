@@ -62,6 +62,11 @@ public struct DeletePayload: Equatable, Sendable {
         let protocolID = try reader.readUInt8("delete protocol ID")
         let spiSize = try reader.readUInt8("delete SPI size")
         let count = try reader.readUInt16("number of SPIs")
+        // An IKE SA Delete names no SPI: the header identifies the SA (RFC 7296 §3.11).
+        if protocolID == SecurityProtocol.ike.rawValue, spiSize != 0 || count != 0 {
+            throw IKEDecodeError.invalidValue(
+                field: "number of SPIs", offset: start + countOffset, value: UInt64(count))
+        }
         // The SPIs must fill the payload exactly (checked arithmetic: both factors are small).
         guard Int(spiSize) * Int(count) == reader.remaining else {
             throw IKEDecodeError.invalidLength(

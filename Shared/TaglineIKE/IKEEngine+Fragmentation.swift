@@ -7,11 +7,11 @@
 // the holder of the SA's keys can fill the buffer. On a half-open SA that is
 // anyone who completed IKE_SA_INIT, before authentication: 1000 half-open SAs
 // with 63 KB of IKE_AUTH fragments each grew ike-negotiator by about 70 MB in
-// the lab (Tests/integration/hostile.sh). It keeps at most one message per SA
-// and direction, since the window size is 1. A buffer is bounded in fragments
-// and bytes, and is dropped when it stays incomplete for `reassemblyTimeout`
-// seconds.
-// TODO: bound the fragment bytes held for half-open SAs together.
+// the lab (Tests/integration/hostile.sh) before the total was bounded. It
+// keeps at most one message per SA and direction, since the window size is 1.
+// A buffer is bounded in fragments and bytes, all buffers together by
+// `maximumTotalReassemblyBytes`, and a buffer is dropped when it stays
+// incomplete for `reassemblyTimeout` seconds.
 
 import TaglineCore
 
@@ -175,10 +175,20 @@ extension IKEEngine {
             return nil
         }
         guard current.byteCount + fragment.content.count <= maximumReassemblyBytes else {
-            reassembly[key] = nil
+            setReassembly(key, nil)
             drop(
                 "fragmented message too large",
                 "\(peer): \(description) exceeds \(maximumReassemblyBytes) bytes",
+                level: .warning)
+            return nil
+        }
+        let held = reassemblyBytes - (reassembly[key]?.byteCount ?? 0)
+        guard held + current.byteCount + fragment.content.count <= maximumTotalReassemblyBytes
+        else {
+            drop(
+                "fragment memory limit reached",
+                "\(peer): fragment \(fragment.number) of \(description) would raise the "
+                    + "fragments held beyond \(maximumTotalReassemblyBytes) bytes",
                 level: .warning)
             return nil
         }
@@ -186,11 +196,11 @@ extension IKEEngine {
         current.byteCount += fragment.content.count
         if fragment.number == 1 { current.firstInnerType = fragment.firstInnerType }
         guard current.contents.count == current.total else {
-            reassembly[key] = current
+            setReassembly(key, current)
             return nil
         }
 
-        reassembly[key] = nil
+        setReassembly(key, nil)
         var plaintext: [UInt8] = []
         plaintext.reserveCapacity(current.byteCount)
         for number in 1...current.total {
@@ -209,16 +219,24 @@ extension IKEEngine {
         }
     }
 
+    /// Stores or removes the buffer of `key`, keeping `reassemblyBytes` equal
+    /// to the bytes of all buffers.
+    private func setReassembly(_ key: FragmentKey, _ buffer: FragmentBuffer?) {
+        reassemblyBytes -= reassembly[key]?.byteCount ?? 0
+        reassemblyBytes += buffer?.byteCount ?? 0
+        reassembly[key] = buffer
+    }
+
     /// Forgets the partial messages of an IKE SA that is gone.
     func discardFragments(of localSPI: UInt64) {
-        reassembly[FragmentKey(localSPI: localSPI, isResponse: false)] = nil
-        reassembly[FragmentKey(localSPI: localSPI, isResponse: true)] = nil
+        setReassembly(FragmentKey(localSPI: localSPI, isResponse: false), nil)
+        setReassembly(FragmentKey(localSPI: localSPI, isResponse: true), nil)
     }
 
     /// Drops the messages whose fragments did not all arrive within `reassemblyTimeout`.
     func expireFragmentBuffers(at now: Double) {
         for (key, buffer) in reassembly where now - buffer.startedAt >= reassemblyTimeout {
-            reassembly[key] = nil
+            setReassembly(key, nil)
             let peer = ikeSAs[key.localSPI].map { "\($0.remote.address)" } ?? "unknown peer"
             drop(
                 "fragment reassembly timed out",

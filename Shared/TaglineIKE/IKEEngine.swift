@@ -95,8 +95,13 @@ public final class IKEEngine {
     /// An incomplete fragmented message is dropped this many seconds after its
     /// first fragment arrived; 30 s covers the retransmission schedule.
     public var reassemblyTimeout: Double = 30
+    /// The fragment bytes held for all messages being reassembled together.
+    /// Further fragments are dropped; the peers retransmit them later.
+    public var maximumTotalReassemblyBytes = 8 << 20
     /// Fragments of messages being reassembled, at most one message per SA and direction.
     var reassembly: [FragmentKey: FragmentBuffer] = [:]
+    /// The content bytes of all buffers in `reassembly`.
+    var reassemblyBytes = 0
     /// ESP traffic reported by the host, by local SPI of the IKE SA, for dead peer detection.
     var espActivity: [UInt64: ESPActivity] = [:]
 

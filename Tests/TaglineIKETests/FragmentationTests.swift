@@ -221,6 +221,27 @@ final class FragmentationTests: XCTestCase {
         XCTAssertTrue(lab.b.engine.reassembly.isEmpty)
     }
 
+    func testTotalFragmentMemoryBounded() throws {
+        // B holds at most 300 fragment bytes over all messages: fragment 1 of
+        // A's IKE_AUTH request fits, the next ones are dropped until they time out.
+        let lab = lab()
+        lab.b.engine.maximumTotalReassemblyBytes = 300
+        lab.a.engine.start()
+        lab.run()
+        XCTAssertTrue(lab.a.ready.isEmpty)
+        XCTAssertGreaterThan(lab.b.engine.dropCounters["fragment memory limit reached"] ?? 0, 0)
+        XCTAssertLessThanOrEqual(lab.b.engine.reassemblyBytes, 300)
+        XCTAssertEqual(
+            lab.b.engine.reassemblyBytes,
+            lab.b.engine.reassembly.values.reduce(0) { $0 + $1.byteCount })
+
+        // Once the limit allows the whole message, A's retransmission completes it.
+        lab.b.engine.maximumTotalReassemblyBytes = 8 << 20
+        lab.advance(1)
+        XCTAssertEqual(lab.a.ready.count, 1)
+        XCTAssertEqual(lab.b.engine.reassemblyBytes, 0)
+    }
+
     func testFragmentWithoutNegotiation() throws {
         // B did not offer fragmentation, so an SKF message from A is dropped.
         let lab = lab()

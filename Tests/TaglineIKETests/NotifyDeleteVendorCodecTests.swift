@@ -73,6 +73,21 @@ final class NotifyDeleteVendorCodecTests: XCTestCase {
         }
     }
 
+    func testIKEDeleteWithSPIsIsRejected() {
+        for text in [
+            "01 00 0005",  // protocol IKE, SPI size 0, 5 SPIs claimed
+            "01 08 0001 0102030405060708",  // protocol IKE, one 8-byte SPI
+        ] {
+            var reader = ByteReader(hexBytes(text))
+            XCTAssertThrowsError(try DeletePayload.decodeBody(&reader), text) { error in
+                guard case .invalidValue(let field, _, _) = error as? IKEDecodeError else {
+                    return XCTFail("\(text): \(error)")
+                }
+                XCTAssertEqual(field, "number of SPIs")
+            }
+        }
+    }
+
     func testDeleteIKESAEncodes() {
         var writer = ByteWriter()
         DeletePayload.ikeSA.encodeBody(into: &writer)

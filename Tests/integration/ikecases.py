@@ -98,7 +98,7 @@ def delete_absurd(arguments):
         "esp spi size 0": struct.pack("!BBH", 3, 0, 3),
         "esp spi size 8": struct.pack("!BBH", 3, 8, 1) + os.urandom(8),
         "protocol 9": struct.pack("!BBH", 9, 4, 1) + os.urandom(4),
-        # Last, because the gateway may take it as a Delete of this IKE SA.
+        # Last, so that a gateway taking it as a Delete of this IKE SA ends the case.
         "ike with count 5": struct.pack("!BBH", 1, 0, 5),
     }
     for name, body in cases.items():
