@@ -76,6 +76,8 @@ public struct PendingChildSA: Equatable, Sendable, Codable {
     public var pfsGroup: DHGroup?
     /// The request was already sent again with the group an INVALID_KE_PAYLOAD asked for.
     public var keRetried: Bool?
+    /// The SA payload offered ESN as well as "no ESN" (`crypto ipsec esn`); nil means false.
+    public var offeredExtendedSequenceNumbers: Bool? = nil
 }
 
 /// This side's CREATE_CHILD_SA that rekeys the IKE SA (RFC 7296 §1.3.2).
