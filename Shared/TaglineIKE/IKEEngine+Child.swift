@@ -167,12 +167,13 @@ extension IKEEngine {
         sa.childSAs.append(child)
         ikeSAs[sa.localSPI] = sa
         let tagging = child.taggingNegotiated ? ", inline tagging negotiated" : ""
+        let esn = child.usesExtendedSequenceNumbers ? ", ESN" : ""
         let inbound = "0x" + String(child.inboundSPI, radix: 16)
         let outbound = "0x" + String(child.outboundSPI, radix: 16)
         log(
             .notice,
             "\(sa.remote.address): Child SA up, in SPI \(inbound) out SPI \(outbound) "
-                + "(\(child.transformDescription)\(tagging))")
+                + "(\(child.transformDescription)\(esn)\(tagging))")
         debug("IKEv2:(\(sa.tunnelID)): Child SA installed, SPI in \(inbound) out \(outbound)")
         delegate?.engine(self, install: child)
     }

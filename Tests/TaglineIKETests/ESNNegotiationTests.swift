@@ -54,6 +54,11 @@ final class ESNNegotiationTests: XCTestCase {
         XCTAssertEqual(esnIDs(exchange.response), [[1]])
         XCTAssertEqual(lab.a.installed.first?.extendedSequenceNumbers, true)
         XCTAssertEqual(lab.b.installed.first?.extendedSequenceNumbers, true)
+        XCTAssertTrue(
+            lab.a.logLines.contains {
+                $0.message.contains("Child SA up") && $0.message.contains(", ESN")
+            },
+            "A's notice names ESN")
         XCTAssertEqual(lab.a.problems, [])
         XCTAssertEqual(lab.b.problems, [])
     }
