@@ -58,6 +58,7 @@ public struct ReplayWindow: Sendable {
     /// spans a wrap and `low` lies in its upper part (RFC 4303 Appendix A2.2).
     public func infer(low: UInt32) -> UInt64 {
         guard extendedSequenceNumbers else { return UInt64(low) }
+        // TODO: resynchronize after 2^32 or more lost packets (RFC 4303 Appendix A3).
         let highestLow = UInt32(truncatingIfNeeded: highest)
         let highestHigh = UInt32(truncatingIfNeeded: highest >> 32)
         // Low 32 bits of the left edge; it wraps below 0 when the window spans two subspaces.
