@@ -45,7 +45,7 @@ do {
 guard let configPath = options.configPath else { fail("--config FILE is required\n\(usage)") }
 let logger = Logger(service: serviceName.rawValue, level: options.logLevel)
 
-// Configuration: interfaces and the CMD Next Header value.
+// Configuration: interfaces, the CMD Next Header value and the replay window size.
 let config: GatewayConfig
 do {
     let result = try ConfigLoader.load(path: configPath)
@@ -104,7 +104,7 @@ let controller: DataplaneController
 do {
     controller = try DataplaneController(
         insideName: insideName, outsideName: outsideName, workerCount: workerCount,
-        cmdNextHeader: config.cmdNextHeader)
+        cmdNextHeader: config.cmdNextHeader, replayWindowSize: config.replayWindowSize)
 } catch {
     removeFilter()
     fail("cannot open the packet rings on \(insideName) and \(outsideName): \(error)")
@@ -113,7 +113,8 @@ logger.info(
     "ESP",
     "inside \(insideName) (\(controller.inside.mac), MTU \(controller.inside.mtu)), "
         + "outside \(outsideName) (\(controller.outside.mac), MTU \(controller.outside.mtu)), "
-        + "\(workerCount) workers, CMD Next Header \(config.cmdNextHeader)")
+        + "\(workerCount) workers, CMD Next Header \(config.cmdNextHeader), "
+        + "replay window \(config.replayWindowSize) packets")
 
 let loop = EventLoop()
 let bus: ServiceBus

@@ -29,6 +29,14 @@ final class SAManager {
 
     /// Largest lease granted per request: 2^32 numbers, the whole space of an SA without ESN.
     static let maxLeaseCount: UInt64 = 1 << 32
+    /// One past the last sequence number of an SA without ESN (RFC 4303 §3.3.3: the
+    /// counter must not wrap, so the SA is rekeyed before it reaches 2^32 - 1).
+    static let sequenceSpaceEnd: UInt64 = 1 << 32
+    /// Leases of an SA without ESN that reach this number trigger its soft lifetime, so
+    /// the negotiator rekeys it with 10% of the 32-bit space left.
+    static let sequenceSoftLimit: UInt64 = sequenceSpaceEnd / 10 * 9
+    /// SAs without ESN whose leases passed `sequenceSoftLimit`, by inbound SPI.
+    private var sequenceSpaceLow: Set<UInt32> = []
     /// SPI reservations older than this many seconds without an installed SA are freed.
     static let reservationTimeout: Double = 600
 
@@ -183,6 +191,7 @@ final class SAManager {
         ledger.remove(inboundSPI: inboundSPI)
         softFractions[inboundSPI] = nil
         softExpiredAt[inboundSPI] = nil
+        sequenceSpaceLow.remove(inboundSPI)
         clone.remove(String(inboundSPI))
         logger.notice(
             "CHILD", "\(hex(inboundSPI))/\(hex(childSA.outboundSPI)) removed: \(reason)")
@@ -194,9 +203,13 @@ final class SAManager {
         guard request.count > 0 else {
             throw ErrorReply(message: "sequence lease for \(name) requests 0 numbers")
         }
-        // NOTE: ChildSA carries no ESN flag, so leases run up to 2^64 - 1; a
-        // dataplane without ESN must stop at 2^32 - 1 and rekey by itself.
-        let count = min(request.count, SAManager.maxLeaseCount)
+        // Without ESN, leases stop at 2^32 - 1; with ESN they run up to 2^64 - 1.
+        var count = min(request.count, SAManager.maxLeaseCount)
+        let usesESN = childSAs[request.inboundSPI]?.usesExtendedSequenceNumbers ?? false
+        if !usesESN {
+            let next = try store.nextSequence(inboundSPI: request.inboundSPI)
+            count = min(count, SAManager.sequenceSpaceEnd - min(next, SAManager.sequenceSpaceEnd))
+        }
         guard
             let lease = try store.leaseSequenceNumbers(
                 inboundSPI: request.inboundSPI,
@@ -209,6 +222,12 @@ final class SAManager {
                 message: "Child SA \(name) has used its whole sequence number space; rekey it")
         }
         logger.debug("CHILD", "\(name) leased sequence \(lease.first) +\(lease.count)")
+        if !usesESN, lease.first + lease.count >= SAManager.sequenceSoftLimit,
+            sequenceSpaceLow.insert(request.inboundSPI).inserted
+        {
+            logger.info("CHILD", "\(name) leased past 90% of its 32-bit sequence numbers")
+            expireChildSAs(now: wallClockSeconds())
+        }
         return SequenceLeaseReply(first: lease.first, count: lease.count)
     }
 
@@ -253,6 +272,7 @@ final class SAManager {
                 if softExpiredAt[spi] == nil,
                     now >= soft.seconds
                         || (childSA.lifetimeKilobytes > 0 && kilobytes >= soft.kilobytes)
+                        || sequenceSpaceLow.contains(spi)
                 {
                     softExpiredAt[spi] = now
                     logger.info("CHILD", "\(hex(spi)) reached its soft lifetime, rekey requested")

@@ -23,13 +23,14 @@
 ///
 /// Implemented commands: `crypto ikev2 proposal|policy|keyring|profile`,
 /// `crypto ikev2 cts sgt`, `crypto ipsec transform-set|profile`, `crypto ipsec
-/// security-association lifetime`, `crypto map NAME SEQ [ipsec-isakmp]`, `crypto
+/// security-association lifetime|replay window-size`, `crypto map NAME SEQ [ipsec-isakmp]`, `crypto
 /// map NAME SEQ ipsec-isakmp dynamic DYNMAP`, `crypto dynamic-map NAME SEQ`,
 /// `ip access-list extended`, numbered extended `access-list`, `ipv6
 /// access-list`, `interface`, `ip route`, `ipv6 route` and `cts role-based
-/// sgt-map`. Tagline adds one command of its own, `crypto ipsec inline-tagging
+/// sgt-map`. Tagline adds two commands of its own: `crypto ipsec inline-tagging
 /// next-header N`, which sets the ESP Next Header value that marks a CMD header
-/// (253 by default, see `GatewayConfig.cmdNextHeader`).
+/// (253 by default, see `GatewayConfig.cmdNextHeader`), and `crypto ipsec esn`,
+/// which offers extended sequence numbers (see `GatewayConfig.extendedSequenceNumbers`).
 ///
 /// After an ignored command such as `line vty 0 4`, lines that are neither
 /// implemented commands nor known global commands at column 0 are taken as its

@@ -53,11 +53,23 @@ public struct GatewayConfig: Equatable, Sendable {
     public var defaultIPsecLifetime = SALifetime()
     /// ESP Next Header value that marks a payload starting with the CMD header.
     ///
-    /// Set by Tagline's one extension line, `crypto ipsec inline-tagging next-header N`.
+    /// Set by Tagline's extension line `crypto ipsec inline-tagging next-header N`.
     /// The vendor's own value is not public, so the default is 253, which RFC 3692
     /// reserves for experimentation and testing. Both peers must use the same value.
     public var cmdNextHeader: UInt8 = GatewayConfig.defaultCMDNextHeader
+    /// `crypto ipsec security-association replay window-size N`: the anti-replay window
+    /// of every inbound SA, in packets.
+    public var replayWindowSize = GatewayConfig.defaultReplayWindowSize
+    /// Tagline's extension line `crypto ipsec esn`: offer extended sequence numbers
+    /// ("ESN" before "no ESN") and choose ESN when a peer offers both. Without it the
+    /// gateway offers only "no ESN" and, as responder, takes ESN only when the peer
+    /// offers nothing else.
+    public var extendedSequenceNumbers = false
 
+    /// Default `replayWindowSize` in packets.
+    public static let defaultReplayWindowSize = 1024
+    /// Smallest and largest `replayWindowSize`: RFC 4303 §3.4.3 requires at least 32.
+    public static let replayWindowSizes = 32...65536
     /// RFC 3692 experimental IP protocol number, the default `cmdNextHeader`.
     public static let defaultCMDNextHeader: UInt8 = 253
 

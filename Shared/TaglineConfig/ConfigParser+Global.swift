@@ -7,6 +7,7 @@ import TaglineCore
 enum GlobalCommand: Equatable {
     case ikev2Proposal, ikev2Policy, keyring, ikev2Profile, ctsSGT, noCTSSGT
     case transformSet, ipsecProfile, ipsecLifetime, inlineTagging, cryptoMap, dynamicMap
+    case replayWindow, extendedSequenceNumbers
     case accessList, ipv6AccessList, numberedAccessList, ipRoute, ipv6Route
     case interface, sgtMap
     /// `banner TYPE DELIMITER ... DELIMITER`, possibly over several lines.
@@ -109,16 +110,18 @@ extension ConfigParser {
     private func cryptoIPsecCommand(_ line: ConfigLine) -> GlobalCommand {
         if line.keyword(2) == "security-association" {
             return classify(
-                line, at: 3, implemented: ["lifetime": .ipsecLifetime],
-                known: KnownIOSCommands.securityAssociation, expected: ["lifetime"])
+                line, at: 3, implemented: ["lifetime": .ipsecLifetime, "replay": .replayWindow],
+                known: KnownIOSCommands.securityAssociation, expected: ["lifetime", "replay"])
         }
         let implemented: [String: GlobalCommand] = [
             "transform-set": .transformSet, "profile": .ipsecProfile,
-            "inline-tagging": .inlineTagging,
+            "inline-tagging": .inlineTagging, "esn": .extendedSequenceNumbers,
         ]
         return classify(
             line, at: 2, implemented: implemented, known: KnownIOSCommands.cryptoIPsec,
-            expected: ["transform-set", "profile", "security-association", "inline-tagging"])
+            expected: [
+                "transform-set", "profile", "security-association", "inline-tagging", "esn",
+            ])
     }
 
     /// Classifies `cts ...`. Only `cts role-based sgt-map` is implemented.
@@ -201,6 +204,8 @@ extension ConfigParser {
         case .ipsecProfile: return try openIPsecProfile(line)
         case .ipsecLifetime: return try setGlobalLifetime(line)
         case .inlineTagging: return try setInlineTagging(line)
+        case .replayWindow: return try setReplayWindow(line)
+        case .extendedSequenceNumbers: return try setExtendedSequenceNumbers(line)
         case .cryptoMap: return try openCryptoMap(line)
         case .dynamicMap: return try openDynamicMap(line)
         case .accessList: return try openAccessList(line, isIPv6: false, nameIndex: 3)

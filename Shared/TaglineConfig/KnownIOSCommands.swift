@@ -56,13 +56,13 @@ enum KnownIOSCommands {
     ]
 
     /// `crypto ipsec WORD` other than transform-set, profile, security-association
-    /// and Tagline's inline-tagging.
+    /// and Tagline's inline-tagging and esn.
     static let cryptoIPsec: Set<String> = [
         "client", "df-bit", "fragmentation", "ipv4-deny", "ipv6-deny", "nat-transparency",
         "optional",
     ]
 
-    /// `crypto ipsec security-association WORD` other than lifetime; `set
+    /// `crypto ipsec security-association WORD` other than lifetime and replay; `set
     /// security-association WORD` in crypto map entries and IPsec profiles takes the same.
     static let securityAssociation: Set<String> = [
         "dummy", "ecn", "idle-time", "inbound", "level", "multi-sn", "outbound", "replay",

@@ -378,6 +378,13 @@ public struct ChildSA: Hashable, Codable, Sendable {
     /// one until a valid packet arrives on this SA, which shows that the peer
     /// has installed it (RFC 7296 §2.8). nil means false.
     public var awaitsInboundTraffic: Bool?
+    /// Extended (64-bit) sequence numbers negotiated with ESN transform 1
+    /// (RFC 4303 §2.2.1, RFC 7296 §3.3.2). nil means false, so SAs stored
+    /// before the field existed decode as 32-bit SAs.
+    public var extendedSequenceNumbers: Bool? = nil
+
+    /// True when the SA uses 64-bit sequence numbers.
+    public var usesExtendedSequenceNumbers: Bool { extendedSequenceNumbers ?? false }
 
     public init(
         inboundSPI: UInt32, outboundSPI: UInt32, ikeSAName: String,

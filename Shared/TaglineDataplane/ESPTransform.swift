@@ -25,11 +25,15 @@ final class ESPTransform {
     let icvLength: Int
     /// Alignment of payload plus trailer (RFC 4303 §2.4).
     let blockSize: Int
+    /// 64-bit sequence numbers whose high 32 bits are authenticated but not sent (ESN).
+    let extendedSequenceNumbers: Bool
 
-    init(encryption: EncryptionAlgorithm, integrity: IntegrityAlgorithm?, keys: ChildSAKeys)
-        throws
-    {
+    init(
+        encryption: EncryptionAlgorithm, integrity: IntegrityAlgorithm?, keys: ChildSAKeys,
+        extendedSequenceNumbers: Bool = false
+    ) throws {
         self.encryption = encryption
+        self.extendedSequenceNumbers = extendedSequenceNumbers
         switch encryption {
         case .aesGCM128, .aesGCM256, .chacha20Poly1305:
             cipher = .aead(
@@ -56,6 +60,43 @@ final class ESPTransform {
     func overhead(payloadLength: Int) -> Int {
         let padded = paddedLength(payloadLength)
         return ESPLayout.headerSize + ivLength + (padded - payloadLength) + icvLength
+    }
+
+    /// Runs `body` with the AEAD's additional authenticated data. Without ESN that is the
+    /// ESP header as sent (SPI, sequence number). With ESN it is the SPI, the high 32 bits
+    /// and the low 32 bits of the sequence number (RFC 4106 §5, RFC 7634 §2.1), built in
+    /// a 12-byte buffer on the stack.
+    @inline(__always)
+    func withAAD<Result>(
+        esp: UnsafeRawBufferPointer, sequence: UInt64,
+        _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) rethrows -> Result {
+        guard extendedSequenceNumbers else {
+            return try body(esp.slice(0, ESPLayout.headerSize))
+        }
+        return try withUnsafeTemporaryAllocation(
+            byteCount: ESPLayout.extendedAADSize, alignment: 8
+        ) { aad in
+            aad.writeUInt32(esp.readUInt32(at: ESPLayout.spiOffset), at: 0)
+            aad.writeUInt64(sequence, at: 4)
+            return try body(UnsafeRawBufferPointer(aad))
+        }
+    }
+
+    /// Feeds the ICV input to `mac`: the ESP header to the end of the trailer, then with
+    /// ESN the high 32 bits of the sequence number, as if appended after the trailer
+    /// (RFC 4303 §2.2.1, §3.3.2.1).
+    @inline(__always)
+    func authenticate(
+        _ authenticated: UnsafeRawBufferPointer, sequence: UInt64, mac: HMACContext
+    ) {
+        mac.reset()
+        mac.update(authenticated)
+        guard extendedSequenceNumbers else { return }
+        withUnsafeTemporaryAllocation(byteCount: 4, alignment: 4) { high in
+            high.writeUInt32(UInt32(truncatingIfNeeded: sequence >> 32), at: 0)
+            mac.update(UnsafeRawBufferPointer(high))
+        }
     }
 
     /// Payload plus padding plus the 2-byte trailer, rounded up to the block size.
@@ -96,6 +137,8 @@ enum ESPLayout {
     static let nextHeaderIPv6: UInt8 = 41
     /// A dummy packet for traffic flow confidentiality (RFC 4303 §2.6), discarded.
     static let nextHeaderNone: UInt8 = 59
+    /// AEAD additional data with ESN: SPI, high and low 32 bits of the sequence number.
+    static let extendedAADSize = 12
     /// Largest tag or truncated MAC of the supported algorithms.
     static let maximumICVLength = 16
 }

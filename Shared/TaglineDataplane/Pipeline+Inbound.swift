@@ -236,9 +236,11 @@ extension Pipeline {
             return drop(.invalidCiphertextLength)
         }
 
-        // Replay window, before spending any cryptography on the packet.
-        let sequence = esp.readUInt32(at: ESPLayout.sequenceOffset)
-        guard state.checkReplay(sequence) == .accept else {
+        // Replay window, before spending any cryptography on the packet. With ESN the window
+        // also supplies the high 32 bits, which the ICV then confirms.
+        let (sequence, replayVerdict) = state.checkReplay(
+            low: esp.readUInt32(at: ESPLayout.sequenceOffset))
+        guard replayVerdict == .accept else {
             counters.add(.replayFailed)
             return drop(.replay)
         }
@@ -246,7 +248,11 @@ extension Pipeline {
         // ICV in constant time, before decrypting (the AEAD checks its tag while opening).
         let icv = esp.slice(bodyOffset + bodyLength, transform.icvLength)
         if let mac = transform.mac {
-            guard verifyICV(esp.slice(0, bodyOffset + bodyLength), icv: icv, mac: mac) else {
+            guard
+                verifyICV(
+                    esp.slice(0, bodyOffset + bodyLength), sequence: sequence, icv: icv,
+                    transform: transform, mac: mac)
+            else {
                 counters.add(.verifyFailed)
                 return drop(.integrityFailed)
             }
@@ -264,9 +270,9 @@ extension Pipeline {
             case .cbc(let cipher):
                 try cipher.decrypt(iv: iv, data: plaintext)
             case .aead(let cipher):
-                let opened = try cipher.open(
-                    explicitIV: iv, aad: esp.slice(0, ESPLayout.headerSize),
-                    data: plaintext, tag: icv)
+                let opened = try transform.withAAD(esp: esp, sequence: sequence) { aad in
+                    try cipher.open(explicitIV: iv, aad: aad, data: plaintext, tag: icv)
+                }
                 guard opened else {
                     counters.add(.verifyFailed)
                     return drop(.integrityFailed)
@@ -405,15 +411,15 @@ extension Pipeline {
         return verdict
     }
 
-    /// Computes the HMAC over `authenticated` and compares it with `icv` in constant time.
+    /// Computes the HMAC over `authenticated` (and with ESN the high 32 bits of `sequence`)
+    /// and compares it with `icv` in constant time.
     private func verifyICV(
-        _ authenticated: UnsafeRawBufferPointer, icv: UnsafeRawBufferPointer,
-        mac: HMACContext
+        _ authenticated: UnsafeRawBufferPointer, sequence: UInt64, icv: UnsafeRawBufferPointer,
+        transform: ESPTransform, mac: HMACContext
     ) -> Bool {
         withUnsafeTemporaryAllocation(byteCount: ESPLayout.maximumICVLength, alignment: 8) {
             computed in
-            mac.reset()
-            mac.update(authenticated)
+            transform.authenticate(authenticated, sequence: sequence, mac: mac)
             let expected = UnsafeMutableRawBufferPointer(rebasing: computed[0..<icv.count])
             mac.finalize(into: expected)
             var difference: UInt8 = 0

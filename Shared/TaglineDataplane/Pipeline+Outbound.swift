@@ -316,10 +316,11 @@ enum ESPSeal {
     /// Returns false when the cipher or MAC failed.
     static func seal(
         _ esp: UnsafeMutableRawBufferPointer, transform: ESPTransform, spi: UInt32,
-        sequence: UInt32, payloadLength: Int, nextHeader: UInt8
+        sequence: UInt64, payloadLength: Int, nextHeader: UInt8
     ) -> Bool {
+        // Only the low 32 bits travel; with ESN the high 32 bits enter the ICV alone.
         esp.writeUInt32(spi, at: ESPLayout.spiOffset)
-        esp.writeUInt32(sequence, at: ESPLayout.sequenceOffset)
+        esp.writeUInt32(UInt32(truncatingIfNeeded: sequence), at: ESPLayout.sequenceOffset)
         let ivOffset = ESPLayout.headerSize
         let bodyOffset = ivOffset + transform.ivLength
         let padded = transform.paddedLength(payloadLength)
@@ -346,11 +347,12 @@ enum ESPSeal {
             case .aead(let cipher):
                 // The sequence number is unique under one key, as RFC 4106 §3.1 and
                 // RFC 7634 §2 require of the IV.
-                iv.writeUInt64(UInt64(sequence), at: 0)
-                let aad = UnsafeRawBufferPointer(esp.slice(0, ESPLayout.headerSize))
-                try cipher.seal(
-                    explicitIV: UnsafeRawBufferPointer(iv), aad: aad, data: body,
-                    tag: icv)
+                iv.writeUInt64(sequence, at: 0)
+                try transform.withAAD(esp: UnsafeRawBufferPointer(esp), sequence: sequence) {
+                    aad in
+                    try cipher.seal(
+                        explicitIV: UnsafeRawBufferPointer(iv), aad: aad, data: body, tag: icv)
+                }
                 return true
             case .null:
                 break
@@ -359,8 +361,9 @@ enum ESPSeal {
             return false
         }
         if let mac = transform.mac {
-            mac.reset()
-            mac.update(UnsafeRawBufferPointer(esp.slice(0, bodyOffset + padded)))
+            transform.authenticate(
+                UnsafeRawBufferPointer(esp.slice(0, bodyOffset + padded)), sequence: sequence,
+                mac: mac)
             mac.finalize(into: icv)
         }
         return true

@@ -10,7 +10,7 @@ import TaglineCore
 public final class SAState: @unchecked Sendable {
     public let childSA: ChildSA
     public let counters = SACounterBlock()
-    public let sequence = OutboundSequence()
+    public let sequence: OutboundSequence
     private var replayWindow: ReplayWindow
     private let replayLock = SpinLock()
     /// Index = worker number.
@@ -26,37 +26,45 @@ public final class SAState: @unchecked Sendable {
     {
         precondition(workerCount > 0, "an SA needs at least one worker")
         self.childSA = childSA
-        self.replayWindow = ReplayWindow(size: replayWindowSize)
+        let extended = childSA.usesExtendedSequenceNumbers
+        self.sequence = OutboundSequence(
+            maximum: extended ? OutboundSequence.extendedMaximum : OutboundSequence.maximum)
+        self.replayWindow = ReplayWindow(
+            size: replayWindowSize, extendedSequenceNumbers: extended)
         var outbound = [ESPTransform]()
         var inbound = [ESPTransform]()
         for _ in 0..<workerCount {
             outbound.append(
                 try ESPTransform(
                     encryption: childSA.encryption, integrity: childSA.integrity,
-                    keys: childSA.outboundKeys))
+                    keys: childSA.outboundKeys, extendedSequenceNumbers: extended))
             inbound.append(
                 try ESPTransform(
                     encryption: childSA.encryption, integrity: childSA.integrity,
-                    keys: childSA.inboundKeys))
+                    keys: childSA.inboundKeys, extendedSequenceNumbers: extended))
         }
         outboundTransforms = outbound
         inboundTransforms = inbound
     }
 
-    /// Tells whether `sequence` passes the replay window, without recording it.
+    /// Infers the full sequence number of a packet carrying `low` and checks it against the
+    /// replay window, without recording it.
     @inline(__always)
-    func checkReplay(_ sequence: UInt32) -> ReplayWindow.Verdict {
-        replayLock.withLock { replayWindow.check(sequence) }
+    func checkReplay(low: UInt32) -> (sequence: UInt64, verdict: ReplayWindow.Verdict) {
+        replayLock.withLock {
+            let sequence = replayWindow.infer(low: low)
+            return (sequence, replayWindow.check(sequence))
+        }
     }
 
     /// Records `sequence` once its ICV verified.
     @inline(__always)
-    func recordReplay(_ sequence: UInt32) -> ReplayWindow.Verdict {
+    func recordReplay(_ sequence: UInt64) -> ReplayWindow.Verdict {
         replayLock.withLock { replayWindow.record(sequence) }
     }
 
     /// Highest inbound sequence number accepted so far.
-    public var highestInboundSequence: UInt32 {
+    public var highestInboundSequence: UInt64 {
         replayLock.withLock { replayWindow.highest }
     }
 }

@@ -26,12 +26,19 @@ public struct SequenceLease: Equatable, Sendable {
 public final class OutboundSequence: @unchecked Sendable {
     /// Without extended sequence numbers (RFC 4303 §3.3.3), 2^32 - 1 is the last usable value.
     public static let maximum = UInt64(UInt32.max)
+    /// With extended sequence numbers, 2^64 - 2 is the last value handed out. One below
+    /// UInt64.max, it keeps the shared counter from wrapping to 0 after the last number.
+    public static let extendedMaximum = UInt64.max - 1
 
+    /// Last number `next()` hands out: `maximum` or `extendedMaximum`.
+    public let limit: UInt64
     private let nextSlot: UnsafeMutablePointer<UInt64>
     private let endSlot: UnsafeMutablePointer<UInt64>
 
-    /// No numbers until the first lease; sequence number 0 is never sent.
-    public init() {
+    /// No numbers until the first lease; sequence number 0 is never sent. `maximum` is the
+    /// last number handed out, after which the SA must be rekeyed.
+    public init(maximum: UInt64 = OutboundSequence.maximum) {
+        limit = maximum
         nextSlot = .allocate(capacity: 1)
         nextSlot.initialize(to: 1)
         endSlot = .allocate(capacity: 1)
@@ -45,22 +52,22 @@ public final class OutboundSequence: @unchecked Sendable {
 
     /// Takes the next number, or nil when the leases granted so far are used up.
     @inline(__always)
-    public func next() -> UInt32? {
+    public func next() -> UInt64? {
         // Checking first keeps an exhausted SA from burning numbers of the next lease.
         guard tagline_atomic_load_u64(nextSlot) < tagline_atomic_load_u64(endSlot) else {
             return nil
         }
         let value = tagline_atomic_fetch_add_u64(nextSlot, 1)
-        guard value < tagline_atomic_load_u64(endSlot), value <= OutboundSequence.maximum else {
+        guard value < tagline_atomic_load_u64(endSlot), value <= limit else {
             return nil
         }
-        return UInt32(truncatingIfNeeded: value)
+        return value
     }
 
     /// Numbers left before the granted leases run out.
     public var remaining: UInt64 {
         let next = tagline_atomic_load_u64(nextSlot)
-        let end = min(tagline_atomic_load_u64(endSlot), OutboundSequence.maximum + 1)
+        let end = min(tagline_atomic_load_u64(endSlot), limit + 1)
         return end > next ? end - next : 0
     }
 

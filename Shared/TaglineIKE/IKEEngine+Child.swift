@@ -40,7 +40,8 @@ extension IKEEngine {
             isCreateChild: isCreateChild)
         guard
             let selection = ProposalSelection.chooseESP(
-                offered: offered.proposals, transforms: policy.transforms, ourSPI: 0, dh: dh)
+                offered: offered.proposals, transforms: policy.transforms, ourSPI: 0, dh: dh,
+                prefersExtendedSequenceNumbers: config.extendedSequenceNumbers)
         else {
             throw IKEProtocolError.noProposalChosen(
                 "no transform set of \(policy.cryptoMapName ?? "the policy") matches")
@@ -50,7 +51,7 @@ extension IKEEngine {
         guard let inboundSPI = delegate?.engineAllocateInboundSPI(self) else {
             throw IKEProtocolError.temporaryFailure("no inbound SPI available")
         }
-        let (transform, peerSPI, proposal) = selection
+        let (transform, peerSPI, proposal, usesESN) = selection
         var chosen = proposal
         chosen.spi = ProposalSelection.spiBytes(inboundSPI)
 
@@ -60,7 +61,8 @@ extension IKEEngine {
             outboundSPI: peerSPI, localSelectors: policy.localSelectors,
             remoteSelectors: policy.remoteSelectors, isExchangeInitiator: false,
             initiatorNonce: initiatorNonce, responderNonce: responderNonce,
-            pfsSharedSecret: exchange?.secret, pfsGroup: exchange?.payload.group)
+            pfsSharedSecret: exchange?.secret, pfsGroup: exchange?.payload.group,
+            extendedSequenceNumbers: usesESN)
         var payloads: [IKEPayload] = [.securityAssociation(SAPayload(proposals: [chosen]))]
         if let exchange { payloads.append(.keyExchange(exchange.payload)) }
         payloads += [
@@ -101,16 +103,18 @@ extension IKEEngine {
             guard narrowed else {
                 throw IKEProtocolError.trafficSelectorsUnacceptable("responder widened the TS")
             }
-            let (transform, peerSPI) = try ProposalSelection.acceptESP(
+            let (transform, peerSPI, usesESN) = try ProposalSelection.acceptESP(
                 response: saPayload, offered: pending.policy.transforms,
-                pfsGroup: pending.pfsGroup)
+                pfsGroup: pending.pfsGroup,
+                offeredExtendedSequenceNumbers: pending.offeredExtendedSequenceNumbers ?? false)
             let secret = try initiatorPFSSecret(message, pending, sa)
             let child = try makeChildSA(
                 sa, policy: pending.policy, transform: transform, inboundSPI: pending.inboundSPI,
                 outboundSPI: peerSPI, localSelectors: tsi.selectors,
                 remoteSelectors: tsr.selectors, isExchangeInitiator: true,
                 initiatorNonce: initiatorNonce, responderNonce: responderNonce,
-                pfsSharedSecret: secret, pfsGroup: pending.pfsGroup)
+                pfsSharedSecret: secret, pfsGroup: pending.pfsGroup,
+                extendedSequenceNumbers: usesESN)
             installChild(child, &sa)
         } catch PFSError.privateValueLost {
             discardUnusableChild(pending, message, &sa)
@@ -125,7 +129,7 @@ extension IKEEngine {
         outboundSPI: UInt32, localSelectors: [TrafficSelector],
         remoteSelectors: [TrafficSelector], isExchangeInitiator: Bool,
         initiatorNonce: [UInt8], responderNonce: [UInt8], pfsSharedSecret: [UInt8]? = nil,
-        pfsGroup: DHGroup? = nil
+        pfsGroup: DHGroup? = nil, extendedSequenceNumbers: Bool = false
     ) throws -> ChildSA {
         guard let keys = sa.keys, let algorithms = sa.algorithms else {
             throw IKEProtocolError.invalidPayload("IKE SA has no keys")
@@ -144,7 +148,7 @@ extension IKEEngine {
         let encapsulation =
             sa.nat?.isDetected == true
             ? UDPEncapsulation(localPort: sa.local.port, remotePort: sa.remote.port) : nil
-        return ChildSA(
+        var child = ChildSA(
             inboundSPI: inboundSPI, outboundSPI: outboundSPI, ikeSAName: sa.name,
             localAddress: sa.local.address, remoteAddress: sa.remote.address,
             udpEncapsulation: encapsulation, localSelectors: localSelectors,
@@ -154,6 +158,8 @@ extension IKEEngine {
             interfaceName: policy.interfaceName, transformDescription: transform.description,
             installedAt: clock(), lifetimeSeconds: policy.lifetime,
             lifetimeKilobytes: policy.lifetimeKilobytes, pfsGroup: pfsGroup ?? policy.pfsGroup)
+        child.extendedSequenceNumbers = extendedSequenceNumbers ? true : nil
+        return child
     }
 
     /// Hands a Child SA to the delegate and records it on its IKE SA.
@@ -161,12 +167,13 @@ extension IKEEngine {
         sa.childSAs.append(child)
         ikeSAs[sa.localSPI] = sa
         let tagging = child.taggingNegotiated ? ", inline tagging negotiated" : ""
+        let esn = child.usesExtendedSequenceNumbers ? ", ESN" : ""
         let inbound = "0x" + String(child.inboundSPI, radix: 16)
         let outbound = "0x" + String(child.outboundSPI, radix: 16)
         log(
             .notice,
             "\(sa.remote.address): Child SA up, in SPI \(inbound) out SPI \(outbound) "
-                + "(\(child.transformDescription)\(tagging))")
+                + "(\(child.transformDescription)\(esn)\(tagging))")
         debug("IKEv2:(\(sa.tunnelID)): Child SA installed, SPI in \(inbound) out \(outbound)")
         delegate?.engine(self, install: child)
     }

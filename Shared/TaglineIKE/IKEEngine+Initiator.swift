@@ -314,7 +314,8 @@ extension IKEEngine {
         sa.localID = identity.displayText
         sa.pendingChild = PendingChildSA(
             inboundSPI: inboundSPI, policy: policy,
-            initiatorSelectors: policy.localSelectors, responderSelectors: policy.remoteSelectors)
+            initiatorSelectors: policy.localSelectors, responderSelectors: policy.remoteSelectors,
+            offeredExtendedSequenceNumbers: config.extendedSequenceNumbers ? true : nil)
         sa.queuedChildren = Array(target.children.dropFirst()) + sa.queuedChildren
         sa.phase = .authSent
 
@@ -323,7 +324,9 @@ extension IKEEngine {
             .authentication(AuthPayload(method: .sharedKeyMIC, data: authData)),
             .securityAssociation(
                 SAPayload(
-                    proposals: ProposalSelection.espProposals(policy.transforms, spi: inboundSPI))),
+                    proposals: ProposalSelection.espProposals(
+                        policy.transforms, spi: inboundSPI,
+                        offersExtendedSequenceNumbers: config.extendedSequenceNumbers))),
             .trafficSelectorInitiator(TSPayload(selectors: policy.localSelectors)),
             .trafficSelectorResponder(TSPayload(selectors: policy.remoteSelectors)),
         ]

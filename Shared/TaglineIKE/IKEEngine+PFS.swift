@@ -39,6 +39,7 @@ extension IKEEngine {
     func sendChildRequest(_ pending: PendingChildSA, _ sa: inout IKESAState, keys: SKKeys) {
         var pending = pending
         pending.nonce = random(IKEEngine.nonceLength)
+        pending.offeredExtendedSequenceNumbers = config.extendedSequenceNumbers ? true : nil
         var payloads: [IKEPayload] = []
         if let old = pending.rekeyedInboundSPI {
             payloads.append(
@@ -52,7 +53,9 @@ extension IKEEngine {
                 SAPayload(
                     proposals: ProposalSelection.espProposals(
                         pending.policy.transforms, spi: pending.inboundSPI,
-                        pfsGroup: pending.pfsGroup))))
+                        pfsGroup: pending.pfsGroup,
+                        offersExtendedSequenceNumbers: pending.offeredExtendedSequenceNumbers
+                            ?? false))))
         payloads.append(.nonce(NoncePayload(nonce: pending.nonce)))
         if let group = pending.pfsGroup {
             do {

@@ -79,6 +79,8 @@ public struct PendingChildSA: Equatable, Sendable, Codable {
     /// The private key of the KE payload sent, saved so that a restarted
     /// negotiator can still derive the Child SA's keys from the response.
     public var dhPrivateKey: SecretBytes?
+    /// The SA payload offered ESN as well as "no ESN" (`crypto ipsec esn`); nil means false.
+    public var offeredExtendedSequenceNumbers: Bool? = nil
 }
 
 /// This side's CREATE_CHILD_SA that rekeys the IKE SA (RFC 7296 §1.3.2).

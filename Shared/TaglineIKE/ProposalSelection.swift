@@ -6,6 +6,8 @@ import TaglineCore
 
 /// ESN transform ID 0: no extended sequence numbers.
 let noExtendedSequenceNumbers: UInt16 = 0
+/// ESN transform ID 1: extended (64-bit) sequence numbers (RFC 7296 §3.3.2).
+let extendedSequenceNumbers: UInt16 = 1
 
 extension EncryptionAlgorithm {
     /// The ENCR transform, with a Key Length attribute for AES.
@@ -154,19 +156,31 @@ enum ProposalSelection {
 
     // MARK: ESP
 
-    /// Builds one ESP proposal per transform set, each naming `spi`, "no ESN"
-    /// and, with PFS, the DH group of the KE payload sent with it.
-    static func espProposals(_ transforms: [ESPTransform], spi: UInt32, pfsGroup: DHGroup? = nil)
-        -> [Proposal]
-    {
-        transforms.enumerated().map { index, set in
+    /// Builds one ESP proposal per transform set, each naming `spi`, the ESN
+    /// choices and, with PFS, the DH group of the KE payload sent with it. With
+    /// `offersExtendedSequenceNumbers` a proposal lists "ESN" before "no ESN",
+    /// so the responder may choose either; otherwise it lists only "no ESN".
+    static func espProposals(
+        _ transforms: [ESPTransform], spi: UInt32, pfsGroup: DHGroup? = nil,
+        offersExtendedSequenceNumbers: Bool = false
+    ) -> [Proposal] {
+        let esnIDs =
+            offersExtendedSequenceNumbers
+            ? [extendedSequenceNumbers, noExtendedSequenceNumbers] : [noExtendedSequenceNumbers]
+        return transforms.enumerated().map { index, set in
             Proposal(
                 number: UInt8(truncatingIfNeeded: index + 1), protocol: .esp,
-                spi: spiBytes(spi), transforms: espTransforms(set, pfsGroup: pfsGroup))
+                spi: spiBytes(spi),
+                transforms: espTransforms(set, pfsGroup: pfsGroup, esnIDs: esnIDs))
         }
     }
 
-    static func espTransforms(_ set: ESPTransform, pfsGroup: DHGroup? = nil) -> [Transform] {
+    /// Returns the transforms of one ESP proposal for `set`: ENCR, INTEG, DH with PFS, then
+    /// one ESN transform per entry of `esnIDs`.
+    static func espTransforms(
+        _ set: ESPTransform, pfsGroup: DHGroup? = nil,
+        esnIDs: [UInt16] = [noExtendedSequenceNumbers]
+    ) -> [Transform] {
         var transforms = [set.encryption.transform]
         if let integrity = set.integrity {
             transforms.append(Transform(type: .integrity, id: integrity.transformID))
@@ -174,7 +188,7 @@ enum ProposalSelection {
         if let pfsGroup {
             transforms.append(Transform(type: .diffieHellman, id: pfsGroup.rawValue))
         }
-        transforms.append(Transform(type: .extendedSequenceNumbers, id: noExtendedSequenceNumbers))
+        transforms += esnIDs.map { Transform(type: .extendedSequenceNumbers, id: $0) }
         return transforms
     }
 
@@ -183,8 +197,12 @@ enum ProposalSelection {
     }
 
     /// Chooses the first offered ESP proposal that one of `transforms` fully
-    /// covers. Returns the transform set, the peer's SPI and the proposal to return
-    /// (with `ourSPI` in it).
+    /// covers. Returns the transform set, the peer's SPI, the proposal to return
+    /// (with `ourSPI` in it) and whether it uses extended sequence numbers.
+    ///
+    /// ESN is chosen when the proposal offers only ESN, or offers both and
+    /// `prefersExtendedSequenceNumbers` is set. A proposal without an ESN
+    /// transform is read as "no ESN".
     ///
     /// `dh` sets what the proposal's DH transforms must allow: `.group` a
     /// proposal listing that group (PFS with the KE payload received), `.none`
@@ -192,8 +210,8 @@ enum ProposalSelection {
     /// IKE_AUTH, whose Child SA has no KE payload (RFC 7296 §1.2).
     static func chooseESP(
         offered: [Proposal], transforms: [ESPTransform], ourSPI: UInt32,
-        dh: DHRequirement = .ignored
-    ) -> (ESPTransform, peerSPI: UInt32, Proposal)? {
+        dh: DHRequirement = .ignored, prefersExtendedSequenceNumbers: Bool = false
+    ) -> (ESPTransform, peerSPI: UInt32, Proposal, extendedSequenceNumbers: Bool)? {
         for proposal in offered {
             guard proposal.securityProtocol == .esp, let peerSPI = proposal.espSPI,
                 !proposal.transforms.contains(where: \.hasUnknownAttributes)
@@ -209,9 +227,11 @@ enum ProposalSelection {
                 guard groups.contains(group.rawValue) else { continue }
                 pfsGroup = group
             }
-            let esns = proposal.transforms(of: .extendedSequenceNumbers)
-            guard esns.isEmpty || esns.contains(where: { $0.id == noExtendedSequenceNumbers })
-            else { continue }
+            let esns = proposal.transforms(of: .extendedSequenceNumbers).map(\.id)
+            let offersESN = esns.contains(extendedSequenceNumbers)
+            let offersNoESN = esns.isEmpty || esns.contains(noExtendedSequenceNumbers)
+            guard offersESN || offersNoESN else { continue }
+            let usesESN = offersESN && (prefersExtendedSequenceNumbers || !offersNoESN)
             let ciphers = proposal.transforms(of: .encryption).compactMap {
                 EncryptionAlgorithm(transformID: $0.id, keyLength: $0.keyLength)
             }
@@ -227,8 +247,10 @@ enum ProposalSelection {
                 }
                 let chosen = Proposal(
                     number: proposal.number, protocol: .esp, spi: spiBytes(ourSPI),
-                    transforms: espTransforms(set, pfsGroup: pfsGroup))
-                return (set, peerSPI, chosen)
+                    transforms: espTransforms(
+                        set, pfsGroup: pfsGroup,
+                        esnIDs: [usesESN ? extendedSequenceNumbers : noExtendedSequenceNumbers]))
+                return (set, peerSPI, chosen, usesESN)
             }
         }
         return nil
@@ -236,10 +258,13 @@ enum ProposalSelection {
 
     /// Reads the responder's single ESP proposal and finds the transform set it
     /// matches. With PFS the proposal must name `pfsGroup` as its only DH
-    /// group; without, it may name none or NONE (0).
-    static func acceptESP(response: SAPayload, offered: [ESPTransform], pfsGroup: DHGroup? = nil)
-        throws -> (ESPTransform, peerSPI: UInt32)
-    {
+    /// group; without, it may name none or NONE (0). The proposal must name one
+    /// ESN transform that was offered, and ESN counts as offered only with
+    /// `offeredExtendedSequenceNumbers`. The returned flag is true for ESN.
+    static func acceptESP(
+        response: SAPayload, offered: [ESPTransform], pfsGroup: DHGroup? = nil,
+        offeredExtendedSequenceNumbers: Bool = false
+    ) throws -> (ESPTransform, peerSPI: UInt32, extendedSequenceNumbers: Bool) {
         guard response.proposals.count == 1, let chosen = response.proposals.first,
             chosen.securityProtocol == .esp, let peerSPI = chosen.espSPI,
             Int(chosen.number) >= 1, Int(chosen.number) <= offered.count
@@ -247,7 +272,16 @@ enum ProposalSelection {
             throw IKEProtocolError.noProposalChosen("responder returned an invalid ESP proposal")
         }
         let set = offered[Int(chosen.number) - 1]
-        let expected = espTransforms(set)
+        let esns = chosen.transforms(of: .extendedSequenceNumbers).map(\.id)
+        let allowed =
+            offeredExtendedSequenceNumbers
+            ? [extendedSequenceNumbers, noExtendedSequenceNumbers] : [noExtendedSequenceNumbers]
+        guard esns.count == 1, allowed.contains(esns[0]) else {
+            throw IKEProtocolError.noProposalChosen(
+                "responder chose ESN transforms \(esns) in ESP proposal \(chosen.number), "
+                    + "expected one of \(allowed)")
+        }
+        let expected = espTransforms(set, esnIDs: esns)
         let received = chosen.transforms.filter {
             $0.rawType != TransformType.diffieHellman.rawValue
         }
@@ -261,7 +295,7 @@ enum ProposalSelection {
             throw IKEProtocolError.noProposalChosen(
                 "responder chose DH groups \(groups), expected \(pfsGroup?.rawValue ?? 0)")
         }
-        return (set, peerSPI)
+        return (set, peerSPI, esns[0] == extendedSequenceNumbers)
     }
 }
 

@@ -282,7 +282,7 @@ struct ESPFrameBuilder {
         esp.replaceSubrange(payloadStart..<(payloadStart + payload.count), with: payload)
         let sealed = esp.withUnsafeMutableBytes {
             ESPSeal.seal(
-                $0, transform: transform, spi: sa.outboundSPI, sequence: sequence,
+                $0, transform: transform, spi: sa.outboundSPI, sequence: UInt64(sequence),
                 payloadLength: payload.count, nextHeader: nextHeader)
         }
         precondition(sealed, "sealing failed")

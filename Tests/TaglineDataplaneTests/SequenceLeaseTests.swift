@@ -5,7 +5,7 @@ import XCTest
 final class SequenceLeaseTests: XCTestCase {
     /// Each row grants a lease (or none), then takes `take` numbers.
     func testLeaseTable() {
-        let rows: [(lease: SequenceLease?, take: Int, expected: [UInt32?], note: String)] = [
+        let rows: [(lease: SequenceLease?, take: Int, expected: [UInt64?], note: String)] = [
             (nil, 1, [nil], "no lease yet"),
             (SequenceLease(first: 1, count: 3), 4, [1, 2, 3, nil], "first lease, then empty"),
             (SequenceLease(first: 4, count: 2), 2, [4, 5], "contiguous lease extends the first"),
@@ -25,8 +25,27 @@ final class SequenceLeaseTests: XCTestCase {
     func testStopsAt32BitMaximum() {
         let sequence = OutboundSequence()
         sequence.grant(SequenceLease(first: UInt64(UInt32.max) - 1, count: 10))
-        XCTAssertEqual(sequence.next(), UInt32.max - 1)
-        XCTAssertEqual(sequence.next(), UInt32.max)
+        XCTAssertEqual(sequence.next(), UInt64(UInt32.max) - 1)
+        XCTAssertEqual(sequence.next(), UInt64(UInt32.max))
+        XCTAssertNil(sequence.next())
+        XCTAssertEqual(sequence.remaining, 0)
+    }
+
+    func testExtendedCrosses32BitBoundary() {
+        let sequence = OutboundSequence(maximum: OutboundSequence.extendedMaximum)
+        sequence.grant(SequenceLease(first: UInt64(UInt32.max) - 1, count: 4))
+        XCTAssertEqual(sequence.next(), 0xFFFF_FFFE)
+        XCTAssertEqual(sequence.next(), 0xFFFF_FFFF)
+        XCTAssertEqual(sequence.next(), 0x1_0000_0000)
+        XCTAssertEqual(sequence.next(), 0x1_0000_0001)
+        XCTAssertNil(sequence.next())
+    }
+
+    func testExtendedStopsBelow64BitMaximum() {
+        let sequence = OutboundSequence(maximum: OutboundSequence.extendedMaximum)
+        sequence.grant(SequenceLease(first: UInt64.max - 2, count: 10))
+        XCTAssertEqual(sequence.next(), UInt64.max - 2)
+        XCTAssertEqual(sequence.next(), UInt64.max - 1)
         XCTAssertNil(sequence.next())
         XCTAssertEqual(sequence.remaining, 0)
     }

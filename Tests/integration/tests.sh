@@ -192,8 +192,8 @@ interop_cleanup() {
 }
 
 # interop_topology IKE ESP [--outer6] [--nat]: strongSwan with those swanctl
-# proposals in sw_ns, hostA in host_ns, and the veths to gw_ns, where Tagline
-# will run. Sets sw_addr and gw_addr, the outside addresses of strongSwan and
+# proposals (and the extra charon log levels of sw_log_levels, if set) in
+# sw_ns, hostA in host_ns, and the veths to gw_ns, where Tagline will run. Sets sw_addr and gw_addr, the outside addresses of strongSwan and
 # Tagline, and gw_len, the prefix length of Tagline's. interop.sh describes
 # --outer6 (interop_outer6_options) and --nat (interop_nat_link).
 interop_topology() {
@@ -224,7 +224,8 @@ interop_topology() {
     [ $outer6 = no ] || interop_outer6_options
     [ $nat = no ] || interop_nat_link
     "$peer" up --ns "$sw_ns" "${link[@]}" --psk tagline-interop-secret --no-mobike \
-        --ike "$ike" --esp "$esp" "${nets[@]}" --inner-addr 203.0.113.1
+        --ike "$ike" --esp "$esp" "${nets[@]}" --inner-addr 203.0.113.1 \
+        ${sw_log_levels:+--log-level "$sw_log_levels"}
     ip netns list | grep -q "^$gw_ns\b" || ip netns add "$gw_ns"
     [ $nat = no ] || interop_nat_gateway
     ip netns add "$host_ns"
@@ -550,5 +551,7 @@ lab_clear_child_sas() {
 . "$here/interop-pfs.sh"
 # shellcheck source=hostile.sh
 . "$here/hostile.sh"
+# shellcheck source=interop-esn.sh
+. "$here/interop-esn.sh"
 
 "$1"
