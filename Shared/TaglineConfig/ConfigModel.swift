@@ -66,6 +66,17 @@ public struct GatewayConfig: Equatable, Sendable {
     /// offers nothing else.
     public var extendedSequenceNumbers = false
 
+    /// `crypto ikev2 cookie-challenge N`: the number of half-open IKE SAs from
+    /// which the responder demands a COOKIE. nil leaves the negotiator's default.
+    public var cookieChallenge: Int?
+    /// The `mtu` of `crypto ikev2 fragmentation mtu N`: the largest IP datagram
+    /// of an IKE fragment. nil uses 576 bytes for IPv4 and 1280 for IPv6.
+    public var ikeFragmentationMTU: Int?
+    /// Range of `crypto ikev2 cookie-challenge`, as on IOS.
+    public static let cookieChallengeRange = 1...1000
+    /// Range of `crypto ikev2 fragmentation mtu`, as on IOS.
+    public static let ikeFragmentationMTURange = 68...1500
+
     /// Default `replayWindowSize` in packets.
     public static let defaultReplayWindowSize = 1024
     /// Smallest and largest `replayWindowSize`: RFC 4303 §3.4.3 requires at least 32.

@@ -7,7 +7,7 @@ import TaglineCore
 enum GlobalCommand: Equatable {
     case ikev2Proposal, ikev2Policy, keyring, ikev2Profile, ctsSGT, noCTSSGT
     case transformSet, ipsecProfile, ipsecLifetime, inlineTagging, cryptoMap, dynamicMap
-    case replayWindow, extendedSequenceNumbers
+    case replayWindow, extendedSequenceNumbers, cookieChallenge, ikeFragmentation
     case accessList, ipv6AccessList, numberedAccessList, ipRoute, ipv6Route
     case interface, sgtMap
     /// `banner TYPE DELIMITER ... DELIMITER`, possibly over several lines.
@@ -99,11 +99,15 @@ extension ConfigParser {
     private func cryptoIKEv2Command(_ line: ConfigLine) -> GlobalCommand {
         let implemented: [String: GlobalCommand] = [
             "proposal": .ikev2Proposal, "policy": .ikev2Policy, "keyring": .keyring,
-            "profile": .ikev2Profile, "cts": .ctsSGT,
+            "profile": .ikev2Profile, "cts": .ctsSGT, "cookie-challenge": .cookieChallenge,
+            "fragmentation": .ikeFragmentation,
         ]
         return classify(
             line, at: 2, implemented: implemented, known: KnownIOSCommands.cryptoIKEv2,
-            expected: ["proposal", "policy", "keyring", "profile", "cts"])
+            expected: [
+                "proposal", "policy", "keyring", "profile", "cts", "cookie-challenge",
+                "fragmentation",
+            ])
     }
 
     /// Classifies `crypto ipsec ...`.
@@ -206,6 +210,8 @@ extension ConfigParser {
         case .inlineTagging: return try setInlineTagging(line)
         case .replayWindow: return try setReplayWindow(line)
         case .extendedSequenceNumbers: return try setExtendedSequenceNumbers(line)
+        case .cookieChallenge: return try setCookieChallenge(line)
+        case .ikeFragmentation: return try setIKEFragmentation(line)
         case .cryptoMap: return try openCryptoMap(line)
         case .dynamicMap: return try openDynamicMap(line)
         case .accessList: return try openAccessList(line, isIPv6: false, nameIndex: 3)

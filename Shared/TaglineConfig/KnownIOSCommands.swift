@@ -48,11 +48,12 @@ enum KnownIOSCommands {
         "logging", "mib", "pki", "provisioning", "ssl", "vpn", "webvpn", "wui",
     ]
 
-    /// `crypto ikev2 WORD` other than proposal, policy, keyring, profile and cts.
+    /// `crypto ikev2 WORD` other than proposal, policy, keyring, profile, cts,
+    /// cookie-challenge and fragmentation.
     static let cryptoIKEv2: Set<String> = [
-        "authorization", "certificate-cache", "client", "cluster", "cookie-challenge",
-        "diagnose", "disconnect-revoked-peers", "dpd", "fragmentation", "http-url", "limit",
-        "name-mangler", "nat", "redirect", "window",
+        "authorization", "certificate-cache", "client", "cluster", "diagnose",
+        "disconnect-revoked-peers", "dpd", "http-url", "limit", "name-mangler", "nat",
+        "redirect", "window",
     ]
 
     /// `crypto ipsec WORD` other than transform-set, profile, security-association

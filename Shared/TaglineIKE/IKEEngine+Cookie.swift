@@ -5,7 +5,7 @@
 //   HDR(A,0), N(COOKIE), SAi1, KEi, Ni  -->
 //                      <--  HDR(A,B), SAr1, KEr, Nr, [N]
 //
-// From `cookieThreshold` half-open SAs on, an IKE_SA_INIT request must return
+// From `effectiveCookieThreshold` half-open SAs on, an IKE_SA_INIT request must return
 // a COOKIE before the responder spends a Diffie-Hellman computation or any
 // state on it. The cookie is a version byte followed by
 // HMAC-SHA-256(secret, Ni | IPi | SPIi). The responder can therefore check
@@ -32,7 +32,7 @@ extension IKEEngine {
     /// sends a fresh N(COOKIE) in response and counts the request as "cookie
     /// required" (no COOKIE) or "invalid cookie" (a COOKIE that does not verify).
     func checkCookie(_ received: ReceivedMessage, _ datagram: IKEDatagram) -> Bool {
-        guard ikeSAs.halfOpen.count >= cookieThreshold else { return true }
+        guard ikeSAs.halfOpen.count >= effectiveCookieThreshold else { return true }
         let message = received.clearMessage
         let nonce = message.nonce?.nonce ?? []
         let spi = received.header.initiatorSPI

@@ -42,9 +42,10 @@ extension IKEEngine {
     /// Returns the largest IKE message sent in one datagram for `sa` once fragmentation is on.
     func fragmentMessageLimit(_ sa: IKESAState) -> Int {
         if let maximumFragmentMessageSize { return maximumFragmentMessageSize }
-        // RFC 7383 §2.5.1 recommends IP datagrams of at most 576 bytes (IPv4)
-        // or 1280 bytes (IPv6), the minimum every link must carry.
-        let datagram = sa.remote.address.isIPv4 ? 576 : 1280
+        // `crypto ikev2 fragmentation mtu`, else what RFC 7383 §2.5.1
+        // recommends: IP datagrams of at most 576 bytes (IPv4) or 1280 bytes
+        // (IPv6), the minimum every link must carry.
+        let datagram = config.ikeFragmentationMTU ?? (sa.remote.address.isIPv4 ? 576 : 1280)
         let ipHeader = sa.remote.address.isIPv4 ? 20 : 40
         let udpHeader = 8
         let marker = sa.local.port == IKEEndpoint.natTraversalPort ? 4 : 0

@@ -32,7 +32,7 @@ extension IKEEngine {
 
         // Each half-open SA costs a Diffie-Hellman computation and memory until
         // IKE_AUTH or its timeout, and anyone can send IKE_SA_INIT. From
-        // `cookieThreshold` half-open SAs on, a request must first prove that
+        // `effectiveCookieThreshold` half-open SAs on, a request must first prove that
         // its source address receives our responses, and their number is capped.
         guard checkCookie(received, datagram) else { return }
         guard ikeSAs.halfOpen.count < maximumHalfOpenSAs else {

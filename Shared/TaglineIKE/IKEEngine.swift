@@ -72,11 +72,13 @@ public final class IKEEngine {
     /// A passive engine only responds: `start()` and the timers initiate nothing.
     public var isPassive = false
 
-    // TODO: take these from `crypto ikev2 cookie-challenge` and `crypto ikev2 fragmentation`.
     /// From this many half-open SAs on, an IKE_SA_INIT request without a valid
-    /// COOKIE gets only a COOKIE in response (RFC 7296 §2.6). 50 is 5% of the
+    /// COOKIE gets only a COOKIE in response (RFC 7296 §2.6), unless the
+    /// configuration sets `crypto ikev2 cookie-challenge`. 50 is 5% of the
     /// default `maximumHalfOpenSAs`: a normal load stays below it.
     public var cookieThreshold = 50
+    /// The threshold in use: `crypto ikev2 cookie-challenge`, else `cookieThreshold`.
+    var effectiveCookieThreshold: Int { config.cookieChallenge ?? cookieThreshold }
     /// Seconds one COOKIE secret is used. The previous secret stays valid for
     /// one more period, so a cookie is accepted for at least this long.
     public var cookieSecretLifetime: Double = 60

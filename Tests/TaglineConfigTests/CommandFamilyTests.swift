@@ -15,8 +15,8 @@ final class CommandFamilyTests: XCTestCase {
         XCTAssertEqual(result.lines(.ignored), [], listing(result))
         XCTAssertEqual(
             result.errorMessage(0),
-            "unknown command 'crypto ikev2 ctss' "
-                + "(expected proposal, policy, keyring, profile or cts after 'crypto ikev2')")
+            "unknown command 'crypto ikev2 ctss' (expected proposal, policy, keyring, "
+                + "profile, cts, cookie-challenge or fragmentation after 'crypto ikev2')")
         XCTAssertEqual(
             result.errorMessage(1),
             "unknown command 'cts role-based sgt-mapp' (expected sgt-map after 'cts role-based')")

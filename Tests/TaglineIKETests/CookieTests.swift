@@ -70,6 +70,20 @@ final class CookieTests: XCTestCase {
         XCTAssertNil(lab.b.engine.dropCounters["invalid cookie"])
     }
 
+    func testConfiguredThresholdWins() throws {
+        // `crypto ikev2 cookie-challenge 2` on B takes precedence over the
+        // engine's own threshold, which a command-line option sets.
+        let lab = Lab(
+            configA: LabConfig.text(gateway: "A"),
+            configB: LabConfig.text(gateway: "B") + "\ncrypto ikev2 cookie-challenge 2\n")
+        lab.b.engine.cookieThreshold = 1000
+        for request in try floodRequests(4) {
+            lab.b.engine.receive(request)
+        }
+        XCTAssertEqual(lab.b.engine.halfOpenSACount, 2)
+        XCTAssertEqual(lab.b.engine.dropCounters["cookie required"], 2)
+    }
+
     func testInitiatorRetriesWithCookie() throws {
         // B is flooded past its threshold; A still gets an IKE SA.
         let lab = lab()

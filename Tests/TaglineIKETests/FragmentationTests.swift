@@ -12,7 +12,7 @@ import XCTest
 @testable import TaglineIKE
 
 final class FragmentationTests: XCTestCase {
-    private func lab() -> Lab {
+    private func lab(extraConfigA: String = "") -> Lab {
         var options = LabConfig.Options()
         options.extraTransformSets = [
             "esp-aes 256 esp-sha256-hmac", "esp-aes 192 esp-sha256-hmac",
@@ -21,7 +21,7 @@ final class FragmentationTests: XCTestCase {
             "esp-3des esp-sha-hmac", "esp-chacha20-poly1305",
         ]
         return Lab(
-            configA: LabConfig.text(gateway: "A", options),
+            configA: LabConfig.text(gateway: "A", options) + "\n" + extraConfigA,
             configB: LabConfig.text(gateway: "B"))
     }
 
@@ -97,6 +97,19 @@ final class FragmentationTests: XCTestCase {
         XCTAssertTrue(lab.b.engine.reassembly.isEmpty)
         XCTAssertEqual(lab.a.problems, [])
         XCTAssertEqual(lab.b.problems, [])
+    }
+
+    func testConfiguredMTUSetsFragmentSize() throws {
+        // `crypto ikev2 fragmentation mtu 400` on A: IKE_AUTH fragments of at
+        // most 400 - 20 (IPv4) - 8 (UDP) bytes of IKE message.
+        let lab = lab(extraConfigA: "crypto ikev2 fragmentation mtu 400")
+        let seen = watch(lab)
+        lab.a.engine.start()
+        lab.run()
+        XCTAssertEqual(lab.a.ready.count, 1)
+        let fragments = seen().filter { isAuthRequest($0) && $0.fragment != nil }
+        XCTAssertGreaterThan(fragments.count, 1)
+        XCTAssertTrue(fragments.allSatisfy { $0.size <= 372 }, "\(fragments.map(\.size))")
     }
 
     func testNotFragmentedWithoutPeerSupport() throws {
