@@ -7,8 +7,8 @@
 // --max-half-open sets how many responder IKE SAs may wait for IKE_AUTH at
 // once (default 1000); IKE_SA_INIT requests beyond it are dropped.
 // --cookie-threshold sets how many half-open SAs make the responder demand
-// a COOKIE when the configuration has no `crypto ikev2 cookie-challenge`
-// (default 50); a value of at least --max-half-open turns COOKIEs off.
+// a COOKIE (default 50), unless the configuration has `crypto ikev2
+// cookie-challenge`. A value of at least --max-half-open turns COOKIEs off.
 //
 // Established IKE SAs are kept in STATE_DIR/ike.db, so a restarted negotiator
 // keeps serving its peers on them. SIGHUP reloads the configuration.

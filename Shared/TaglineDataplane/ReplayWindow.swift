@@ -52,10 +52,11 @@ public struct ReplayWindow: Sendable {
 
     /// Returns the full sequence number of a packet that carries `low`.
     ///
-    /// Without ESN this is `low`. With ESN the high 32 bits are those of the
-    /// highest recorded number, one more when `low` lies below the window's
-    /// left edge (the counter wrapped since), or one less when the window
-    /// spans a wrap and `low` lies in its upper part (RFC 4303 Appendix A2.2).
+    /// Without ESN this is `low`. With ESN the high 32 bits start as those of
+    /// the highest recorded number (RFC 4303 Appendix A2.2). They are one more
+    /// when `low` lies below the window's left edge, because the counter
+    /// wrapped since. They are one less when the window spans a wrap and `low`
+    /// lies in its upper part.
     public func infer(low: UInt32) -> UInt64 {
         guard extendedSequenceNumbers else { return UInt64(low) }
         // TODO: resynchronize after 2^32 or more lost packets (RFC 4303 Appendix A3).

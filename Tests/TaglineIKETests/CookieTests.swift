@@ -14,21 +14,6 @@ final class CookieTests: XCTestCase {
         Lab(configA: LabConfig.text(gateway: "A"), configB: LabConfig.text(gateway: "B"))
     }
 
-    /// Returns `count` IKE_SA_INIT requests as A sends them, as they arrive at
-    /// B, each with its own initiator SPI (1, 2, ...). They come from a separate lab.
-    private func floodRequests(_ count: Int) throws -> [IKEDatagram] {
-        let template = lab()
-        template.a.engine.start()
-        let request = try XCTUnwrap(template.a.outbox.first)
-        return (1...count).map { index in
-            var bytes = request.bytes
-            for byte in 0..<8 {
-                bytes[byte] = UInt8(truncatingIfNeeded: UInt64(index) >> (56 - 8 * byte))
-            }
-            return IKEDatagram(local: request.remote, remote: request.local, bytes: bytes)
-        }
-    }
-
     /// Returns `request` with `cookie` inserted as a notify at `position`.
     private func withCookie(_ request: IKEDatagram, _ cookie: [UInt8], at position: Int = 0) throws
         -> IKEDatagram
@@ -51,7 +36,7 @@ final class CookieTests: XCTestCase {
     func testCookieRequiredAtThreshold() throws {
         let lab = lab()
         lab.b.engine.cookieThreshold = 3
-        let requests = try floodRequests(5)
+        let requests = try Lab.floodRequests(5)
         for request in requests {
             lab.b.engine.receive(request)
         }
@@ -77,7 +62,7 @@ final class CookieTests: XCTestCase {
             configA: LabConfig.text(gateway: "A"),
             configB: LabConfig.text(gateway: "B") + "\ncrypto ikev2 cookie-challenge 2\n")
         lab.b.engine.cookieThreshold = 1000
-        for request in try floodRequests(4) {
+        for request in try Lab.floodRequests(4) {
             lab.b.engine.receive(request)
         }
         XCTAssertEqual(lab.b.engine.halfOpenSACount, 2)
@@ -88,7 +73,7 @@ final class CookieTests: XCTestCase {
         // B is flooded past its threshold; A still gets an IKE SA.
         let lab = lab()
         lab.b.engine.cookieThreshold = 3
-        for request in try floodRequests(6) {
+        for request in try Lab.floodRequests(6) {
             lab.b.engine.receive(request)
         }
         lab.b.outbox.removeAll()
@@ -128,7 +113,7 @@ final class CookieTests: XCTestCase {
     func testInvalidCookieIsCounted() throws {
         let lab = lab()
         lab.b.engine.cookieThreshold = 1
-        let requests = try floodRequests(3)
+        let requests = try Lab.floodRequests(3)
         lab.b.engine.receive(requests[0])
         lab.b.engine.receive(requests[1])
         let cookie = try XCTUnwrap(self.cookie(in: lab.b.outbox.last))
@@ -149,7 +134,7 @@ final class CookieTests: XCTestCase {
         let lab = lab()
         lab.b.engine.cookieThreshold = 0
         lab.b.engine.cookieSecretLifetime = 60
-        let requests = try floodRequests(3)
+        let requests = try Lab.floodRequests(3)
         lab.b.engine.receive(requests[0])
         let first = try XCTUnwrap(cookie(in: lab.b.outbox.last))
 

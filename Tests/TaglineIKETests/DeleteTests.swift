@@ -18,20 +18,6 @@ final class DeleteTests: XCTestCase {
         return lab
     }
 
-    private func children(_ gateway: Gateway) -> [ChildSA] {
-        gateway.engine.exportStates().flatMap(\.childSAs)
-    }
-
-    /// Checks that each side has one Child SA and that the two form a pair.
-    private func assertOnePair(_ lab: Lab, file: StaticString = #filePath, line: UInt = #line) {
-        let a = children(lab.a)
-        let b = children(lab.b)
-        XCTAssertEqual(a.count, 1, "A's Child SAs", file: file, line: line)
-        XCTAssertEqual(b.count, 1, "B's Child SAs", file: file, line: line)
-        XCTAssertEqual(a.first?.inboundSPI, b.first?.outboundSPI, file: file, line: line)
-        XCTAssertEqual(a.first?.outboundSPI, b.first?.inboundSPI, file: file, line: line)
-    }
-
     /// Returns the payloads of every protected response `to` receives from now on.
     private func captureResponses(_ lab: Lab, to gateway: Gateway) -> () -> [[IKEPayload]] {
         var captured: [[UInt8]] = []
@@ -70,7 +56,7 @@ final class DeleteTests: XCTestCase {
         XCTAssertEqual(lab.b.deleted, [lab.b.installed[0].inboundSPI])
         XCTAssertEqual(lab.a.installed.count, 2)
         XCTAssertNotEqual(lab.a.installed[1].inboundSPI, old.inboundSPI)
-        assertOnePair(lab)
+        assertOneChildPair(lab)
         XCTAssertEqual(lab.a.ready.first?.tunnelID, tunnel, "the IKE SA stays")
         XCTAssertEqual(lab.a.changes.map(\.up), [true])
         XCTAssertEqual(lab.a.problems, [])
@@ -95,7 +81,7 @@ final class DeleteTests: XCTestCase {
             return XCTFail("A's response names no Child SA: \(deleteResponse)")
         }
         XCTAssertEqual(delete.espSPIs, [lab.a.installed[0].inboundSPI])
-        assertOnePair(lab)
+        assertOneChildPair(lab)
         XCTAssertEqual(lab.a.deleted, [lab.a.installed[0].inboundSPI])
     }
 
@@ -103,7 +89,7 @@ final class DeleteTests: XCTestCase {
         let lab = establishedLab()
         XCTAssertEqual(lab.a.engine.clearChildSAs(peer: IPAddress("198.51.100.9")!), 0)
         XCTAssertTrue(lab.a.outbox.isEmpty)
-        XCTAssertEqual(children(lab.a).count, 1)
+        XCTAssertEqual(lab.a.children.count, 1)
     }
 
     func testDeleteForUnknownSPI() throws {
@@ -119,7 +105,7 @@ final class DeleteTests: XCTestCase {
         XCTAssertEqual(responses(), [[]])
         XCTAssertEqual(lab.a.engine.ikeSAs.values.first?.outstanding, nil)
         XCTAssertTrue(lab.b.deleted.isEmpty)
-        assertOnePair(lab)
+        assertOneChildPair(lab)
         XCTAssertEqual(lab.b.problems, [])
     }
 
@@ -133,7 +119,7 @@ final class DeleteTests: XCTestCase {
         lab.run()
         XCTAssertEqual(lab.b.engine.dropCounters["Delete for unknown SPI"], 1)
         XCTAssertEqual(lab.transcript.last, "B INFORMATIONAL response 2")
-        assertOnePair(lab)
+        assertOneChildPair(lab)
     }
 
     func testMalformedDeleteKeepsSA() throws {
@@ -154,7 +140,7 @@ final class DeleteTests: XCTestCase {
         XCTAssertEqual(notify.type, .invalidSyntax)
         XCTAssertTrue(lab.b.deleted.isEmpty)
         XCTAssertEqual(lab.b.ready.count, 1)
-        assertOnePair(lab)
+        assertOneChildPair(lab)
     }
 
     func testCrossingChildDeletes() throws {
@@ -183,7 +169,7 @@ final class DeleteTests: XCTestCase {
         XCTAssertNil(lab.b.engine.dropCounters["Delete for unknown SPI"])
         XCTAssertEqual(lab.a.deleted, [lab.a.installed[0].inboundSPI])
         XCTAssertEqual(lab.b.deleted, [lab.b.installed[0].inboundSPI])
-        assertOnePair(lab)
+        assertOneChildPair(lab)
         XCTAssertEqual(lab.a.problems, [])
         XCTAssertEqual(lab.b.problems, [])
     }
@@ -228,6 +214,6 @@ final class DeleteTests: XCTestCase {
         // A's crypto map entry initiates a new IKE SA after the usual wait.
         lab.advance(1)
         XCTAssertEqual(lab.a.ready.count, 1)
-        XCTAssertEqual(children(lab.a).count, 1)
+        XCTAssertEqual(lab.a.children.count, 1)
     }
 }

@@ -235,7 +235,7 @@ final class FragmentationTests: XCTestCase {
     }
 
     func testTotalFragmentMemoryBounded() throws {
-        // B holds at most 300 fragment bytes over all messages: fragment 1 of
+        // B keeps at most 300 fragment bytes over all messages: fragment 1 of
         // A's IKE_AUTH request fits, the next ones are dropped until they time out.
         let lab = lab()
         lab.b.engine.maximumTotalReassemblyBytes = 300

@@ -14,27 +14,12 @@ final class HalfOpenLimitTests: XCTestCase {
         Lab(configA: LabConfig.text(gateway: "A"), configB: LabConfig.text(gateway: "B"))
     }
 
-    /// Returns `count` copies of A's IKE_SA_INIT request, each with its own initiator
-    /// SPI (1, 2, ...), as they arrive at B. The request comes from a separate lab.
-    private func floodRequests(_ count: Int) throws -> [IKEDatagram] {
-        let template = lab()
-        template.a.engine.start()
-        let request = try XCTUnwrap(template.a.outbox.first)
-        return (1...count).map { index in
-            var bytes = request.bytes
-            for byte in 0..<8 {
-                bytes[byte] = UInt8(truncatingIfNeeded: UInt64(index) >> (56 - 8 * byte))
-            }
-            return IKEDatagram(local: request.remote, remote: request.local, bytes: bytes)
-        }
-    }
-
     func testHalfOpenSAsAreCapped() throws {
         // 25 requests at a limit of 10: 10 responses, 15 drops, and only the 10
         // requests that get a response reach the key exchange (one debug line each).
         let lab = lab()
         lab.b.engine.maximumHalfOpenSAs = 10
-        for request in try floodRequests(25) {
+        for request in try Lab.floodRequests(25) {
             lab.b.engine.receive(request)
         }
         XCTAssertEqual(lab.b.outbox.count, 10)
@@ -50,7 +35,7 @@ final class HalfOpenLimitTests: XCTestCase {
     func testRetransmittedInitIsAnsweredAtLimit() throws {
         let lab = lab()
         lab.b.engine.maximumHalfOpenSAs = 3
-        let requests = try floodRequests(3)
+        let requests = try Lab.floodRequests(3)
         for request in requests {
             lab.b.engine.receive(request)
         }
@@ -68,7 +53,7 @@ final class HalfOpenLimitTests: XCTestCase {
         // and then gets through.
         let lab = lab()
         lab.b.engine.maximumHalfOpenSAs = 10
-        for request in try floodRequests(10) {
+        for request in try Lab.floodRequests(10) {
             lab.b.engine.receive(request)
         }
         lab.b.outbox.removeAll()
@@ -87,7 +72,7 @@ final class HalfOpenLimitTests: XCTestCase {
 
     func testExpiryLogIsRateLimited() throws {
         let lab = lab()
-        for request in try floodRequests(20) {
+        for request in try Lab.floodRequests(20) {
             lab.b.engine.receive(request)
         }
         lab.now += 30
@@ -103,7 +88,7 @@ final class HalfOpenLimitTests: XCTestCase {
 
     func testOnlyEstablishedSAsArePersisted() throws {
         let lab = lab()
-        for request in try floodRequests(5) {
+        for request in try Lab.floodRequests(5) {
             lab.b.engine.receive(request)
         }
         lab.b.outbox.removeAll()
@@ -173,7 +158,7 @@ final class HalfOpenLimitTests: XCTestCase {
         let lab = lab()
         lab.a.engine.start()
         lab.run()
-        for request in try floodRequests(20) {
+        for request in try Lab.floodRequests(20) {
             lab.b.engine.receive(request)
         }
         XCTAssertEqual(lab.b.engine.establishedSACount, 1)

@@ -22,21 +22,6 @@ final class RekeyTests: XCTestCase {
         return lab
     }
 
-    private func children(_ gateway: Gateway) -> [ChildSA] {
-        gateway.engine.exportStates().flatMap(\.childSAs)
-    }
-
-    /// Checks that both sides contain exactly one pair, the new one, and that each
-    /// side's inbound SPI is the other's outbound SPI.
-    private func assertSinglePair(_ lab: Lab, file: StaticString = #filePath, line: UInt = #line) {
-        let a = children(lab.a)
-        let b = children(lab.b)
-        XCTAssertEqual(a.count, 1, "A's Child SAs", file: file, line: line)
-        XCTAssertEqual(b.count, 1, "B's Child SAs", file: file, line: line)
-        XCTAssertEqual(a.first?.inboundSPI, b.first?.outboundSPI, file: file, line: line)
-        XCTAssertEqual(a.first?.outboundSPI, b.first?.inboundSPI, file: file, line: line)
-    }
-
     func testInitiatorRekey() {
         let lab = establishedLab()
         let old = lab.a.installed[0]
@@ -62,7 +47,7 @@ final class RekeyTests: XCTestCase {
         XCTAssertEqual(new.installedAt, rekeyedAt)
         XCTAssertEqual(lab.a.deleted, [old.inboundSPI])
         XCTAssertEqual(lab.b.deleted, [lab.b.installed[0].inboundSPI])
-        assertSinglePair(lab)
+        assertOneChildPair(lab)
         XCTAssertEqual(lab.a.problems, [])
         XCTAssertEqual(lab.b.problems, [])
     }
@@ -81,7 +66,7 @@ final class RekeyTests: XCTestCase {
             ])
         XCTAssertEqual(lab.b.deleted, [old.inboundSPI])
         XCTAssertEqual(lab.a.deleted, [lab.a.installed[0].inboundSPI])
-        assertSinglePair(lab)
+        assertOneChildPair(lab)
         // The SA a rekey replaced is not rekeyed again by the other side.
         let replaced = lab.a.installed[0].inboundSPI
         let before = lab.transcript.count
@@ -126,11 +111,11 @@ final class RekeyTests: XCTestCase {
         lab.advance(1)
         XCTAssertEqual(lab.a.installed.count, 2)
         XCTAssertEqual(lab.a.deleted, [])
-        XCTAssertEqual(children(lab.a).count, 2)
+        XCTAssertEqual(lab.a.children.count, 2)
         lab.network = { $0 }
         lab.advance(1)
         XCTAssertEqual(lab.a.deleted, [old.inboundSPI])
-        assertSinglePair(lab)
+        assertOneChildPair(lab)
     }
 
     func testTaggingInherited() {
@@ -175,7 +160,7 @@ final class RekeyTests: XCTestCase {
         lab.advance(1)
         XCTAssertTrue(lab.a.deleted.contains(oldA))
         XCTAssertTrue(lab.b.deleted.contains(oldB))
-        assertSinglePair(lab)
+        assertOneChildPair(lab)
         XCTAssertEqual(lab.a.problems, [])
         XCTAssertEqual(lab.b.problems, [])
     }
@@ -195,7 +180,7 @@ final class RekeyTests: XCTestCase {
         lab.advance(4)
         XCTAssertEqual(lab.a.installed.count, 2)
         XCTAssertEqual(lab.b.installed.count, 2)
-        assertSinglePair(lab)
+        assertOneChildPair(lab)
     }
 
     func testHardExpiryDelete() {
@@ -211,8 +196,8 @@ final class RekeyTests: XCTestCase {
         XCTAssertEqual(lab.a.deleted, [oldA])
         XCTAssertEqual(lab.b.deleted, [], "sa-manager deleted it already")
         XCTAssertEqual(lab.b.problems, [])
-        assertSinglePair(lab)
-        XCTAssertFalse(children(lab.a).contains { $0.inboundSPI == oldA })
+        assertOneChildPair(lab)
+        XCTAssertFalse(lab.a.children.contains { $0.inboundSPI == oldA })
         XCTAssertEqual(lab.a.ready.count, 1)
         XCTAssertEqual(lab.b.ready.count, 1)
     }
@@ -239,6 +224,6 @@ final class RekeyTests: XCTestCase {
         lab.advance(1)
         XCTAssertEqual(restarted.installed.count, 1)
         XCTAssertEqual(restarted.deleted, [old.inboundSPI])
-        assertSinglePair(lab)
+        assertOneChildPair(lab)
     }
 }

@@ -161,7 +161,8 @@ class Peer:
         return self.header(first, IKE_SA_INIT, FLAG_INITIATOR, 0, 28 + len(body)) + body
 
     def sa_init(self):
-        """Runs IKE_SA_INIT, answering one COOKIE request. Returns the notifies seen."""
+        """Runs IKE_SA_INIT, repeating the request once with a COOKIE when the
+        responder demands one. Returns the notifies seen."""
         request = self.init_request()
         self.send(request)
         response = self.receive()

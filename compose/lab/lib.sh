@@ -46,9 +46,9 @@ except ValueError:
 
 # wait_for_tunnel SECONDS [COUNT]: waits until each gateway has exactly COUNT
 # (default 1) Child SAs in sa-manager and in the dataplane, twice in a row 1 s
-# apart; returns 1 after SECONDS. Both gateways initiate at start, and when both IKE SAs come
-# up one of them is deleted with its Child SA about a second later, so a
-# count taken before that would include an SA about to disappear.
+# apart; returns 1 after SECONDS. Both gateways initiate at start, and when
+# both IKE SAs come up one of them is deleted with its Child SA about a second
+# later, so a count taken before that would include an SA about to disappear.
 wait_for_tunnel() {
     local deadline=$((SECONDS + $1)) stable=0 count=${2:-1}
     while [ $SECONDS -lt $deadline ]; do
