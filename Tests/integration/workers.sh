@@ -12,9 +12,9 @@ print(rows[0].get(field, "-") if rows else "missing")
 ' "$2" "$3"
 }
 
-# Two workers per gateway pinned to CPUs 0 and 1: UDP flows from 32 source
-# ports spread over both of gw1's workers (PACKET_FANOUT hashes the flow),
-# the worker threads run on their CPUs only, and `show dataplane` shows each
+# Two workers per gateway pinned to CPUs 0 and 1. The worker threads run on
+# their CPUs only. UDP flows from 32 source ports spread over both of gw1's
+# workers, because PACKET_FANOUT hashes the flow. `show dataplane` shows each
 # worker's CPU, packets and times.
 lab_pinned_workers() {
     require_cmd python3 python3
