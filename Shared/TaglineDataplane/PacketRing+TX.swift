@@ -1,7 +1,7 @@
 // The TPACKET_V2 transmit ring. The worker writes a frame into the next
 // available slot, marks it TP_STATUS_SEND_REQUEST and, once per burst (and
-// when the ring fills), calls send() so the kernel transmits every marked slot straight to the driver
-// (PACKET_QDISC_BYPASS). PACKET_TX_HAS_OFF lets each frame start at its own
+// when the ring fills), calls send() so the kernel transmits every marked
+// slot straight to the driver (PACKET_QDISC_BYPASS). PACKET_TX_HAS_OFF lets each frame start at its own
 // offset (tp_mac), which the inbound path uses to send a decrypted packet
 // where it lies instead of moving it.
 //
