@@ -69,8 +69,10 @@ public enum CPUList {
             switch tagline_cpu_allowed(Int32(cpu)) {
             case 1: continue
             case 0:
+                let allowed = (0...maximumCPU).filter { tagline_cpu_allowed(Int32($0)) == 1 }
                 throw CPUListError(
-                    description: "CPU \(cpu) is not in this process's allowed CPU set")
+                    description: "CPU \(cpu) is not in this process's allowed CPU set; "
+                        + "use one of \(allowed.map(String.init).joined(separator: ","))")
             default:
                 throw CPUListError(
                     description: "reading the allowed CPU set failed: "
