@@ -1,7 +1,11 @@
 // dataplane-tagger: ESP and CMD processing on AF_PACKET rings.
 //
 //   dataplane-tagger --config FILE [--run-dir DIR] [--inside IF] [--outside IF]
-//                    [--workers N] [--log-level LEVEL]
+//                    [--workers N] [--cpus LIST] [--idle-us N] [--log-level LEVEL]
+//
+// --cpus pins worker i to the i-th CPU of LIST (`0,1` or `0-1`); --workers
+// defaults to the number of CPUs listed. --idle-us is how long a worker polls
+// empty rings before it sleeps in poll() (0 sleeps at once).
 //
 // The outside interface defaults to the configuration's interface with a
 // crypto map, the inside interface to another configured interface with an
@@ -20,7 +24,7 @@ import TaglineDataplane
 let serviceName = ServiceName.dataplane
 let usage = """
     usage: dataplane-tagger --config FILE [--run-dir DIR] [--inside IF] [--outside IF]
-                            [--workers N] [--log-level LEVEL]
+                            [--workers N] [--cpus LIST] [--idle-us N] [--log-level LEVEL]
     """
 
 func fail(_ message: String) -> Never {
@@ -32,7 +36,7 @@ let options: ServiceOptions
 do {
     options = try ServiceOptions.parse(
         Array(CommandLine.arguments.dropFirst()),
-        valueOptions: ["--inside", "--outside", "--workers"])
+        valueOptions: ["--inside", "--outside", "--workers", "--cpus", "--idle-us"])
 } catch let error as ServiceOptionsError {
     if error.message.isEmpty {
         print(usage)
@@ -73,9 +77,36 @@ let configuredInside = config.interfaceOrder.compactMap { config.interfaces[$0] 
 guard let insideName = options.extra["--inside"] ?? configuredInside?.name else {
     fail("no --inside given and no other interface with an address in \(configPath)")
 }
-let workerCount = Int(options.extra["--workers"] ?? "1") ?? 0
+var cpus: [Int] = []
+if let text = options.extra["--cpus"] {
+    do {
+        cpus = try CPUList.parse(text)
+    } catch {
+        fail("--cpus: \(error); use CPU numbers and ranges such as 0,1 or 0-3")
+    }
+}
+let workerCount = Int(options.extra["--workers"] ?? (cpus.isEmpty ? "1" : String(cpus.count))) ?? 0
 guard (1...64).contains(workerCount) else {
     fail("invalid --workers \(options.extra["--workers"] ?? ""); use a number from 1 to 64")
+}
+guard cpus.isEmpty || cpus.count == workerCount else {
+    fail("--cpus lists \(cpus.count) CPUs for \(workerCount) workers; list one CPU per worker")
+}
+let idleText = options.extra["--idle-us"] ?? String(WorkerOptions.defaultIdleMicroseconds)
+guard let idleMicroseconds = Int(idleText),
+    (0...WorkerOptions.maximumIdleMicroseconds).contains(idleMicroseconds)
+else {
+    fail(
+        "invalid --idle-us \(idleText); use microseconds from 0 to "
+            + "\(WorkerOptions.maximumIdleMicroseconds)")
+}
+do {
+    try CPUList.checkAllowed(cpus)
+} catch {
+    fail("invalid --cpus \(options.extra["--cpus"] ?? ""): \(error)")
+}
+let workerOptions = (0..<workerCount).map { index in
+    WorkerOptions(cpu: cpus.isEmpty ? nil : cpus[index], idleMicroseconds: idleMicroseconds)
 }
 
 // Keep the kernel's hands off the packets the dataplane owns.
@@ -104,7 +135,8 @@ let controller: DataplaneController
 do {
     controller = try DataplaneController(
         insideName: insideName, outsideName: outsideName, workerCount: workerCount,
-        cmdNextHeader: config.cmdNextHeader, replayWindowSize: config.replayWindowSize)
+        cmdNextHeader: config.cmdNextHeader, replayWindowSize: config.replayWindowSize,
+        workerOptions: workerOptions)
 } catch {
     removeFilter()
     fail("cannot open the packet rings on \(insideName) and \(outsideName): \(error)")
@@ -113,7 +145,9 @@ logger.info(
     "ESP",
     "inside \(insideName) (\(controller.inside.mac), MTU \(controller.inside.mtu)), "
         + "outside \(outsideName) (\(controller.outside.mac), MTU \(controller.outside.mtu)), "
-        + "\(workerCount) workers, CMD Next Header \(config.cmdNextHeader), "
+        + "\(workerCount) workers"
+        + (cpus.isEmpty ? "" : " on CPUs \(cpus.map(String.init).joined(separator: ","))")
+        + ", idle after \(idleMicroseconds) us, CMD Next Header \(config.cmdNextHeader), "
         + "replay window \(config.replayWindowSize) packets")
 
 let loop = EventLoop()

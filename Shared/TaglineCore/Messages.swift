@@ -268,15 +268,18 @@ public struct WorkerStatus: Codable, Sendable {
     public var bursts: UInt64
     public var busyNanoseconds: UInt64
     public var idleNanoseconds: UInt64
+    /// The CPU the worker is pinned to; nil when the scheduler places it.
+    public var cpu: Int?
     public init(
         worker: Int, packets: UInt64, bursts: UInt64, busyNanoseconds: UInt64,
-        idleNanoseconds: UInt64
+        idleNanoseconds: UInt64, cpu: Int? = nil
     ) {
         self.worker = worker
         self.packets = packets
         self.bursts = bursts
         self.busyNanoseconds = busyNanoseconds
         self.idleNanoseconds = idleNanoseconds
+        self.cpu = cpu
     }
 }
 

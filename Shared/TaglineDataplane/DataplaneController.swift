@@ -25,15 +25,18 @@ public final class DataplaneController {
     /// How long a learned neighbour stays without the kernel confirming it.
     static let learnedLifetime: UInt64 = 60_000_000_000
 
-    /// Reads both interfaces and the kernel tables and opens the workers' rings. Run it in
+    /// Reads both interfaces and the kernel tables and opens the workers' rings; worker i runs
+    /// with `workerOptions[i]`, or the defaults when the list is shorter. Run it in
     /// the network namespace of the interfaces: sockets stay in the namespace they were
     /// created in.
     public init(
         insideName: String, outsideName: String, workerCount: Int = 1,
         cmdNextHeader: UInt8 = CMDHeader.defaultNextHeader,
         replayWindowSize: Int = ReplayWindow.defaultSize,
-        rxConfiguration: RXRingConfiguration = RXRingConfiguration()
+        rxConfiguration: RXRingConfiguration = RXRingConfiguration(),
+        workerOptions: [WorkerOptions] = []
     ) throws {
+        try CPUList.checkAllowed(workerOptions.compactMap(\.cpu))
         inside = try InterfaceInfo.read(insideName)
         outside = try InterfaceInfo.read(outsideName)
         netlink = try RouteNetlink()
@@ -51,7 +54,8 @@ public final class DataplaneController {
                 try DataplaneWorker(
                     index: index, context: context, inside: inside,
                     outside: outside, fanoutGroupBase: groupBase,
-                    rxConfiguration: rxConfiguration))
+                    rxConfiguration: rxConfiguration,
+                    options: index < workerOptions.count ? workerOptions[index] : WorkerOptions()))
         }
     }
 
@@ -189,7 +193,9 @@ public final class DataplaneController {
     }
 
     public func workerStatuses() -> [WorkerStatus] {
-        workers.enumerated().map { $0.element.statistics.status(worker: $0.offset) }
+        workers.enumerated().map {
+            $0.element.statistics.status(worker: $0.offset, cpu: $0.element.options.cpu)
+        }
     }
 }
 

@@ -36,17 +36,15 @@ public final class WorkerStatistics: @unchecked Sendable {
     func recordIdle(nanoseconds: UInt64) { add(.idle, nanoseconds) }
 
     /// Returns the counters as the bus reports them.
-    public func status(worker: Int) -> WorkerStatus {
+    public func status(worker: Int, cpu: Int? = nil) -> WorkerStatus {
         WorkerStatus(
             worker: worker, packets: value(.packets), bursts: value(.bursts),
-            busyNanoseconds: value(.busy), idleNanoseconds: value(.idle))
+            busyNanoseconds: value(.busy), idleNanoseconds: value(.idle), cpu: cpu)
     }
 }
 
 /// The rings and pipeline of one worker, and the thread that runs them.
 public final class DataplaneWorker: @unchecked Sendable {
-    /// Empty polls before the worker sleeps in poll().
-    static let spinLimit = 2000
     /// Maximum sleep in poll(), so `stop` takes effect quickly.
     static let pollTimeoutMilliseconds: Int32 = 50
     /// Maximum sleep in poll() while frames wait for a next hop, so they leave soon after the
@@ -55,6 +53,8 @@ public final class DataplaneWorker: @unchecked Sendable {
 
     public let pipeline: Pipeline
     public let statistics = WorkerStatistics()
+    /// The CPU the thread is pinned to, and how long it polls empty rings before sleeping.
+    public let options: WorkerOptions
     private let insideRX: RXRing
     private let outsideRX: RXRing
     private let insideTX: TXRing
@@ -66,9 +66,11 @@ public final class DataplaneWorker: @unchecked Sendable {
     public init(
         index: Int, context: DataplaneContext, inside: InterfaceInfo,
         outside: InterfaceInfo, fanoutGroupBase: UInt16,
-        rxConfiguration: RXRingConfiguration = RXRingConfiguration()
+        rxConfiguration: RXRingConfiguration = RXRingConfiguration(),
+        options: WorkerOptions = WorkerOptions()
     ) throws {
         pipeline = Pipeline(worker: index, context: context)
+        self.options = options
         insideRX = try RXRing(
             interface: inside, fanoutGroup: fanoutGroupBase,
             configuration: rxConfiguration)
@@ -99,6 +101,13 @@ public final class DataplaneWorker: @unchecked Sendable {
             throw SystemCallError(call: "pthread_create", errno: result)
         }
         thread = handle
+        if let cpu = options.cpu {
+            let pinned = tagline_pin_thread(handle, Int32(clamping: cpu))
+            guard pinned == 0 else {
+                stop()
+                throw SystemCallError(call: "pthread_setaffinity_np", errno: pinned)
+            }
+        }
     }
 
     /// Asks the thread to stop and waits for it.
@@ -113,10 +122,12 @@ public final class DataplaneWorker: @unchecked Sendable {
     /// Processes one block from each RX ring; returns the frames handled. Tests and the
     /// thread loop both use it.
     @discardableResult
-    public func pollOnce() -> Int {
+    public func pollOnce() -> Int { poll(now: monotonicNanoseconds()) }
+
+    /// `pollOnce` for a caller that has read the clock already.
+    private func poll(now started: UInt64) -> Int {
         let context = pipeline.context
         let worker = pipeline.worker
-        let started = monotonicNanoseconds()
         context.epochs.enter(worker: worker)
         // Held frames first: a table published since the last poll may resolve their next hop,
         // and then they leave ahead of this block's packets to the same hop.
@@ -150,28 +161,38 @@ public final class DataplaneWorker: @unchecked Sendable {
     }
 
     private func run() {
-        var emptyPolls = 0
+        let idle = options.idleNanoseconds
+        var descriptors = (
+            pollfd(fd: insideRX.fileDescriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: outsideRX.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        )
+        // Empty polls since the last burst count as idle time, as sleeping in poll() does.
+        var emptySince: UInt64? = nil
+        var spinUntil = monotonicNanoseconds() &+ idle
         while tagline_atomic_load_u64(stopFlag) == 0 {
-            if pollOnce() > 0 {
-                emptyPolls = 0
+            let now = monotonicNanoseconds()
+            if poll(now: now) > 0 {
+                if let emptySince { statistics.recordIdle(nanoseconds: now &- emptySince) }
+                emptySince = nil
+                spinUntil = monotonicNanoseconds() &+ idle
                 continue
             }
-            emptyPolls += 1
-            if emptyPolls < DataplaneWorker.spinLimit { continue }
+            if emptySince == nil { emptySince = now }
+            if now < spinUntil { continue }
 
-            // Idle: sleep until either RX socket has a block, or the timeout.
-            let idleStart = monotonicNanoseconds()
-            var descriptors = [
-                pollfd(fd: insideRX.fileDescriptor, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: outsideRX.fileDescriptor, events: Int16(POLLIN), revents: 0),
-            ]
+            // Idle for long enough: sleep until either RX socket has a block, or the timeout.
             let timeout =
                 pipeline.unresolved.isEmpty
                 ? DataplaneWorker.pollTimeoutMilliseconds
                 : DataplaneWorker.heldPollTimeoutMilliseconds
-            _ = poll(&descriptors, nfds_t(descriptors.count), timeout)
-            statistics.recordIdle(nanoseconds: monotonicNanoseconds() - idleStart)
-            emptyPolls = DataplaneWorker.spinLimit / 2
+            _ = withUnsafeMutableBytes(of: &descriptors) { raw in
+                Glibc.poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, timeout)
+            }
+            let woke = monotonicNanoseconds()
+            statistics.recordIdle(nanoseconds: woke &- (emptySince ?? woke))
+            emptySince = nil
+            // Spin half as long after a wake-up: traffic that woke the worker often continues.
+            spinUntil = woke &+ idle / 2
         }
     }
 }

@@ -1,7 +1,7 @@
 // Checksum and segmentation work a sender left to the device. On veth the
 // kernel hands AF_PACKET frames with a virtio-net header (PACKET_VNET_HDR)
 // saying the transport checksum is not computed yet (NEEDS_CSUM) or that the
-// frame is a TCP segmentation-offload frame larger than the MTU. The
+// frame is a TCP or UDP segmentation-offload frame larger than the MTU. The
 // dataplane finishes both itself before encryption, because nothing after it
 // can: the inner packet is encrypted.
 
@@ -92,12 +92,16 @@ enum TCP {
 
 extension Pipeline {
     /// Splits a TCP GSO frame into segments that each fit the outside MTU after ESP,
-    /// and encapsulates each one.
+    /// and encapsulates each one. UDP GSO frames go to `segmentUDPAndEncapsulate`.
     func segmentAndEncapsulate<Sink: FrameSink>(
         _ packet: UnsafeRawBufferPointer, info: IPPacketInfo, offload: OffloadHeader,
         state: SAState, sgt: SGT?, forwarding: ForwardingTable, sink: Sink
     ) -> PacketVerdict {
-        // TODO: segment UDP GSO (VIRTIO_NET_HDR_GSO_UDP_L4) frames as well.
+        if offload.gsoType == OffloadHeader.gsoUDPL4 {
+            return segmentUDPAndEncapsulate(
+                packet, info: info, offload: offload, state: state, sgt: sgt,
+                forwarding: forwarding, sink: sink)
+        }
         let expectedType = info.isIPv4 ? OffloadHeader.gsoTCPv4 : OffloadHeader.gsoTCPv6
         guard offload.gsoType == expectedType, info.ipProtocol == IPProtocolNumber.tcp,
             !info.isFragment, info.headerLength + TCP.minimumHeaderSize <= info.length

@@ -1,7 +1,7 @@
 // The TPACKET_V2 transmit ring. The worker writes a frame into the next
-// available slot, marks it TP_STATUS_SEND_REQUEST and, once per burst, calls
-// send() so the kernel transmits every marked slot straight to the driver
-// (PACKET_QDISC_BYPASS). PACKET_TX_HAS_OFF lets each frame start at its own
+// available slot, marks it TP_STATUS_SEND_REQUEST and, once per burst (and
+// when the ring fills), calls send() so the kernel transmits every marked
+// slot straight to the driver (PACKET_QDISC_BYPASS). PACKET_TX_HAS_OFF lets each frame start at its own
 // offset (tp_mac), which the inbound path uses to send a decrypted packet
 // where it lies instead of moving it.
 //
@@ -67,7 +67,16 @@ public final class TXRing: FrameSink {
     }
 
     public func reserveFrame() -> UnsafeMutableRawBufferPointer? {
-        let status = tagline_atomic_load_u32(statusPointer(frameIndex))
+        var status = tagline_atomic_load_u32(statusPointer(frameIndex))
+        if status != UInt32(TP_STATUS_AVAILABLE), status & UInt32(TP_STATUS_WRONG_FORMAT) == 0,
+            pending > 0
+        {
+            // The ring is full of frames marked in this burst, because a block of small frames
+            // contains more frames than the ring has slots. Sending them lets the kernel free
+            // their slots, so the burst goes on instead of dropping every later frame.
+            flush()
+            status = tagline_atomic_load_u32(statusPointer(frameIndex))
+        }
         if status & UInt32(TP_STATUS_WRONG_FORMAT) != 0 {
             rejectedFrames += 1
             tagline_atomic_store_u32(statusPointer(frameIndex), UInt32(TP_STATUS_AVAILABLE))

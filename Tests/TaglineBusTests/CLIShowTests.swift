@@ -68,7 +68,10 @@ final class CLIShowTests: XCTestCase {
                 workers: [
                     WorkerStatus(
                         worker: 0, packets: 1000, bursts: 40,
-                        busyNanoseconds: 1, idleNanoseconds: 3)
+                        busyNanoseconds: 1_250_000_000, idleNanoseconds: 3_750_000_000, cpu: 1),
+                    WorkerStatus(
+                        worker: 1, packets: 7, bursts: 7,
+                        busyNanoseconds: 2_000_000, idleNanoseconds: 62_345_000_000),
                 ])
         }
         // Every 50 ms while the debug is on: one SGT line, as the dataplane would send.
@@ -259,8 +262,9 @@ final class CLIShowTests: XCTestCase {
             Dataplane: inside in0, outside out0
               1 SA pairs installed, 4 SGT bindings
 
-            Worker  Packets       Bursts      Busy
-            0       1000          40          25.0%
+            Worker  CPU  Packets       Bursts      Busy        Idle        Busy %
+            0       1    1000          40          1.250s      3.750s      25.0%
+            1       -    7             7           0.002s      62.345s     0.0%
 
             Drops:
               badCMDVersion  1
@@ -268,6 +272,15 @@ final class CLIShowTests: XCTestCase {
 
             """
         XCTAssertEqual(result.standardOutput, expected)
+    }
+
+    func testShowDataplaneJSON() throws {
+        let result = try tagline("show", "dataplane", "--json")
+        XCTAssertEqual(result.status, 0, result.standardError)
+        let reply = try JSONDecoder().decode(
+            DataplaneStatusReply.self, from: Data(result.standardOutput.utf8))
+        XCTAssertEqual(reply.workers.map(\.cpu), [1, nil])
+        XCTAssertEqual(reply.workers.map(\.idleNanoseconds), [3_750_000_000, 62_345_000_000])
     }
 
     func testServiceDownMessage() throws {

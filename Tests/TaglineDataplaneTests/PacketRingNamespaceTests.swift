@@ -7,8 +7,8 @@ import XCTest
 /// Two dataplanes (gw1 and gw2) on real AF_PACKET rings in network namespaces, with
 /// hand-made SAs, carrying ping, UDP and TCP between host A and host B.
 final class PacketRingNamespaceTests: XCTestCase {
-    private var lab: NamespaceLab!
-    private var gateways: [DataplaneController] = []
+    var lab: NamespaceLab!
+    var gateways: [DataplaneController] = []
 
     override func setUpWithError() throws {
         guard getuid() == 0 else {
@@ -28,8 +28,9 @@ final class PacketRingNamespaceTests: XCTestCase {
         XCTAssertNoThrow(try RingLayout.verify())
     }
 
-    /// Starts both gateways with a tagging SA pair and SGT bindings for both hosts.
-    private func startGateways(workers: Int = 1) throws
+    /// Starts both gateways with a tagging SA pair and SGT bindings for both hosts. Worker i
+    /// of each gateway runs with `options[i]` when given.
+    func startGateways(workers: Int = 1, options: [WorkerOptions] = []) throws
         -> (gw1: DataplaneController, gw2: DataplaneController)
     {
         try lab.inNamespace(lab.gateway1) {
@@ -43,11 +44,15 @@ final class PacketRingNamespaceTests: XCTestCase {
 
         // Rings in each gateway's namespace.
         let gw1 = try lab.inNamespace(lab.gateway1) {
-            try DataplaneController(insideName: "g1i", outsideName: "g1o", workerCount: workers)
+            try DataplaneController(
+                insideName: "g1i", outsideName: "g1o", workerCount: workers,
+                workerOptions: options)
         }
         gateways.append(gw1)
         let gw2 = try lab.inNamespace(lab.gateway2) {
-            try DataplaneController(insideName: "g2i", outsideName: "g2o", workerCount: workers)
+            try DataplaneController(
+                insideName: "g2i", outsideName: "g2o", workerCount: workers,
+                workerOptions: options)
         }
         gateways.append(gw2)
 
@@ -76,7 +81,7 @@ final class PacketRingNamespaceTests: XCTestCase {
     }
 
     /// Starts `arguments` with its output collected in a pipe.
-    private func launch(_ arguments: [String]) throws -> (Process, Pipe) {
+    func launch(_ arguments: [String]) throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
@@ -88,7 +93,7 @@ final class PacketRingNamespaceTests: XCTestCase {
     }
 
     /// Does the control thread's periodic work for the gateways until `process` exits.
-    private func control(until process: Process, output: Pipe, gateways: [DataplaneController])
+    func control(until process: Process, output: Pipe, gateways: [DataplaneController])
         throws -> (status: Int32, output: String)
     {
         var ticks = 0
@@ -105,7 +110,7 @@ final class PacketRingNamespaceTests: XCTestCase {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    private func runWhileControlling(_ arguments: [String], gateways: [DataplaneController])
+    func runWhileControlling(_ arguments: [String], gateways: [DataplaneController])
         throws -> (status: Int32, output: String)
     {
         let (process, output) = try launch(arguments)

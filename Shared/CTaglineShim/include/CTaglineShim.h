@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <poll.h>
 #include <fcntl.h>
+#include <pthread.h>
 
 /// fcntl is variadic, so Swift cannot call it with an argument.
 static inline int tagline_set_nonblocking(int fd) {
@@ -90,5 +91,14 @@ static inline void tagline_atomic_store_u32(volatile uint32_t *slot, uint32_t va
 static inline int tagline_setns(int fd, int nstype) {
     return (int)syscall(SYS_setns, fd, nstype);
 }
+
+/// Pins `thread` to the one CPU `cpu` with pthread_setaffinity_np. cpu_set_t and its
+/// macros need _GNU_SOURCE, which the Glibc module Swift imports does not define, so the
+/// body lives in shim.c. Returns 0 or an errno value (EINVAL for a CPU outside 0..<1024).
+int tagline_pin_thread(pthread_t thread, int cpu);
+
+/// 1 when `cpu` is in the calling thread's allowed CPU set (sched_getaffinity), 0 when it
+/// is not, -1 with errno set when the set cannot be read. Body in shim.c, as above.
+int tagline_cpu_allowed(int cpu);
 
 #endif
