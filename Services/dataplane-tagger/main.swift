@@ -109,12 +109,15 @@ do {
     removeFilter()
     fail("cannot open the packet rings on \(insideName) and \(outsideName): \(error)")
 }
+let fragmentation = config.ipsecFragmentation(onInterface: outsideName)
+controller.context.fragmentation.afterEncryption = fragmentation == .afterEncryption
 logger.info(
     "ESP",
     "inside \(insideName) (\(controller.inside.mac), MTU \(controller.inside.mtu)), "
         + "outside \(outsideName) (\(controller.outside.mac), MTU \(controller.outside.mtu)), "
         + "\(workerCount) workers, CMD Next Header \(config.cmdNextHeader), "
-        + "replay window \(config.replayWindowSize) packets")
+        + "replay window \(config.replayWindowSize) packets, "
+        + "fragmentation \(fragmentation.rawValue)")
 
 let loop = EventLoop()
 let bus: ServiceBus
