@@ -6,14 +6,14 @@
 
 import TaglineCore
 
-/// Where a packet too big for the tunnel is fragmented.
+/// The place of fragmentation for a packet too big for the tunnel.
 public enum IPsecFragmentation: String, Equatable, Sendable, CaseIterable {
     case beforeEncryption = "before-encryption"
     case afterEncryption = "after-encryption"
 }
 
 extension GatewayConfig {
-    /// The fragmentation that applies to tunnels leaving interface `name`: the interface's own
+    /// Returns the fragmentation of tunnels leaving interface `name`: the interface's own
     /// line, or the global one.
     public func ipsecFragmentation(onInterface name: String) -> IPsecFragmentation {
         interfaces[name]?.ipsecFragmentation ?? ipsecFragmentation

@@ -53,9 +53,9 @@ final class FragmentReassembler {
 
     /// Largest reassembled payload: the IPv4 total length field's limit.
     static let maximumPayload = 65535
-    /// Datagrams in flight per worker, as IOS limits its reassembly queue.
+    /// Default limit of datagrams in flight per worker.
     static let defaultMaximumDatagrams = 64
-    /// Bytes held per worker across all datagrams: 16 datagrams of the largest size.
+    /// Default limit of bytes held per worker across all datagrams: 16 of the largest size.
     static let defaultMaximumBytes = 16 * 65536
     let maximumDatagrams: Int
     let maximumBytes: Int

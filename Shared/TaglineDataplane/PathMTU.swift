@@ -1,9 +1,8 @@
 // The path MTU of one SA pair's tunnel. An ICMP "fragmentation needed"
 // (RFC 1191) or ICMPv6 "packet too big" (RFC 8201) about one of the SA's ESP
-// packets lowers it; after 10 minutes without a new message it ages out and
-// the outside interface's MTU applies again, as on IOS and as RFC 1191 §6.3
-// suggests. Workers read it on every packet too big for the interface MTU,
-// so it lives in atomic slots.
+// packets lowers it. After 10 minutes, the interval RFC 1191 §6.3 suggests,
+// it ages out and the outside interface's MTU applies again. Workers read it
+// on every packet, so it lives in atomic slots.
 
 import CTaglineShim
 import TaglineCore

@@ -1,6 +1,6 @@
 // Fragmentation after encryption (`crypto ipsec fragmentation
 // after-encryption`). An inner IPv4 packet without DF that does not fit the
-// tunnel is encrypted whole, with one CMD, into a scratch buffer; the outer
+// tunnel is encrypted whole, with one CMD, into a scratch buffer. The outer
 // packet is then cut into fragments that fit the path MTU. An IPv4 outer
 // packet is fragmented as RFC 791 §3.2 describes, with DF clear. An IPv6
 // outer packet gets a Fragment header from the gateway, its source

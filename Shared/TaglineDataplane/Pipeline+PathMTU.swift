@@ -1,10 +1,9 @@
 // Path MTU discovery for the tunnel. A router between the gateways that
 // cannot forward one of the gateway's ESP packets returns ICMP "fragmentation
 // needed" (RFC 1191) or ICMPv6 "packet too big" (RFC 4443 §3.2) quoting the
-// packet's start. The quoted outer addresses and SPI must belong to an
-// outbound SA (RFC 4301 §6.1.2) before that SA's path MTU is lowered; any
-// other message is counted and ignored, so that a forged one cannot shrink a
-// tunnel. Later inner packets are sized against the lowered MTU.
+// packet's start. Only a message whose quoted outer addresses, SPI and ports
+// belong to an outbound SA lowers that SA's path MTU. Any other is counted
+// and ignored, so a forged message cannot shrink a tunnel.
 
 import TaglineCore
 
@@ -36,7 +35,8 @@ extension Pipeline {
             )
         else { return drop(.packetTooBigMismatch) }
 
-        // RFC 1191 §3 and RFC 8201 §4: never below the family's minimum, never raised.
+        // Never raised by a message (RFC 1191 §3, RFC 8201 §4), and never below 576 bytes for
+        // IPv4 or the IPv6 minimum link MTU (RFC 8201 §4).
         let interfaceMTU = forwarding.outside.mtu
         let value = max(message.mtu, isIPv4 ? PathMTU.minimumIPv4 : PathMTU.minimumIPv6)
         guard message.mtu > 0, message.mtu <= interfaceMTU, value < interfaceMTU,

@@ -11,7 +11,7 @@ import XCTest
 @testable import TaglineDataplane
 
 final class FragmentPathTests: XCTestCase {
-    /// An IPv4 UDP packet from host A to host B of `length` bytes, DF set or clear.
+    /// Builds an IPv4 UDP packet from host A to host B of `length` bytes, DF set or clear.
     private func udp(length: Int, dontFragment: Bool) -> [UInt8] {
         var packet = Lab.ipv4UDP(payload: (0..<(length - 28)).map { UInt8(truncatingIfNeeded: $0) })
         packet[6] = dontFragment ? 0x40 : 0
@@ -43,7 +43,7 @@ final class FragmentPathTests: XCTestCase {
         return replies.frames.first.map { Array($0[14...]) }
     }
 
-    /// The MTU an ICMP frag-needed (IPv4) or packet-too-big (IPv6) reply announces.
+    /// Reads the MTU an ICMP frag-needed (IPv4) or packet-too-big (IPv6) reply announces.
     private func announcedMTU(_ reply: [UInt8]?) -> Int? {
         guard let reply else { return nil }
         if reply[0] >> 4 == 4 {

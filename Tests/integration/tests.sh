@@ -553,5 +553,7 @@ lab_clear_child_sas() {
 . "$here/hostile.sh"
 # shellcheck source=interop-esn.sh
 . "$here/interop-esn.sh"
+# shellcheck source=fragments.sh
+. "$here/fragments.sh"
 
 "$1"
