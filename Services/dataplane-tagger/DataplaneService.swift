@@ -25,7 +25,8 @@ final class DataplaneService {
     private var childSAs: [String: ChildSA] = [:]
     private var bindings: [String: SGTBinding] = [:]
     private var leasesInFlight: Set<UInt32> = []
-    private var lastReport: (counters: [String: SACounters], drops: [String: UInt64])?
+    private var lastReport:
+        (counters: [String: SACounters], drops: [String: UInt64], paths: [String: SAPathMTU])?
     private var limiter = DebugRateLimiter()
     private var childClient: CloneClient<ChildSA>?
     private var bindingClient: CloneClient<SGTBinding>?
@@ -137,11 +138,17 @@ final class DataplaneService {
     private func publishCounters() {
         let counters = controller.counterTotals()
         let drops = controller.context.dropTotals()
-        if let last = lastReport, last.counters == counters, last.drops == drops { return }
-        lastReport = (counters, drops)
+        let paths = controller.pathMTUs()
+        if let last = lastReport, last.counters == counters, last.drops == drops,
+            last.paths == paths
+        {
+            return
+        }
+        lastReport = (counters, drops, paths)
         bus.publish(
             MessageType.counterReport,
-            CounterReport(counters: counters, drops: drops, dataplaneStartedAt: startedAt))
+            CounterReport(
+                counters: counters, drops: drops, dataplaneStartedAt: startedAt, pathMTUs: paths))
     }
 
     private func status() -> DataplaneStatusReply {

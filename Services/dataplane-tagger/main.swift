@@ -141,6 +141,8 @@ do {
     removeFilter()
     fail("cannot open the packet rings on \(insideName) and \(outsideName): \(error)")
 }
+let fragmentation = config.ipsecFragmentation(onInterface: outsideName)
+controller.context.fragmentation.afterEncryption = fragmentation == .afterEncryption
 logger.info(
     "ESP",
     "inside \(insideName) (\(controller.inside.mac), MTU \(controller.inside.mtu)), "
@@ -148,7 +150,8 @@ logger.info(
         + "\(workerCount) workers"
         + (cpus.isEmpty ? "" : " on CPUs \(cpus.map(String.init).joined(separator: ","))")
         + ", idle after \(idleMicroseconds) us, CMD Next Header \(config.cmdNextHeader), "
-        + "replay window \(config.replayWindowSize) packets")
+        + "replay window \(config.replayWindowSize) packets, "
+        + "fragmentation \(fragmentation.rawValue)")
 
 let loop = EventLoop()
 let bus: ServiceBus

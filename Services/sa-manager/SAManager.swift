@@ -12,6 +12,8 @@ final class SAManager {
     private let logger: Logger
     private var childSAs: [UInt32: ChildSA] = [:]
     private var ledger: CounterLedger
+    /// MTUs from the dataplane's last report, keyed by inbound SPI in decimal.
+    private var pathMTUs: [String: SAPathMTU] = [:]
     private let clone: CloneServer<ChildSA>
     private let confirmations: InstallConfirmations
     private var generator = SystemRandomNumberGenerator()
@@ -101,7 +103,9 @@ final class SAManager {
             storeStagedInstalls()
             return ChildSAListReply(
                 childSAs: childSAs.keys.sorted().map { spi in
-                    ChildSAStatus(childSA: childSAs[spi]!, counters: ledger.total(inboundSPI: spi))
+                    ChildSAStatus(
+                        childSA: childSAs[spi]!, counters: ledger.total(inboundSPI: spi),
+                        pathMTU: pathMTUs[String(spi)])
                 })
         }
     }
@@ -233,6 +237,7 @@ final class SAManager {
 
     private func receive(_ report: CounterReport) {
         storeStagedInstalls()
+        if let paths = report.pathMTUs { pathMTUs = paths }
         guard let changed = ledger.apply(report) else {
             logger.info("CHILD", "ignored a counter report from an earlier dataplane run")
             return

@@ -73,6 +73,13 @@ enum IPsecShow {
             "",
             "     local crypto endpt.: \(sa.localAddress), "
                 + "remote crypto endpt.: \(sa.remoteAddress)",
+        ]
+        // The dataplane reports the MTUs; before its first report the line is left out.
+        if let path = status.pathMTU {
+            lines.append(
+                "     path mtu \(path.pathMTU), ip mtu \(path.ipMTU), ip mtu idb \(path.interface)")
+        }
+        lines += [
             "     current outbound spi: \(spiText(sa.outboundSPI))",
             "",
             "     inbound esp sas:",

@@ -65,6 +65,8 @@ public struct GatewayConfig: Equatable, Sendable {
     /// gateway offers only "no ESN" and, as responder, takes ESN only when the peer
     /// offers nothing else.
     public var extendedSequenceNumbers = false
+    /// `crypto ipsec fragmentation MODE` in global mode; an interface's own line overrides it.
+    public var ipsecFragmentation = IPsecFragmentation.beforeEncryption
 
     /// `crypto ikev2 cookie-challenge N`: the number of half-open IKE SAs from
     /// which the responder demands a COOKIE. nil leaves the negotiator's default.
@@ -465,6 +467,8 @@ public struct InterfaceConfig: Equatable, Sendable {
     public var unnumberedInterface: String?
     /// `crypto map NAME`.
     public var cryptoMapName: String?
+    /// `crypto ipsec fragmentation MODE` in interface mode; nil follows the global line.
+    public var ipsecFragmentation: IPsecFragmentation?
     public var tunnelSource: TunnelSource?
     public var tunnelDestination: IPAddress?
     public var tunnelMode: TunnelMode?

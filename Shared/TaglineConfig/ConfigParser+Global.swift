@@ -8,6 +8,7 @@ enum GlobalCommand: Equatable {
     case ikev2Proposal, ikev2Policy, keyring, ikev2Profile, ctsSGT, noCTSSGT
     case transformSet, ipsecProfile, ipsecLifetime, inlineTagging, cryptoMap, dynamicMap
     case replayWindow, extendedSequenceNumbers, cookieChallenge, ikeFragmentation
+    case ipsecFragmentation
     case accessList, ipv6AccessList, numberedAccessList, ipRoute, ipv6Route
     case interface, sgtMap
     /// `banner TYPE DELIMITER ... DELIMITER`, possibly over several lines.
@@ -120,11 +121,13 @@ extension ConfigParser {
         let implemented: [String: GlobalCommand] = [
             "transform-set": .transformSet, "profile": .ipsecProfile,
             "inline-tagging": .inlineTagging, "esn": .extendedSequenceNumbers,
+            "fragmentation": .ipsecFragmentation,
         ]
         return classify(
             line, at: 2, implemented: implemented, known: KnownIOSCommands.cryptoIPsec,
             expected: [
                 "transform-set", "profile", "security-association", "inline-tagging", "esn",
+                "fragmentation",
             ])
     }
 
@@ -212,6 +215,7 @@ extension ConfigParser {
         case .extendedSequenceNumbers: return try setExtendedSequenceNumbers(line)
         case .cookieChallenge: return try setCookieChallenge(line)
         case .ikeFragmentation: return try setIKEFragmentation(line)
+        case .ipsecFragmentation: return try setGlobalFragmentation(line)
         case .cryptoMap: return try openCryptoMap(line)
         case .dynamicMap: return try openDynamicMap(line)
         case .accessList: return try openAccessList(line, isIPv6: false, nameIndex: 3)

@@ -46,8 +46,13 @@ extension ConfigParser {
             let isInterfaceCryptoMap =
                 rest.keyword(0) == "crypto" && rest.keyword(1) == "map"
                 && rest.words.count <= 3
+            let isInterfaceFragmentation = line.isIndented && Self.isFragmentationLine(rest)
             let global = globalCommand(rest)
-            if global != .ignored, global != .unknown, !isInterfaceCryptoMap { return nil }
+            if global != .ignored, global != .unknown, !isInterfaceCryptoMap,
+                !isInterfaceFragmentation
+            {
+                return nil
+            }
             negated = true
             command = line.dropping(1)
         }
@@ -60,6 +65,8 @@ extension ConfigParser {
                 command, line, negated: negated, interface: &current)
         case "ipv6": result = try interfaceIPv6(command, negated: negated, interface: &current)
         case "tunnel": result = try interfaceTunnel(command, negated: negated, interface: &current)
+        case "crypto" where Self.isFragmentationLine(command):
+            result = try setInterfaceFragmentation(command, negated: negated, interface: &current)
         case "crypto":
             switch command.keyword(1) {
             case "map":

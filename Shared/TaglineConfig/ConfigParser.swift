@@ -249,6 +249,9 @@ struct ConfigParser {
             return false
         case .cryptoMap:
             return line.words.count > 3
+        case .ipsecFragmentation:
+            // Interface mode has the same line; indented, it belongs to the sub-mode.
+            return !line.isIndented
         default:
             return true
         }

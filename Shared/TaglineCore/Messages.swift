@@ -164,9 +164,30 @@ public struct SequenceLeaseReply: Codable, Sendable {
 public struct ChildSAStatus: Codable, Sendable {
     public var childSA: ChildSA
     public var counters: SACounters
+    /// The dataplane's MTUs for the SA; nil until it reported them.
+    public var pathMTU: SAPathMTU?
     public init(childSA: ChildSA, counters: SACounters) {
         self.childSA = childSA
         self.counters = counters
+    }
+    public init(childSA: ChildSA, counters: SACounters, pathMTU: SAPathMTU?) {
+        self.init(childSA: childSA, counters: counters)
+        self.pathMTU = pathMTU
+    }
+}
+
+/// The MTUs of one SA pair, as `show crypto ipsec sa` prints them.
+public struct SAPathMTU: Codable, Sendable, Hashable {
+    /// `ipMTU`, or less while an MTU learned from ICMP about the SA's packets is in force.
+    public var pathMTU: Int
+    /// MTU of the outside interface.
+    public var ipMTU: Int
+    /// Name of the outside interface.
+    public var interface: String
+    public init(pathMTU: Int, ipMTU: Int, interface: String) {
+        self.pathMTU = pathMTU
+        self.ipMTU = ipMTU
+        self.interface = interface
     }
 }
 
@@ -254,11 +275,20 @@ public struct CounterReport: Codable, Sendable {
     /// Drops not tied to one SA, keyed by reason name.
     public var drops: [String: UInt64]
     public var dataplaneStartedAt: Double
+    /// MTUs keyed by inbound SPI in decimal, as in `counters`.
+    public var pathMTUs: [String: SAPathMTU]?
     public init(counters: [String: SACounters], drops: [String: UInt64], dataplaneStartedAt: Double)
     {
         self.counters = counters
         self.drops = drops
         self.dataplaneStartedAt = dataplaneStartedAt
+    }
+    public init(
+        counters: [String: SACounters], drops: [String: UInt64], dataplaneStartedAt: Double,
+        pathMTUs: [String: SAPathMTU]?
+    ) {
+        self.init(counters: counters, drops: drops, dataplaneStartedAt: dataplaneStartedAt)
+        self.pathMTUs = pathMTUs
     }
 }
 

@@ -173,6 +173,19 @@ public final class DataplaneController {
         return totals
     }
 
+    /// The path MTU, interface MTU and outside interface of every installed SA, keyed by
+    /// inbound SPI in decimal.
+    public func pathMTUs(now: UInt64 = monotonicNanoseconds()) -> [String: SAPathMTU] {
+        let outside = context.forwardingTable.current.outside
+        var report: [String: SAPathMTU] = [:]
+        for (spi, state) in states {
+            let learned = state.pathMTU.learned(now: now) ?? outside.mtu
+            report[String(spi)] = SAPathMTU(
+                pathMTU: min(learned, outside.mtu), ipMTU: outside.mtu, interface: outside.name)
+        }
+        return report
+    }
+
     /// Formats the SGT events the workers queued, at most `limiter.maximumPerSecond` lines a
     /// second plus one line per second that reports how many were suppressed.
     public func drainDebugLines(limiter: inout DebugRateLimiter) -> [String] {

@@ -12,11 +12,19 @@ public enum DropReason: String, CaseIterable, Sendable {
     case invalidIPHeader
     /// IPv6 extension header chain that runs past the frame or never ends.
     case invalidExtensionHeader
-    /// Outer fragment of an ESP packet that overlaps another, runs past 65535 bytes, or
-    /// whose datagram timed out or was evicted before it was complete.
+    /// Outer fragment of an ESP packet that overlaps another or runs past 65535 bytes, or
+    /// whose datagram was evicted, unfinished, to stay within the reassembler's limits.
     case reassemblyFailed
+    /// Outer fragments of a datagram still incomplete after `FragmentReassembler.timeout`.
+    case reassemblyTimeout
     /// ESP packet whose SPI matches no inbound SA.
     case noSA
+    /// ICMP "fragmentation needed" or ICMPv6 "packet too big" whose quoted packet is not one
+    /// of an outbound SA (addresses, SPI and UDP ports), or is cut before the SPI.
+    case packetTooBigMismatch
+    /// "Packet too big" about an outbound SA whose MTU is zero, above the outside interface's
+    /// MTU, or above the path MTU already in force.
+    case packetTooBigIgnored
     /// Clear packet whose addresses match no outbound SA selector.
     case noPolicy
     /// ICV or AEAD tag mismatch.

@@ -53,24 +53,43 @@ final class FragmentReassembler {
 
     /// Largest reassembled payload: the IPv4 total length field's limit.
     static let maximumPayload = 65535
+    /// Default limit of datagrams in flight per worker.
+    static let defaultMaximumDatagrams = 64
+    /// Default limit of bytes held per worker across all datagrams: 16 of the largest size.
+    static let defaultMaximumBytes = 16 * 65536
     let maximumDatagrams: Int
+    let maximumBytes: Int
     let timeout: UInt64
     private var datagrams: [FragmentKey: Datagram] = [:]
-    /// Datagrams dropped unfinished (timed out or evicted) since the last `takeDiscarded`.
-    private(set) var discarded = 0
+    /// Sum of the buffer sizes of `datagrams`.
+    private(set) var heldBytes = 0
+    /// Earliest `started` of the held datagrams, so that most calls skip the expiry scan.
+    private var oldestStart = UInt64.max
+    /// Datagrams dropped unfinished since the last `takeDiscarded`: past the timeout, or
+    /// evicted to make room.
+    private var timedOut = 0
+    private var evicted = 0
 
-    init(maximumDatagrams: Int = 64, timeoutNanoseconds: UInt64 = 2_000_000_000) {
+    init(
+        maximumDatagrams: Int = FragmentReassembler.defaultMaximumDatagrams,
+        maximumBytes: Int = FragmentReassembler.defaultMaximumBytes,
+        timeoutNanoseconds: UInt64 = 2_000_000_000
+    ) {
         self.maximumDatagrams = maximumDatagrams
+        self.maximumBytes = maximumBytes
         self.timeout = timeoutNanoseconds
     }
 
     /// Number of datagrams waiting for fragments.
     var pendingCount: Int { datagrams.count }
 
-    /// Returns and resets the count of datagrams dropped unfinished.
-    func takeDiscarded() -> Int {
-        defer { discarded = 0 }
-        return discarded
+    /// Returns and resets the counts of datagrams dropped unfinished.
+    func takeDiscarded() -> (timedOut: Int, evicted: Int) {
+        defer {
+            timedOut = 0
+            evicted = 0
+        }
+        return (timedOut, evicted)
     }
 
     /// Adds the fragment described by `fragment`, whose data is `data`.
@@ -78,48 +97,49 @@ final class FragmentReassembler {
         expire(now: now)
         let start = fragment.offset
         let end = start + data.count
-        guard end <= FragmentReassembler.maximumPayload, !data.isEmpty else {
-            datagrams[fragment.key] = nil
+        guard end <= FragmentReassembler.maximumPayload, !data.isEmpty, end <= maximumBytes else {
+            remove(fragment.key)
             return .invalid
         }
         // Every fragment but the last carries a multiple of 8 bytes.
         if fragment.more && data.count % 8 != 0 {
-            datagrams[fragment.key] = nil
+            remove(fragment.key)
             return .invalid
         }
         if datagrams[fragment.key] == nil {
-            if datagrams.count >= maximumDatagrams,
-                let oldest = datagrams.min(by: {
-                    $0.value.started < $1.value.started
-                })
-            {
-                datagrams[oldest.key] = nil
-                discarded += 1
-            }
+            if datagrams.count >= maximumDatagrams { evictOldest() }
             datagrams[fragment.key] = Datagram(started: now)
+            oldestStart = min(oldestStart, now)
         }
         var datagram = datagrams[fragment.key]!
 
         // Overlaps are rejected outright (RFC 5722 for IPv6; the same rule for IPv4).
         if datagram.ranges.contains(where: { $0.overlaps(start..<end) }) {
-            datagrams[fragment.key] = nil
+            remove(fragment.key)
             return .invalid
         }
         if let total = datagram.totalLength, end > total || (!fragment.more && end != total) {
-            datagrams[fragment.key] = nil
+            remove(fragment.key)
             return .invalid
         }
         if !fragment.more {
             guard datagram.ranges.allSatisfy({ $0.upperBound <= end }) else {
-                datagrams[fragment.key] = nil
+                remove(fragment.key)
                 return .invalid
             }
             datagram.totalLength = end
         }
 
-        // Store the data and the range.
+        // Store the data and the range, evicting older datagrams past the byte limit.
         if datagram.data.count < end {
-            datagram.data += [UInt8](repeating: 0, count: end - datagram.data.count)
+            let growth = end - datagram.data.count
+            while heldBytes + growth > maximumBytes, evictOldest(sparing: fragment.key) {}
+            guard heldBytes + growth <= maximumBytes else {
+                remove(fragment.key)
+                return .invalid
+            }
+            datagram.data += [UInt8](repeating: 0, count: growth)
+            heldBytes += growth
         }
         datagram.data.withUnsafeMutableBytes { $0.copyBytes(from: data, at: start) }
         let position = datagram.ranges.firstIndex { $0.lowerBound > start } ?? datagram.ranges.count
@@ -127,7 +147,7 @@ final class FragmentReassembler {
 
         // Complete when the ranges cover 0 ..< total without a hole.
         if let total = datagram.totalLength, isContiguous(datagram.ranges, total: total) {
-            datagrams[fragment.key] = nil
+            remove(fragment.key)
             return .complete(Array(datagram.data.prefix(total)))
         }
         datagrams[fragment.key] = datagram
@@ -143,11 +163,32 @@ final class FragmentReassembler {
         return next == total
     }
 
-    /// Drops datagrams older than the timeout.
-    private func expire(now: UInt64) {
-        guard !datagrams.isEmpty else { return }
-        let before = datagrams.count
-        datagrams = datagrams.filter { now &- $0.value.started < timeout }
-        discarded += before - datagrams.count
+    /// Drops datagrams older than the timeout. Scans only when the oldest one is due.
+    func expire(now: UInt64) {
+        guard !datagrams.isEmpty, now &- oldestStart >= timeout, now >= oldestStart else { return }
+        let expired = datagrams.filter { now &- $0.value.started >= timeout }.map { $0.key }
+        for key in expired { remove(key) }
+        timedOut += expired.count
+        oldestStart = datagrams.values.map { $0.started }.min() ?? UInt64.max
+    }
+
+    /// Forgets the datagram of `key` and the bytes it held.
+    private func remove(_ key: FragmentKey) {
+        guard let datagram = datagrams.removeValue(forKey: key) else { return }
+        heldBytes -= datagram.data.count
+        if datagrams.isEmpty { oldestStart = UInt64.max }
+    }
+
+    /// Evicts the oldest datagram other than `sparing`; returns false when there is none.
+    @discardableResult
+    private func evictOldest(sparing: FragmentKey? = nil) -> Bool {
+        guard
+            let oldest = datagrams.filter({ $0.key != sparing }).min(by: {
+                $0.value.started < $1.value.started
+            })
+        else { return false }
+        remove(oldest.key)
+        evicted += 1
+        return true
     }
 }

@@ -47,7 +47,8 @@ extension Pipeline {
         // Outer headers down to ESP, through reassembly when the packet is a fragment.
         let location: ESPLocation
         switch Pipeline.locateESP(packet, isIPv4: isIPv4) {
-        case .notESP: return .passed
+        case .notESP:
+            return receivePacketTooBig(packet, isIPv4: isIPv4, forwarding: forwarding) ?? .passed
         case .invalid(let reason): return drop(reason)
         case .esp(let found): location = found
         case .fragment(let fragment):
@@ -69,7 +70,9 @@ extension Pipeline {
     ) -> PacketVerdict {
         let data = packet.slice(fragment.dataOffset, fragment.dataLength)
         let outcome = reassembler.add(fragment, data: data, now: monotonicNanoseconds())
-        for _ in 0..<reassembler.takeDiscarded() { drops.increment(.reassemblyFailed) }
+        let discarded = reassembler.takeDiscarded()
+        for _ in 0..<discarded.timedOut { drops.increment(.reassemblyTimeout) }
+        for _ in 0..<discarded.evicted { drops.increment(.reassemblyFailed) }
         switch outcome {
         case .incomplete:
             return .consumed

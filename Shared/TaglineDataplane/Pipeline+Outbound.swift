@@ -94,28 +94,40 @@ extension Pipeline {
             return drop(.ttlExpired)
         }
 
-        if offload.isSegmentationOffload {
-            return segmentAndEncapsulate(
-                innerPacket, info: info, offload: offload, state: state,
-                sgt: sgt, forwarding: forwarding, sink: sink)
-        }
-
-        // Too big for the tunnel: cut TCP into smaller segments, tell other senders the MTU.
+        // The tunnel's MTU: the outside interface's, or lower once the path reported less.
+        let pathMTU = state.pathMTU.effective(interfaceMTU: forwarding.outside.mtu)
         let cmdLength = sgt == nil ? 0 : CMDHeader.size
         let maximumInner =
             OutboundLayout.maximumPayload(
                 sa: state.childSA, transform: state.outboundTransforms[worker],
-                mtu: forwarding.outside.mtu) - cmdLength
+                mtu: pathMTU) - cmdLength
+        if offload.isSegmentationOffload {
+            var segments = offload
+            if pathMTU < forwarding.outside.mtu {
+                segments.gsoSize = min(
+                    offload.gsoSize, tcpSegmentSize(innerPacket, info: info, fitting: maximumInner))
+            }
+            return segmentAndEncapsulate(
+                innerPacket, info: info, offload: segments, state: state,
+                sgt: sgt, forwarding: forwarding, sink: sink)
+        }
+
+        // Too big for the tunnel: cut TCP into smaller segments, tell other senders the MTU.
         if info.length > maximumInner {
             if info.ipProtocol == IPProtocolNumber.tcp && !info.isFragment {
                 let resegment = OffloadHeader(
                     needsChecksum: false, checksumStart: 0, checksumOffset: 0,
                     gsoType: info.isIPv4 ? OffloadHeader.gsoTCPv4 : OffloadHeader.gsoTCPv6,
-                    gsoSize: info.length)
+                    gsoSize: tcpSegmentSize(innerPacket, info: info, fitting: maximumInner))
                 return segmentAndEncapsulate(
                     innerPacket, info: info, offload: resegment,
                     state: state, sgt: sgt, forwarding: forwarding,
                     sink: sink)
+            }
+            if info.isIPv4 && !info.dontFragment && context.fragmentation.afterEncryption {
+                return encryptAndFragment(
+                    innerPacket, info: info, offload: offload, mtu: pathMTU, state: state,
+                    sgt: sgt, forwarding: forwarding, sink: sink)
             }
             if info.isIPv4 && !info.dontFragment {
                 guard let checksum = offload.pendingChecksum(of: innerPacket) else {
@@ -242,7 +254,7 @@ extension Pipeline {
         return verdict
     }
 
-    private func writeOuterHeaders(
+    func writeOuterHeaders(
         _ out: UnsafeMutableRawBufferPointer, layout: OutboundLayout,
         sa: ChildSA, trafficClass: UInt8, dontFragment: Bool
     ) {
@@ -274,7 +286,7 @@ extension Pipeline {
     }
 
     /// IPv6 forbids a zero UDP checksum outside the cases of RFC 6935, so compute it.
-    private func writeUDPChecksumIPv6(
+    func writeUDPChecksumIPv6(
         _ out: UnsafeMutableRawBufferPointer, layout: OutboundLayout,
         sa: ChildSA
     ) {

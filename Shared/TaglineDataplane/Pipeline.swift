@@ -50,6 +50,8 @@ public final class DataplaneContext: @unchecked Sendable {
     public let saTable: TableSlot<SATable>
     public let bindingTable: TableSlot<BindingTable>
     public let forwardingTable: TableSlot<ForwardingTable>
+    /// `crypto ipsec fragmentation`, before or after encryption.
+    public let fragmentation = FragmentationSetting()
     /// ESP Next Header that announces a CMD.
     public let cmdNextHeader: UInt8
     /// Per-worker drop counters (index = worker).
@@ -124,6 +126,8 @@ public final class Pipeline {
     let drops: DropCounters
     /// Identification of outer IPv4 headers.
     var nextIdentification: UInt16 = 1
+    /// Buffer and IPv6 identification for fragmentation after encryption.
+    let outerFragments = OuterFragmentState()
     /// Outer fragments waiting for the rest of their datagram.
     let reassembler = FragmentReassembler()
     /// Frames waiting for a next hop's link-layer address.

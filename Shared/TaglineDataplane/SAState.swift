@@ -10,6 +10,8 @@ import TaglineCore
 public final class SAState: @unchecked Sendable {
     public let childSA: ChildSA
     public let counters = SACounterBlock()
+    /// Path MTU learned from ICMP messages about this SA's ESP packets.
+    public let pathMTU = PathMTU()
     public let sequence: OutboundSequence
     private var replayWindow: ReplayWindow
     private let replayLock = SpinLock()

@@ -43,7 +43,9 @@ final class CLIShowTests: XCTestCase {
             counters.bytesIn = 1024
             counters.bytesOut = 1024
             return ChildSAListReply(childSAs: [
-                ChildSAStatus(childSA: makeChildSA(inboundSPI: 4096), counters: counters)
+                ChildSAStatus(
+                    childSA: makeChildSA(inboundSPI: 4096), counters: counters,
+                    pathMTU: SAPathMTU(pathMTU: 1400, ipMTU: 1500, interface: "out0"))
             ])
         }
         let store = try ServiceBus(
@@ -168,6 +170,7 @@ final class CLIShowTests: XCTestCase {
                 #pkts internal err (send): 0, #pkts internal err (rcv) 0
 
                  local crypto endpt.: 198.51.100.1, remote crypto endpt.: 198.51.100.2
+                 path mtu 1400, ip mtu 1500, ip mtu idb out0
                  current outbound spi: 0xC0FFEE01(3237998081)
 
                  inbound esp sas:
@@ -200,6 +203,7 @@ final class CLIShowTests: XCTestCase {
         let brief = try tagline("show", "crypto", "ipsec", "sa")
         XCTAssertTrue(brief.standardOutput.contains("    #send errors 0, #recv errors 1\n"))
         XCTAssertFalse(brief.standardOutput.contains("#pkts replay failed"))
+        XCTAssertTrue(brief.standardOutput.contains("     path mtu 1400, ip mtu 1500, "))
     }
 
     func testWiresharkLinesCarryKeys() throws {

@@ -69,8 +69,8 @@ final class FragmentReassemblerTests: XCTestCase {
         XCTAssertEqual(
             describe(add(reassembler, offset: 8, length: 8, more: false, now: 2000)),
             "incomplete")
-        XCTAssertEqual(reassembler.takeDiscarded(), 1)
-        XCTAssertEqual(reassembler.takeDiscarded(), 0)
+        XCTAssertEqual(reassembler.takeDiscarded().timedOut, 1)
+        XCTAssertEqual(reassembler.takeDiscarded().timedOut, 0)
     }
 
     func testOldestDatagramEvictedWhenFull() {
@@ -83,6 +83,6 @@ final class FragmentReassemblerTests: XCTestCase {
                 key: other)
         }
         XCTAssertEqual(reassembler.pendingCount, 2)
-        XCTAssertEqual(reassembler.takeDiscarded(), 1)
+        XCTAssertEqual(reassembler.takeDiscarded().evicted, 1)
     }
 }

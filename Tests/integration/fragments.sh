@@ -1,0 +1,102 @@
+# shellcheck shell=bash
+# Fragmentation in the lab: path MTU learned from ICMP about gw1's ESP
+# packets, fragmentation after encryption, and ICMP "fragmentation needed"
+# back to hostA when DF is set. tests.sh sources this file after
+# interop.sh, whose wait_until these tests use.
+
+# inject_packet_too_big NS IF PCAP MTU [SPI_XOR]: sends, on interface IF of
+# namespace NS, an ICMP "fragmentation needed" with next-hop MTU MTU to the
+# source of the ESP frame in PCAP, quoting that frame's IP header and first
+# 8 bytes; SPI_XOR (default 0) alters the quoted SPI to forge the message.
+inject_packet_too_big() {
+    ip netns exec "$1" python3 - "$2" "$3" "$4" "${5:-0}" <<'PY'
+import socket, struct, sys
+interface, path, mtu, spi_xor = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+data = open(path, "rb").read()
+order = "<" if data[:4] == b"\xd4\xc3\xb2\xa1" else ">"
+length = struct.unpack(order + "I", data[32:36])[0]
+frame = data[40:40 + length]
+esp = bytearray(frame[14:14 + 28])
+esp[20:24] = (struct.unpack("!I", esp[20:24])[0] ^ spi_xor).to_bytes(4, "big")
+
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+icmp = bytearray(struct.pack("!BBHHH", 3, 4, 0, 0, mtu)) + esp
+icmp[2:4] = struct.pack("!H", checksum(bytes(icmp)))
+# From the ESP packet's destination (a router on the path) to its source.
+ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 1, 0, 64, 1, 0,
+                           bytes(esp[16:20]), bytes(esp[12:16])))
+ip[10:12] = struct.pack("!H", checksum(bytes(ip)))
+sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+sock.bind((interface, 0))
+sock.send(frame[6:12] + frame[0:6] + b"\x08\x00" + bytes(ip) + bytes(icmp))
+print("sent a packet-too-big with MTU %d on %s" % (mtu, interface))
+PY
+}
+
+# path_mtu_line GW: the "path mtu" line of the gateway's first SA.
+path_mtu_line() {
+    tl "$1" show crypto ipsec sa detail | grep -m 1 "path mtu" | sed 's/^ *//'
+}
+
+# Both gateways fragment after encryption. A forged ICMP changes nothing; a
+# genuine one from the gw1-gw2 link lowers gw1's path MTU to 1300, shown in
+# `show crypto ipsec sa detail`. hostA's 3000-byte pings without DF then
+# cross as outer fragments that gw2 reassembles; with DF, hostA gets
+# "fragmentation needed" from gw1 naming the inner MTU that fits 1300.
+lab_fragments() {
+    require_cmd tcpdump tcpdump
+    lab_start --extra-config "crypto ipsec fragmentation after-encryption"
+    grep -h "fragmentation after-encryption" "$LAB_DIR"/gw1/logs/*.log ||
+        fail "gw1's dataplane log does not show fragmentation after encryption"
+
+    ip netns exec "$ns_gw2" tcpdump -n -i out0 -c 1 -w "$LAB_DIR/esp.pcap" \
+        'ip proto 50 and src 198.51.100.1' >/dev/null 2>&1 &
+    local capture=$!
+    sleep 1
+    expect_eq "echo replies before" 3 "$(ping_count "$ns_hostA" 203.0.113.2 3)"
+    wait "$capture" || fail "tcpdump captured no ESP frame from gw1"
+    settle
+    expect_eq "gw1 path mtu line" "path mtu 1500, ip mtu 1500, ip mtu idb out0" \
+        "$(path_mtu_line gw1)"
+
+    inject_packet_too_big "$ns_gw2" out0 "$LAB_DIR/esp.pcap" 1300 255
+    settle
+    expect_eq "gw1 path mtu after a forged ICMP" "path mtu 1500, ip mtu 1500, ip mtu idb out0" \
+        "$(path_mtu_line gw1)"
+    tl gw1 show dataplane | grep -E "packetTooBigMismatch +1$" ||
+        fail "gw1 did not count the forged ICMP as packetTooBigMismatch"
+
+    inject_packet_too_big "$ns_gw2" out0 "$LAB_DIR/esp.pcap" 1300
+    wait_until 5 "gw1's path mtu line shows 1300" \
+        eval '[ "$(path_mtu_line gw1)" = "path mtu 1300, ip mtu 1500, ip mtu idb out0" ]'
+
+    ip netns exec "$ns_gw2" tcpdump -n -i out0 -c 2 -w "$LAB_DIR/fragments.pcap" \
+        'src 198.51.100.1 and ip[6:2] & 0x3fff != 0' >/dev/null 2>&1 &
+    capture=$!
+    sleep 1
+    local decaps
+    decaps=$(sa_counter gw2 decaps)
+    expect_eq "echo replies to 3000-byte pings without DF" 5 \
+        "$(ip netns exec "$ns_hostA" ping -M dont -s 3000 -c 5 -i 0.2 -W 2 203.0.113.2 |
+            awk '/received/ { print $4 }')"
+    wait "$capture" || fail "tcpdump saw no outer fragments from gw1"
+    tcpdump -n -v -r "$LAB_DIR/fragments.pcap" 2>/dev/null | head -n 4
+    settle
+    # hostA sends each ping as 3 fragments of at most 1400 bytes; each is one ESP packet.
+    expect_eq "gw2 decaps delta" 15 $(($(sa_counter gw2 decaps) - decaps))
+
+    # 1372 bytes of data make a 1400-byte packet, too big for a 1300-byte path. With
+    # AES-GCM-128 (8-byte IV, 16-byte ICV, 4-byte blocks) and a CMD, 1238 bytes fit.
+    local output
+    output=$(ip netns exec "$ns_hostA" ping -M do -s 1372 -c 3 -i 0.2 -W 1 203.0.113.2 2>&1 || true)
+    echo "$output"
+    echo "$output" | grep -qE "mtu ?= ?1238" ||
+        fail "hostA did not learn MTU 1238 from gw1's fragmentation-needed message"
+}
