@@ -113,9 +113,10 @@ enum PipelineCase: String, CaseIterable {
 
     var tagged: Bool { self != .untaggedOutbound && self != .untaggedRoundTrip }
 
-    /// Runs `packets` packets of `size` inner bytes, after a warm-up of a tenth as many, and
-    /// returns the nanoseconds the timed part took.
-    func run(size: Int, packets: Int, perf: PerfControl?) throws -> UInt64 {
+    /// Runs `packets` packets of `size` inner bytes, after `warmup` packets (a tenth of
+    /// `packets` when nil), and returns the nanoseconds the timed part took.
+    func run(size: Int, packets: Int, warmup: Int?, perf: PerfControl?) throws -> UInt64 {
+        let warmup = warmup ?? packets / 10
         switch self {
         case .bareSeal, .bareOpen:
             let gcm = try BareGCM(
@@ -131,7 +132,7 @@ enum PipelineCase: String, CaseIterable {
                 }
                 return nowNanoseconds() - start
             }
-            _ = try body(packets / 10, 1)
+            _ = try body(warmup, 1)
             return try measuredLoop(perf) { try body(packets, UInt64(packets)) }
         case .outbound, .untaggedOutbound:
             let gw1 = try BenchLab.gateway(gw1: true, tagging: tagged)
@@ -150,7 +151,7 @@ enum PipelineCase: String, CaseIterable {
                     }
                     return elapsed
                 }
-                _ = try body(packets / 10)
+                _ = try body(warmup)
                 return try measuredLoop(perf) { try body(packets) }
             }
         case .roundTrip, .untaggedRoundTrip:
@@ -173,7 +174,7 @@ enum PipelineCase: String, CaseIterable {
                     }
                     return elapsed
                 }
-                _ = try body(packets / 10)
+                _ = try body(warmup)
                 return try measuredLoop(perf) { try body(packets) }
             }
         }

@@ -21,6 +21,8 @@ struct PipelineRateSettings {
     var onlyCase: String?
     /// perf stat control and acknowledgement FIFOs, to count only the measured loop.
     var perfControl: (control: String, ack: String)?
+    /// Packets run before the timed ones; nil runs a tenth of `packets`.
+    var warmup: Int?
     var json: Bool
 }
 
@@ -161,7 +163,8 @@ struct PipelineRateBenchmark {
                 throw PipelineRateFailure(description: "unknown case \(name)")
             }
             for size in settings.sizes {
-                let nanoseconds = try only.run(size: size, packets: settings.packets, perf: perf)
+                let nanoseconds = try only.run(
+                    size: size, packets: settings.packets, warmup: settings.warmup, perf: perf)
                 print(
                     "case \(only.rawValue) size \(size) packets \(settings.packets) "
                         + "ns \(nanoseconds)")
@@ -177,7 +180,8 @@ struct PipelineRateBenchmark {
         for size in settings.sizes {
             var rates: [PipelineCase: Double] = [:]
             for item in PipelineCase.allCases {
-                let nanoseconds = try item.run(size: size, packets: settings.packets, perf: nil)
+                let nanoseconds = try item.run(
+                    size: size, packets: settings.packets, warmup: settings.warmup, perf: nil)
                 rates[item] = Double(settings.packets) / (Double(max(nanoseconds, 1)) / 1e9)
             }
             report(size: size, rates: rates)

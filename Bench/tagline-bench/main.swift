@@ -3,7 +3,7 @@
 //
 //   tagline-bench ike-rate --initiator-run-dir DIR --responder-run-dir DIR
 //                          [--n N] [--rounds R] [--target "MAP SEQ"] [--timeout S] [--json]
-//   tagline-bench pipeline [--packets N] [--sizes 64,512,1400] [--case NAME]
+//   tagline-bench pipeline [--packets N] [--warmup N] [--sizes 64,512,1400] [--case NAME]
 //                          [--perf-control CTL,ACK] [--json]
 //
 // Results go to standard output, one line per result; progress and
@@ -19,7 +19,7 @@ import TaglineCore
 let usage = """
     usage: tagline-bench ike-rate --initiator-run-dir DIR --responder-run-dir DIR
                                   [--n N] [--rounds R] [--target "MAP SEQ"] [--timeout S] [--json]
-           tagline-bench pipeline [--packets N] [--sizes 64,512,1400] [--case NAME]
+           tagline-bench pipeline [--packets N] [--warmup N] [--sizes 64,512,1400] [--case NAME]
                                   [--perf-control CTL,ACK] [--json]
 
     ike-rate: the initiator's ike-negotiator starts N IKE SAs at once for one
@@ -42,6 +42,7 @@ let usage = """
     inner packet size.
 
       --packets N              packets per case and size (default 200000)
+      --warmup N               untimed packets first (default a tenth of --packets)
       --sizes LIST             inner IPv4 packet sizes in bytes (default 64,512,1400)
       --case NAME              run only NAME (bare-seal, bare-open, outbound,
                                untagged-outbound, round-trip, untagged-round-trip)
@@ -124,7 +125,7 @@ case "ike-rate":
     }
 case "pipeline":
     let options = parseOptions(
-        arguments.dropFirst(), values: ["--packets", "--sizes", "--case", "--perf-control"],
+        arguments.dropFirst(), values: ["--packets", "--warmup", "--sizes", "--case", "--perf-control"],
         flags: ["--json"])
     var sizes = [64, 512, 1400]
     if let text = options["--sizes"] {
@@ -143,7 +144,10 @@ case "pipeline":
     }
     let settings = PipelineRateSettings(
         packets: wholeNumber(options, "--packets", 1...1_000_000_000, 200_000), sizes: sizes,
-        onlyCase: options["--case"], perfControl: perfControl, json: options["--json"] != nil)
+        onlyCase: options["--case"], perfControl: perfControl,
+        warmup: options["--warmup"] == nil
+            ? nil : wholeNumber(options, "--warmup", 0...1_000_000_000, 0),
+        json: options["--json"] != nil)
     do {
         try PipelineRateBenchmark(settings).run()
     } catch {
