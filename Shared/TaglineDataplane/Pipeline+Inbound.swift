@@ -56,7 +56,9 @@ extension Pipeline {
             }
             return reassemble(fragment, packet: packet, forwarding: forwarding, sink: sink)
         }
-        guard forwarding.localAddresses.contains(location.outerDestination) else { return .passed }
+        guard isLocalAddress(location.outerDestination, forwarding: forwarding) else {
+            return .passed
+        }
         let esp = frame.slice(Ethernet.headerSize + location.offset, location.length)
         return decapsulate(esp, location: location, forwarding: forwarding, sink: sink)
     }
@@ -224,7 +226,7 @@ extension Pipeline {
         let saTable = context.saTable.current
         let spi = esp.readUInt32(at: ESPLayout.spiOffset)
         guard let state = saTable.inbound[spi],
-            state.childSA.localAddress == location.outerDestination
+            state.plan.localAddress == location.outerDestination
         else { return drop(.noSA) }
         let counters = state.counters
         let transform = state.inboundTransforms[worker]
@@ -327,7 +329,7 @@ extension Pipeline {
         var cmd: CMDHeader?
         switch nextHeader {
         case context.cmdNextHeader:
-            if state.childSA.taggingNegotiated {
+            if state.plan.taggingNegotiated {
                 do {
                     cmd = try CMDHeader.parse(payload)
                 } catch {
