@@ -290,9 +290,9 @@ extension Pipeline {
             counters.add(.replayFailed)
             return drop(.replay)
         }
-        counters.add(.decaps)
-        counters.add(.decrypt)
-        if transform.icvLength > 0 { counters.add(.verify) }
+        counters.add(.decaps, worker: worker)
+        counters.add(.decrypt, worker: worker)
+        if transform.icvLength > 0 { counters.add(.verify, worker: worker) }
 
         // Trailer: Next Header, Pad Length and the monotonic padding bytes.
         let nextHeader = plaintext[bodyLength - 1]
@@ -374,10 +374,10 @@ extension Pipeline {
 
         // Tag accounting: extracted only on an SA that negotiated tagging.
         if let cmd {
-            counters.add(.untagged)
+            counters.add(.untagged, worker: worker)
             if let sgt = cmd.sgt { reportDebug(.extracted, sgt: sgt.value, source: info.source) }
         } else {
-            counters.add(.notUntagged)
+            counters.add(.notUntagged, worker: worker)
         }
 
         // Next hop on the inside interface.
@@ -409,7 +409,7 @@ extension Pipeline {
                 on: forwarding.inside, sink: sink, reserved: out)
             if case .dropped = verdict { return verdict }
         }
-        counters.add(.bytesIn, UInt64(info.length))
+        counters.add(.bytesIn, UInt64(info.length), worker: worker)
         return verdict
     }
 

@@ -231,15 +231,15 @@ extension Pipeline {
 
         // Counters and the debug line, for a held packet too: it is encapsulated already.
         let counters = state.counters
-        counters.add(.encaps)
-        counters.add(.encrypt)
-        if transform.icvLength > 0 { counters.add(.digest) }
-        counters.add(.bytesOut, UInt64(innerLength))
+        counters.add(.encaps, worker: worker)
+        counters.add(.encrypt, worker: worker)
+        if transform.icvLength > 0 { counters.add(.digest, worker: worker) }
+        counters.add(.bytesOut, UInt64(innerLength), worker: worker)
         if let sgt {
-            counters.add(.tagged)
+            counters.add(.tagged, worker: worker)
             reportDebug(.inserted, sgt: sgt.value, source: info.source)
         } else {
-            counters.add(.notTagged)
+            counters.add(.notTagged, worker: worker)
         }
         return verdict
     }

@@ -9,7 +9,7 @@ import TaglineCore
 /// One installed Child SA pair.
 public final class SAState: @unchecked Sendable {
     public let childSA: ChildSA
-    public let counters = SACounterBlock()
+    public let counters: SACounterBlock
     public let sequence: OutboundSequence
     /// The fields of `childSA` the packet path reads per packet.
     let plan: SAPlan
@@ -31,6 +31,7 @@ public final class SAState: @unchecked Sendable {
         precondition(workerCount > 0, "an SA needs at least one worker")
         self.childSA = childSA
         plan = SAPlan(childSA)
+        counters = SACounterBlock(workerCount: workerCount)
         let extended = childSA.usesExtendedSequenceNumbers
         self.sequence = OutboundSequence(
             maximum: extended ? OutboundSequence.extendedMaximum : OutboundSequence.maximum)

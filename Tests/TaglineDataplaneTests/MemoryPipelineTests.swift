@@ -43,4 +43,14 @@ final class MemoryPipelineTests: XCTestCase {
         XCTAssertEqual(sent, 2)
         XCTAssertEqual(gw1.context.drops[0].value(.txRingFull), 1)
     }
+
+    func testCounterRows() {
+        let counters = SACounterBlock(workerCount: 2)
+        counters.add(.encaps, worker: 0)
+        counters.add(.encaps, 2, worker: 1)
+        counters.add(.encaps, 4)
+        counters.add(.decaps, worker: 1)
+        XCTAssertEqual(counters.value(.encaps), 7)
+        XCTAssertEqual(counters.snapshot().decaps, 1)
+    }
 }
