@@ -26,7 +26,10 @@ final class BareGCM {
     init(keyMaterial: [UInt8], dataLength: Int, encrypt: Bool) throws {
         guard let cipher = EVP_CIPHER_fetch(nil, "AES-128-GCM", nil),
             let context = EVP_CIPHER_CTX_new()
-        else { throw PipelineRateFailure(description: "OpenSSL has no AES-128-GCM") }
+        else {
+            throw PipelineRateFailure(
+                description: "AES-128-GCM not found in the loaded OpenSSL providers")
+        }
         self.context = context
         self.dataLength = dataLength
         let initialised = keyMaterial.withUnsafeBufferPointer {
@@ -128,7 +131,10 @@ enum PipelineCase: String, CaseIterable {
                 for index in 0..<count {
                     let done =
                         self == .bareSeal ? gcm.seal(sequence: first + UInt64(index)) : gcm.open()
-                    guard done else { throw PipelineRateFailure(description: "bare GCM failed") }
+                    guard done else {
+                        throw PipelineRateFailure(
+                            description: "bare AES-GCM failed at packet \(index)")
+                    }
                 }
                 return nowNanoseconds() - start
             }

@@ -3,7 +3,8 @@
 //
 //   tagline-bench ike-rate --initiator-run-dir DIR --responder-run-dir DIR
 //                          [--n N] [--rounds R] [--target "MAP SEQ"] [--timeout S] [--json]
-//   tagline-bench pipeline [--packets N] [--warmup N] [--sizes 64,512,1400] [--case NAME]
+//   tagline-bench pipeline [--packets N] [--warmup N] [--rounds R] [--sizes 64,512,1400]
+//                          [--case NAME]
 //                          [--perf-control CTL,ACK] [--json]
 //
 // Results go to standard output, one line per result; progress and
@@ -19,8 +20,8 @@ import TaglineCore
 let usage = """
     usage: tagline-bench ike-rate --initiator-run-dir DIR --responder-run-dir DIR
                                   [--n N] [--rounds R] [--target "MAP SEQ"] [--timeout S] [--json]
-           tagline-bench pipeline [--packets N] [--warmup N] [--sizes 64,512,1400] [--case NAME]
-                                  [--perf-control CTL,ACK] [--json]
+           tagline-bench pipeline [--packets N] [--warmup N] [--rounds R] [--sizes 64,512,1400]
+                                  [--case NAME] [--perf-control CTL,ACK] [--json]
 
     ike-rate: the initiator's ike-negotiator starts N IKE SAs at once for one
     crypto map entry (ike.initiate), and the wall time runs until N IKE SAs and
@@ -43,6 +44,7 @@ let usage = """
 
       --packets N              packets per case and size (default 200000)
       --warmup N               untimed packets first (default a tenth of --packets)
+      --rounds R               rounds of every case, best one reported (default 3)
       --sizes LIST             inner IPv4 packet sizes in bytes (default 64,512,1400)
       --case NAME              run only NAME (bare-seal, bare-open, outbound,
                                untagged-outbound, round-trip, untagged-round-trip)
@@ -125,7 +127,8 @@ case "ike-rate":
     }
 case "pipeline":
     let options = parseOptions(
-        arguments.dropFirst(), values: ["--packets", "--warmup", "--sizes", "--case", "--perf-control"],
+        arguments.dropFirst(),
+        values: ["--packets", "--warmup", "--rounds", "--sizes", "--case", "--perf-control"],
         flags: ["--json"])
     var sizes = [64, 512, 1400]
     if let text = options["--sizes"] {
@@ -147,7 +150,7 @@ case "pipeline":
         onlyCase: options["--case"], perfControl: perfControl,
         warmup: options["--warmup"] == nil
             ? nil : wholeNumber(options, "--warmup", 0...1_000_000_000, 0),
-        json: options["--json"] != nil)
+        rounds: wholeNumber(options, "--rounds", 1...100, 3), json: options["--json"] != nil)
     do {
         try PipelineRateBenchmark(settings).run()
     } catch {
