@@ -20,7 +20,7 @@ public final class MemoryFrameSink: FrameSink {
     public private(set) var count = 0
 
     public init(frameSize: Int = 2048, slotCount: Int = 64, fill: UInt8? = nil) {
-        precondition(frameSize > 0 && slotCount > 0, "a memory sink needs at least one byte slot")
+        precondition(frameSize > 0 && slotCount > 0, "invalid memory sink: frameSize and slotCount must be positive")
         self.frameSize = frameSize
         self.slotCount = slotCount
         self.fill = fill

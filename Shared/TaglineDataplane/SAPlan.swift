@@ -23,7 +23,7 @@ struct SAPlan {
 }
 
 /// The next hop and link-layer address of the last outbound destination, valid for one
-/// forwarding table. Tables are immutable and the cache holds a reference to its table,
+/// forwarding table. Tables are immutable and the cache keeps a reference to its table,
 /// so `===` cannot match a new table that reuses a freed one's address.
 struct NextHopCache {
     var table: ForwardingTable?
