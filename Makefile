@@ -6,7 +6,8 @@
 #                strongSwan interop tests (root)
 #   make deps    install the Debian packages that are missing
 #   make bench   IKE SA setup rate of Tagline and of strongSwan on this
-#                machine, their ratio and the OpenSSL ceiling (root)
+#                machine, their ratio and the OpenSSL ceiling (root); the
+#                packet path on memory against a bare AES-GCM loop
 #
 # Every target that needs a package runs `make deps` first, so a fresh
 # Debian machine needs nothing but this repository and the Swift toolchain.
@@ -57,11 +58,15 @@ test: unit-test fuzz-smoke integration-test
 # BENCH_N IKE SAs at once, BENCH_ROUNDS rounds, for each system; see docs/benchmarks.md.
 BENCH_N ?= 500
 BENCH_ROUNDS ?= 5
+# Packets per case of the in-memory pipeline run, and of its CPU-per-packet run.
+BENCH_PACKETS ?= 100000
+BENCH_CPU_PACKETS ?= 10000
 
 .PHONY: bench
 
 bench: build
 	bench/ike-compare --bin $(BUILD_DIR) --shared $(SHARED_DIR) -n $(BENCH_N) --rounds $(BENCH_ROUNDS)
+	bench/pipeline-rate --bin $(BUILD_DIR) --packets $(BENCH_PACKETS) --cpu-packets $(BENCH_CPU_PACKETS)
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Shared Services Tests

@@ -61,8 +61,10 @@ let package = Package(
                           dependencies: ["TaglineCore", "TaglineConfig", "TaglineBus"],
                           path: "Services/tagline"),
 
-        // Benchmarks that drive running services over the bus.
-        .executableTarget(name: "tagline-bench", dependencies: ["TaglineCore", "TaglineBus"],
+        // Benchmarks that drive running services over the bus, and the packet path on memory.
+        .executableTarget(name: "tagline-bench",
+                          dependencies: ["TaglineCore", "TaglineBus", "TaglineDataplane",
+                                         "TaglineCrypto", "COpenSSL"],
                           path: "Bench/tagline-bench"),
 
         // Tests.

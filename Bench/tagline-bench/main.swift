@@ -1,7 +1,11 @@
-// tagline-bench: benchmarks of running Tagline services, driven over the bus.
+// tagline-bench: benchmarks of running Tagline services, driven over the bus, and of
+// the dataplane's packet path on memory.
 //
 //   tagline-bench ike-rate --initiator-run-dir DIR --responder-run-dir DIR
 //                          [--n N] [--rounds R] [--target "MAP SEQ"] [--timeout S] [--json]
+//   tagline-bench pipeline [--packets N] [--warmup N] [--rounds R] [--sizes 64,512,1400]
+//                          [--case NAME]
+//                          [--perf-control CTL,ACK] [--json]
 //
 // Results go to standard output, one line per result; progress and
 // diagnostics go to standard error. Exit status: 0 success, 1 a measurement
@@ -16,6 +20,8 @@ import TaglineCore
 let usage = """
     usage: tagline-bench ike-rate --initiator-run-dir DIR --responder-run-dir DIR
                                   [--n N] [--rounds R] [--target "MAP SEQ"] [--timeout S] [--json]
+           tagline-bench pipeline [--packets N] [--warmup N] [--rounds R] [--sizes 64,512,1400]
+                                  [--case NAME] [--perf-control CTL,ACK] [--json]
 
     ike-rate: the initiator's ike-negotiator starts N IKE SAs at once for one
     crypto map entry (ike.initiate), and the wall time runs until N IKE SAs and
@@ -29,6 +35,22 @@ let usage = """
       --target "MAP SEQ"       crypto map entry to initiate (default: the only one)
       --timeout S              seconds a round may take (default 120)
       --json                   print one JSON object per result line
+
+    pipeline: packets per second of the dataplane's packet path on memory, one
+    thread, AES-128-GCM: outbound (classify, SPD match, SGT lookup, CMD insert,
+    seal, framing) and inbound, tagged and untagged, against a bare OpenSSL loop
+    that seals or opens the same lengths. One outbound and one inbound line per
+    inner packet size.
+
+      --packets N              packets per case and size (default 200000)
+      --warmup N               untimed packets first (default a tenth of --packets)
+      --rounds R               rounds of every case, best one reported (default 3)
+      --sizes LIST             inner IPv4 packet sizes in bytes (default 64,512,1400)
+      --case NAME              run only NAME (bare-seal, bare-open, outbound,
+                               untagged-outbound, round-trip, untagged-round-trip)
+                               and print its time, for perf stat or callgrind
+      --perf-control CTL,ACK   perf stat --control FIFOs: count only the measured loop
+      --json                   print one JSON object per size
     """
 
 /// Prints `message` and the usage to standard error and exits 2.
@@ -101,6 +123,38 @@ case "ike-rate":
         try IKERateBenchmark(settings).run()
     } catch {
         fputs("tagline-bench: ike-rate failed: \(error)\n", stderr)
+        exit(1)
+    }
+case "pipeline":
+    let options = parseOptions(
+        arguments.dropFirst(),
+        values: ["--packets", "--warmup", "--rounds", "--sizes", "--case", "--perf-control"],
+        flags: ["--json"])
+    var sizes = [64, 512, 1400]
+    if let text = options["--sizes"] {
+        sizes = text.split(separator: ",").map { item in
+            guard let size = Int(item), (28...1400).contains(size) else {
+                usageError("invalid --sizes entry \(item): expected 28 to 1400 bytes")
+            }
+            return size
+        }
+    }
+    var perfControl: (control: String, ack: String)?
+    if let text = options["--perf-control"] {
+        let paths = text.split(separator: ",").map(String.init)
+        guard paths.count == 2 else { usageError("--perf-control takes CTL,ACK") }
+        perfControl = (paths[0], paths[1])
+    }
+    let settings = PipelineRateSettings(
+        packets: wholeNumber(options, "--packets", 1...1_000_000_000, 200_000), sizes: sizes,
+        onlyCase: options["--case"], perfControl: perfControl,
+        warmup: options["--warmup"] == nil
+            ? nil : wholeNumber(options, "--warmup", 0...1_000_000_000, 0),
+        rounds: wholeNumber(options, "--rounds", 1...100, 3), json: options["--json"] != nil)
+    do {
+        try PipelineRateBenchmark(settings).run()
+    } catch {
+        fputs("tagline-bench: pipeline failed: \(error)\n", stderr)
         exit(1)
     }
 case "-h", "--help", "help":

@@ -57,7 +57,9 @@ extension Pipeline {
             }
             return reassemble(fragment, packet: packet, forwarding: forwarding, sink: sink)
         }
-        guard forwarding.localAddresses.contains(location.outerDestination) else { return .passed }
+        guard isLocalAddress(location.outerDestination, forwarding: forwarding) else {
+            return .passed
+        }
         let esp = frame.slice(Ethernet.headerSize + location.offset, location.length)
         return decapsulate(esp, location: location, forwarding: forwarding, sink: sink)
     }
@@ -227,7 +229,7 @@ extension Pipeline {
         let saTable = context.saTable.current
         let spi = esp.readUInt32(at: ESPLayout.spiOffset)
         guard let state = saTable.inbound[spi],
-            state.childSA.localAddress == location.outerDestination
+            state.plan.localAddress == location.outerDestination
         else { return drop(.noSA) }
         let counters = state.counters
         let transform = state.inboundTransforms[worker]
@@ -291,9 +293,9 @@ extension Pipeline {
             counters.add(.replayFailed)
             return drop(.replay)
         }
-        counters.add(.decaps)
-        counters.add(.decrypt)
-        if transform.icvLength > 0 { counters.add(.verify) }
+        counters.add(.decaps, worker: worker)
+        counters.add(.decrypt, worker: worker)
+        if transform.icvLength > 0 { counters.add(.verify, worker: worker) }
 
         // Trailer: Next Header, Pad Length and the monotonic padding bytes.
         let nextHeader = plaintext[bodyLength - 1]
@@ -330,7 +332,7 @@ extension Pipeline {
         var cmd: CMDHeader?
         switch nextHeader {
         case context.cmdNextHeader:
-            if state.childSA.taggingNegotiated {
+            if state.plan.taggingNegotiated {
                 do {
                     cmd = try CMDHeader.parse(payload)
                 } catch {
@@ -375,10 +377,10 @@ extension Pipeline {
 
         // Tag accounting: extracted only on an SA that negotiated tagging.
         if let cmd {
-            counters.add(.untagged)
+            counters.add(.untagged, worker: worker)
             if let sgt = cmd.sgt { reportDebug(.extracted, sgt: sgt.value, source: info.source) }
         } else {
-            counters.add(.notUntagged)
+            counters.add(.notUntagged, worker: worker)
         }
 
         // Next hop on the inside interface.
@@ -410,7 +412,7 @@ extension Pipeline {
                 on: forwarding.inside, sink: sink, reserved: out)
             if case .dropped = verdict { return verdict }
         }
-        counters.add(.bytesIn, UInt64(info.length))
+        counters.add(.bytesIn, UInt64(info.length), worker: worker)
         return verdict
     }
 

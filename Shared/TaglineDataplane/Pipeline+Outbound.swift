@@ -19,7 +19,7 @@ struct OutboundLayout {
     var ipLength: Int
     var frameLength: Int
 
-    init(sa: ChildSA, transform: ESPTransform, payloadLength: Int) {
+    init(sa: SAPlan, transform: ESPTransform, payloadLength: Int) {
         outerIPHeaderSize = sa.remoteAddress.isIPv4 ? IPv4.minimumHeaderSize : IPv6.headerSize
         udpHeaderSize = sa.udpEncapsulation == nil ? 0 : UDP.headerSize
         espOffset = Ethernet.headerSize + outerIPHeaderSize + udpHeaderSize
@@ -32,7 +32,7 @@ struct OutboundLayout {
     }
 
     /// Largest payload whose outer IP packet fits `mtu`.
-    static func maximumPayload(sa: ChildSA, transform: ESPTransform, mtu: Int) -> Int {
+    static func maximumPayload(sa: SAPlan, transform: ESPTransform, mtu: Int) -> Int {
         let outer =
             (sa.remoteAddress.isIPv4 ? IPv4.minimumHeaderSize : IPv6.headerSize)
             + (sa.udpEncapsulation == nil ? 0 : UDP.headerSize)
@@ -66,7 +66,8 @@ extension Pipeline {
         guard let info = IPPacketInfo.parse(packet),
             info.isIPv4 == isIPv4
         else { return drop(.invalidIPHeader) }
-        if forwarding.localAddresses.contains(info.destination) || isLinkScope(info.destination) {
+        if isLocalAddress(info.destination, forwarding: forwarding) || isLinkScope(info.destination)
+        {
             return .passed
         }
 
@@ -78,7 +79,7 @@ extension Pipeline {
                 ports: info.ports)
         else { return drop(.noPolicy) }
         var sgt: SGT?
-        if state.childSA.taggingNegotiated {
+        if state.plan.taggingNegotiated {
             sgt = context.bindingTable.current.sgt(for: info.source)
         }
         let innerPacket = packet.slice(0, info.length)
@@ -99,7 +100,7 @@ extension Pipeline {
         let cmdLength = sgt == nil ? 0 : CMDHeader.size
         let maximumInner =
             OutboundLayout.maximumPayload(
-                sa: state.childSA, transform: state.outboundTransforms[worker],
+                sa: state.plan, transform: state.outboundTransforms[worker],
                 mtu: pathMTU) - cmdLength
         if offload.isSegmentationOffload {
             var segments = offload
@@ -163,7 +164,7 @@ extension Pipeline {
         forwarding: ForwardingTable, sink: Sink,
         writeInner: (UnsafeMutableRawBufferPointer) -> Bool
     ) -> PacketVerdict {
-        let sa = state.childSA
+        let sa = state.plan
         let transform = state.outboundTransforms[worker]
         let cmdLength = sgt == nil ? 0 : CMDHeader.size
         let layout = OutboundLayout(
@@ -177,10 +178,11 @@ extension Pipeline {
         }
 
         // Next hop on the outside interface.
-        guard let nextHop = forwarding.nextHop(to: sa.remoteAddress, through: forwarding.outside)
+        guard
+            let (nextHop, nextHopMAC) = outboundNextHop(
+                to: sa.remoteAddress, forwarding: forwarding)
         else { return drop(.noRoute) }
         // An unknown next hop: the frame is built as usual, then held instead of sent.
-        let nextHopMAC = linkAddress(of: nextHop, on: forwarding.outside, forwarding: forwarding)
         if nextHopMAC == nil,
             !unresolved.hasRoom(
                 for: NeighbourKey(interfaceIndex: forwarding.outside.index, address: nextHop))
@@ -241,22 +243,22 @@ extension Pipeline {
 
         // Counters and the debug line, for a held packet too: it is encapsulated already.
         let counters = state.counters
-        counters.add(.encaps)
-        counters.add(.encrypt)
-        if transform.icvLength > 0 { counters.add(.digest) }
-        counters.add(.bytesOut, UInt64(innerLength))
+        counters.add(.encaps, worker: worker)
+        counters.add(.encrypt, worker: worker)
+        if transform.icvLength > 0 { counters.add(.digest, worker: worker) }
+        counters.add(.bytesOut, UInt64(innerLength), worker: worker)
         if let sgt {
-            counters.add(.tagged)
+            counters.add(.tagged, worker: worker)
             reportDebug(.inserted, sgt: sgt.value, source: info.source)
         } else {
-            counters.add(.notTagged)
+            counters.add(.notTagged, worker: worker)
         }
         return verdict
     }
 
     func writeOuterHeaders(
         _ out: UnsafeMutableRawBufferPointer, layout: OutboundLayout,
-        sa: ChildSA, trafficClass: UInt8, dontFragment: Bool
+        sa: SAPlan, trafficClass: UInt8, dontFragment: Bool
     ) {
         let ipOffset = Ethernet.headerSize
         let transportProtocol =
@@ -288,7 +290,7 @@ extension Pipeline {
     /// IPv6 forbids a zero UDP checksum outside the cases of RFC 6935, so compute it.
     func writeUDPChecksumIPv6(
         _ out: UnsafeMutableRawBufferPointer, layout: OutboundLayout,
-        sa: ChildSA
+        sa: SAPlan
     ) {
         let udpOffset = Ethernet.headerSize + layout.outerIPHeaderSize
         let udpLength = UDP.headerSize + layout.espLength

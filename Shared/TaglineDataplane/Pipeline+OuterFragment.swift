@@ -33,7 +33,7 @@ extension Pipeline {
         _ packet: UnsafeRawBufferPointer, info: IPPacketInfo, offload: OffloadHeader, mtu: Int,
         state: SAState, sgt: SGT?, forwarding: ForwardingTable, sink: Sink
     ) -> PacketVerdict {
-        let sa = state.childSA
+        let sa = state.plan
         let transform = state.outboundTransforms[worker]
         let cmdLength = sgt == nil ? 0 : CMDHeader.size
         let layout = OutboundLayout(

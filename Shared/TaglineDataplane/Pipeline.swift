@@ -134,6 +134,8 @@ public final class Pipeline {
     let unresolved: UnresolvedQueue
     /// Forwarding table that `processHeldFrames` last looked up held next hops in.
     var servicedTable: ForwardingTable?
+    /// Next hop of the last encapsulated packet.
+    var nextHopCache = NextHopCache()
 
     public init(worker: Int, context: DataplaneContext) {
         precondition(worker >= 0 && worker < context.workerCount, "worker \(worker) out of range")

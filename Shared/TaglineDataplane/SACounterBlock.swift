@@ -1,6 +1,6 @@
-// Per-SA-pair counters shared by all workers: one atomic 64-bit slot per
-// field of SACounters, so workers add without a lock and the control thread
-// reads totals at any time.
+// Per-SA-pair counters shared by all workers: 64-bit slots per field of
+// SACounters, a row per worker and one shared row, so workers add without a
+// lock and the control thread reads totals at any time.
 
 import CTaglineShim
 import TaglineCore
@@ -13,24 +13,47 @@ public enum SACounterField: Int, CaseIterable, Sendable {
     case internalErrorsSend, internalErrorsReceive, bytesOut, bytesIn
 }
 
-/// Atomic counters of one SA pair.
+/// Counters of one SA pair: one row per worker, which only that worker writes, so the
+/// packet path adds without a locked instruction, and a shared row that any thread adds to
+/// atomically. A value is the sum of the rows.
 public final class SACounterBlock: @unchecked Sendable {
+    private static let fieldCount = SACounterField.allCases.count
+    /// Each row starts on its own 64-byte line, so workers do not share lines.
+    private static let rowStride = (fieldCount + 7) / 8 * 8
+    private let rows: Int
     private let slots: UnsafeMutablePointer<UInt64>
 
-    public init() {
-        slots = .allocate(capacity: SACounterField.allCases.count)
-        slots.initialize(repeating: 0, count: SACounterField.allCases.count)
+    public init(workerCount: Int = 1) {
+        precondition(workerCount > 0, "an SA needs at least one worker")
+        rows = workerCount + 1
+        slots = .allocate(capacity: rows * SACounterBlock.rowStride)
+        slots.initialize(repeating: 0, count: rows * SACounterBlock.rowStride)
     }
 
     deinit { slots.deallocate() }
 
+    /// Adds to the shared row; safe from any thread.
     @inline(__always)
     public func add(_ field: SACounterField, _ amount: UInt64 = 1) {
-        _ = tagline_atomic_fetch_add_u64(slots + field.rawValue, amount)
+        let slot = slots + (rows - 1) * SACounterBlock.rowStride + field.rawValue
+        _ = tagline_atomic_fetch_add_u64(slot, amount)
+    }
+
+    /// Adds to `worker`'s row. Only that worker's thread may call it.
+    @inline(__always)
+    public func add(_ field: SACounterField, _ amount: UInt64 = 1, worker: Int) {
+        precondition(worker >= 0 && worker < rows - 1, "worker \(worker) out of range")
+        let slot = slots + worker * SACounterBlock.rowStride + field.rawValue
+        tagline_atomic_store_u64(slot, tagline_atomic_load_u64(slot) &+ amount)
     }
 
     public func value(_ field: SACounterField) -> UInt64 {
-        tagline_atomic_load_u64(slots + field.rawValue)
+        var total: UInt64 = 0
+        for row in 0..<rows {
+            total &+= tagline_atomic_load_u64(
+                slots + row * SACounterBlock.rowStride + field.rawValue)
+        }
+        return total
     }
 
     /// Returns the totals as the bus reports them.

@@ -9,11 +9,15 @@ import TaglineCore
 /// One installed Child SA pair.
 public final class SAState: @unchecked Sendable {
     public let childSA: ChildSA
-    public let counters = SACounterBlock()
+    public let counters: SACounterBlock
     /// Path MTU learned from ICMP messages about this SA's ESP packets.
     public let pathMTU = PathMTU()
     public let sequence: OutboundSequence
-    private var replayWindow: ReplayWindow
+    /// The fields of `childSA` the packet path reads per packet.
+    let plan: SAPlan
+    /// Behind a pointer, so that reads and writes under the lock skip the dynamic
+    /// exclusivity check a class's stored property gets inside a closure.
+    private let replayWindow: UnsafeMutablePointer<ReplayWindow>
     private let replayLock = SpinLock()
     /// Index = worker number.
     let outboundTransforms: [ESPTransform]
@@ -28,11 +32,11 @@ public final class SAState: @unchecked Sendable {
     {
         precondition(workerCount > 0, "an SA needs at least one worker")
         self.childSA = childSA
+        plan = SAPlan(childSA)
+        counters = SACounterBlock(workerCount: workerCount)
         let extended = childSA.usesExtendedSequenceNumbers
         self.sequence = OutboundSequence(
             maximum: extended ? OutboundSequence.extendedMaximum : OutboundSequence.maximum)
-        self.replayWindow = ReplayWindow(
-            size: replayWindowSize, extendedSequenceNumbers: extended)
         var outbound = [ESPTransform]()
         var inbound = [ESPTransform]()
         for _ in 0..<workerCount {
@@ -47,6 +51,15 @@ public final class SAState: @unchecked Sendable {
         }
         outboundTransforms = outbound
         inboundTransforms = inbound
+        // Allocated last, once nothing can throw, so a failed init leaks nothing.
+        replayWindow = .allocate(capacity: 1)
+        replayWindow.initialize(
+            to: ReplayWindow(size: replayWindowSize, extendedSequenceNumbers: extended))
+    }
+
+    deinit {
+        replayWindow.deinitialize(count: 1)
+        replayWindow.deallocate()
     }
 
     /// Infers the full sequence number of a packet carrying `low` and checks it against the
@@ -54,19 +67,19 @@ public final class SAState: @unchecked Sendable {
     @inline(__always)
     func checkReplay(low: UInt32) -> (sequence: UInt64, verdict: ReplayWindow.Verdict) {
         replayLock.withLock {
-            let sequence = replayWindow.infer(low: low)
-            return (sequence, replayWindow.check(sequence))
+            let sequence = replayWindow.pointee.infer(low: low)
+            return (sequence, replayWindow.pointee.check(sequence))
         }
     }
 
     /// Records `sequence` once its ICV verified.
     @inline(__always)
     func recordReplay(_ sequence: UInt64) -> ReplayWindow.Verdict {
-        replayLock.withLock { replayWindow.record(sequence) }
+        replayLock.withLock { replayWindow.pointee.record(sequence) }
     }
 
     /// Highest inbound sequence number accepted so far.
     public var highestInboundSequence: UInt64 {
-        replayLock.withLock { replayWindow.highest }
+        replayLock.withLock { replayWindow.pointee.highest }
     }
 }

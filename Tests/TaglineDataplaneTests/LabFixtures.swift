@@ -122,15 +122,6 @@ enum Lab {
         let outside = DataplaneInterface(
             name: "outside", index: 2, mac: isGW1 ? gw1OutsideMAC : gw2OutsideMAC, mtu: 1500,
             addresses: isGW1 ? [gw1Outside, gw1Outside6] : [gw2Outside, gw2Outside6])
-        var routes = PrefixTable<Route>()
-        routes.insert(
-            IPPrefix(isGW1 ? "192.0.2.0/24" : "203.0.113.0/24")!,
-            Route(interfaceIndex: 1, gateway: nil))
-        routes.insert(
-            IPPrefix(isGW1 ? "2001:db8:a::/48" : "2001:db8:b::/48")!,
-            Route(interfaceIndex: 1, gateway: nil))
-        routes.insert(IPPrefix("198.51.100.0/24")!, Route(interfaceIndex: 2, gateway: nil))
-        routes.insert(IPPrefix("2001:db8:100::/64")!, Route(interfaceIndex: 2, gateway: nil))
         var table = [NeighbourKey: MACAddress]()
         if neighbours {
             let host = isGW1 ? hostA : hostB
@@ -144,7 +135,14 @@ enum Lab {
             table[NeighbourKey(interfaceIndex: 2, address: isGW1 ? gw2Outside6 : gw1Outside6)] =
                 peerMAC
         }
-        return ForwardingTable(inside: inside, outside: outside, routes: routes, neighbours: table)
+        return ForwardingTable.directlyConnected(
+            inside: inside,
+            insidePrefixes: isGW1
+                ? [IPPrefix("192.0.2.0/24")!, IPPrefix("2001:db8:a::/48")!]
+                : [IPPrefix("203.0.113.0/24")!, IPPrefix("2001:db8:b::/48")!],
+            outside: outside,
+            outsidePrefixes: [IPPrefix("198.51.100.0/24")!, IPPrefix("2001:db8:100::/64")!],
+            neighbours: table)
     }
 
     /// Creates a gateway's pipeline with `sa` installed, a lease of 1000 sequence numbers and
@@ -153,15 +151,12 @@ enum Lab {
         gw1 isGW1: Bool, sa: ChildSA, bindings: [SGTBinding] = [],
         neighbours: Bool = true
     ) throws -> (Pipeline, SAState) {
-        let context = DataplaneContext(
-            workerCount: 1,
-            forwarding: forwarding(gw1: isGW1, neighbours: neighbours))
-        let state = try SAState(childSA: sa, workerCount: 1)
-        state.sequence.grant(SequenceLease(first: 1, count: 1000))
-        context.saTable.publish(SATable(states: [state]))
-        context.bindingTable.publish(BindingTable(bindings: bindings))
-        context.debugEnabled = true
-        return (Pipeline(worker: 0, context: context), state)
+        let memory = try MemoryPipeline(
+            sa: sa, bindings: bindings,
+            forwarding: forwarding(gw1: isGW1, neighbours: neighbours),
+            lease: SequenceLease(first: 1, count: 1000), slotCount: 1)
+        memory.context.debugEnabled = true
+        return (memory.pipeline, memory.state)
     }
 
     /// Builds an IPv4 UDP packet with a valid header checksum and UDP checksum 0.

@@ -1,0 +1,73 @@
+// What the packet path reads of an SA for every packet, and the next hop ESP
+// goes to. ChildSA is a large struct of strings and arrays: reading it per
+// packet copies it and retains each of them, so SAState keeps these few
+// fields apart, and the pipeline keeps the last outbound next hop it looked up.
+
+import TaglineCore
+
+/// The fields of a ChildSA the packet path reads, copied once when the SA is installed.
+struct SAPlan {
+    let localAddress: IPAddress
+    let remoteAddress: IPAddress
+    let outboundSPI: UInt32
+    let udpEncapsulation: UDPEncapsulation?
+    let taggingNegotiated: Bool
+
+    init(_ sa: ChildSA) {
+        localAddress = sa.localAddress
+        remoteAddress = sa.remoteAddress
+        outboundSPI = sa.outboundSPI
+        udpEncapsulation = sa.udpEncapsulation
+        taggingNegotiated = sa.taggingNegotiated
+    }
+}
+
+/// The next hop and link-layer address of the last outbound destination, valid for one
+/// forwarding table. Tables are immutable and the cache keeps a reference to its table,
+/// so `===` cannot match a new table that reuses a freed one's address.
+struct NextHopCache {
+    var table: ForwardingTable?
+    var destination = IPAddress.v4(0)
+    var nextHop = IPAddress.v4(0)
+    var mac = MACAddress(0)
+}
+
+extension Pipeline {
+    /// Returns the next hop towards `destination` through the outside interface and its
+    /// link-layer address (nil while unresolved), or nil without a route. Only addresses
+    /// from the forwarding table itself are kept, since learned ones may still change.
+    @inline(__always)
+    func outboundNextHop(to destination: IPAddress, forwarding: ForwardingTable)
+        -> (nextHop: IPAddress, mac: MACAddress?)?
+    {
+        if nextHopCache.table === forwarding && nextHopCache.destination == destination {
+            return (nextHopCache.nextHop, nextHopCache.mac)
+        }
+        guard let nextHop = forwarding.nextHop(to: destination, through: forwarding.outside)
+        else { return nil }
+        if let mac = forwarding.neighbour(nextHop, on: forwarding.outside) {
+            nextHopCache = NextHopCache(
+                table: forwarding, destination: destination, nextHop: nextHop, mac: mac)
+            return (nextHop, mac)
+        }
+        return (nextHop, linkAddress(of: nextHop, on: forwarding.outside, forwarding: forwarding))
+    }
+
+    /// Tells whether `address` is one of the gateway's own, scanning the few interface
+    /// addresses instead of hashing into `ForwardingTable.localAddresses`.
+    @inline(__always)
+    func isLocalAddress(_ address: IPAddress, forwarding: ForwardingTable) -> Bool {
+        forwarding.inside.addresses.contains(address)
+            || forwarding.outside.addresses.contains(address)
+    }
+}
+
+extension OutboundLayout {
+    init(sa: ChildSA, transform: ESPTransform, payloadLength: Int) {
+        self.init(sa: SAPlan(sa), transform: transform, payloadLength: payloadLength)
+    }
+
+    static func maximumPayload(sa: ChildSA, transform: ESPTransform, mtu: Int) -> Int {
+        maximumPayload(sa: SAPlan(sa), transform: transform, mtu: mtu)
+    }
+}
