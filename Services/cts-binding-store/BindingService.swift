@@ -9,10 +9,10 @@ import TaglineStore
 
 final class BindingService {
     private let bus: ServiceBus
-    private let store: BindingStore
-    private let logger: Logger
-    private var table: BindingTable
-    private let clone: CloneServer<SGTBinding>
+    let store: BindingStore
+    let logger: Logger
+    var table: BindingTable
+    let clone: CloneServer<SGTBinding>
 
     /// Loads the stored bindings, replaces the configuration's with
     /// `configured`, and starts serving.
@@ -45,6 +45,10 @@ final class BindingService {
             try delete(request, from: envelope.sender)
             return EmptyReply()
         }
+        bus.handle(MessageType.bindingBatch) {
+            [unowned self] (request: BindingBatchRequest, envelope) in
+            try applyBatch(request, from: envelope.sender)
+        }
         bus.handle(MessageType.bindingLookup) { [unowned self] (request: BindingLookupRequest, _) in
             BindingLookupReply(binding: table.lookup(request.address))
         }
@@ -57,7 +61,7 @@ final class BindingService {
     /// configuration file and INTERNAL ones from the gateway itself.
     private static let writableSources: Set<BindingSource> = [.api, .sxp]
 
-    private func checkWritable(_ source: BindingSource) throws {
+    func checkWritable(_ source: BindingSource) throws {
         guard BindingService.writableSources.contains(source) else {
             throw ErrorReply(
                 message: "bindings of source \(source.rawValue) cannot be changed at run time; "
