@@ -29,6 +29,24 @@ let usage = """
       --target "MAP SEQ"       crypto map entry to initiate (default: the only one)
       --timeout S              seconds a round may take (default 120)
       --json                   print one JSON object per result line
+
+    usage: tagline-bench binding-churn --run-dir DIR [--rate N] [--seconds S]
+                                       [--prefixes N] [--ticks N] [--flip "PREFIX SGT SGT"]
+                                       [--save FILE] [--json]
+           tagline-bench binding-churn --run-dir DIR --verify FILE [--json]
+
+    binding-churn: sends N binding changes a second to cts-binding-store in
+    cts.binding.batch requests, one per tick, then checks that the store holds
+    the last change of every prefix.
+
+      --run-dir DIR            bus sockets of the gateway's services
+      --rate N                 changes per second (default 10000)
+      --seconds S              seconds of changes (default 5)
+      --prefixes N             198.18.0.0/15 prefixes changed in turn (default 5000)
+      --ticks N                batches per second (default 100)
+      --flip "PREFIX SGT SGT"  also flip PREFIX between two SGTs once per tick
+      --save FILE              write the expected bindings to FILE
+      --verify FILE            only compare the store with a saved FILE
     """
 
 /// Prints `message` and the usage to standard error and exits 2.
@@ -103,6 +121,8 @@ case "ike-rate":
         fputs("tagline-bench: ike-rate failed: \(error)\n", stderr)
         exit(1)
     }
+case "binding-churn":
+    runBindingChurn(arguments.dropFirst())
 case "-h", "--help", "help":
     print(usage)
 default:
