@@ -43,7 +43,7 @@ extension BindingService {
         }
         clone.apply(published)
         let missing = request.changes.count - applied
-        logger.info(
+        logger.debug(
             "TAG",
             "batch of \(request.changes.count) binding changes from \(sender): \(applied) applied, "
                 + "\(missing) deletes of absent bindings, \(published.count) effective changes")

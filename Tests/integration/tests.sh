@@ -553,5 +553,7 @@ lab_clear_child_sas() {
 . "$here/hostile.sh"
 # shellcheck source=interop-esn.sh
 . "$here/interop-esn.sh"
+# shellcheck source=churn.sh
+. "$here/churn.sh"
 
 "$1"
