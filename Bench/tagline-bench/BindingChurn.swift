@@ -27,7 +27,7 @@ struct BindingChurnSettings {
 struct ExpectedBindings: Codable {
     var bindings: [String: UInt16?]
 
-    /// The differences between this set and the store's API bindings, as readable lines.
+    /// Returns the differences between this set and the store's API bindings, one line each.
     func mismatches(in stored: [SGTBinding]) -> [String] {
         var api: [String: UInt16] = [:]
         for binding in stored where binding.source == .api {
@@ -57,15 +57,15 @@ final class BindingChurnBenchmark {
             sender: "tagline-bench")
     }
 
-    /// The `index`th prefix of 198.18.0.0/15.
+    /// Returns the `index`th /32 prefix of 198.18.0.0/15.
     static func prefix(_ index: Int) -> IPPrefix {
         let address = IPAddress(
             "198.\(18 + index / 65536 % 2).\(index / 256 % 256).\(index % 256)")!
         return IPPrefix(covering: address, length: 32)
     }
 
-    /// The next change of the rotation: each prefix is set on three passes with a
-    /// different SGT and deleted on the fourth.
+    /// Returns the next change of the rotation. Each prefix is set on three passes, with
+    /// a different SGT each time, and deleted on the fourth.
     private func nextChange() -> BindingChangeRequest {
         let index = sent % settings.prefixes
         let pass = sent / settings.prefixes

@@ -9,7 +9,7 @@ import TaglineCore
 import TaglineStore
 
 extension BindingService {
-    /// Most changes one batch request may carry.
+    /// Maximum number of changes in one batch request.
     static let maximumBatchSize = 10_000
 
     /// Checks every change, stores them all in one transaction, then applies them to the
@@ -19,8 +19,8 @@ extension BindingService {
     {
         guard request.changes.count <= BindingService.maximumBatchSize else {
             throw ErrorReply(
-                message: "binding batch of \(request.changes.count) changes is larger than "
-                    + "\(BindingService.maximumBatchSize)")
+                message: "binding batch of \(request.changes.count) changes is too large: "
+                    + "send at most \(BindingService.maximumBatchSize) per request")
         }
         for change in request.changes { try checkWritable(change.source) }
         let outcomes = try store.apply(

@@ -102,11 +102,11 @@ final class DataplaneService {
         logger.debug("TAG", "\(bindings.count) SGT bindings installed")
     }
 
-    /// Stages one binding change; the changes that arrive within the publisher's interval
-    /// go to the workers together in one table.
+    /// Stages one binding change. The changes that arrive within the publisher's interval
+    /// reach the workers together in one table.
     private func stageBinding(key: String, _ item: SGTBinding?) {
         guard let prefix = item?.prefix ?? IPPrefix(key) else {
-            logger.warning("TAG", "binding update for \(key), which is not a prefix, ignored")
+            logger.warning("TAG", "binding update ignored: key \(key) is not an IP prefix")
             return
         }
         controller.bindings.stage(prefix, item)

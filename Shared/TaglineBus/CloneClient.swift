@@ -150,8 +150,8 @@ public final class CloneClient<Item: Codable & Sendable> {
         onUpdate(update.key, update.item)
     }
 
-    /// Applies a batch as its changes sent one by one; the same ZeroMQ subscription
-    /// carries batches and single updates, so they arrive in sequence order.
+    /// Applies a batch as its changes sent one by one. One ZeroMQ subscription carries
+    /// batches and single updates, so they arrive in sequence order.
     func receive(_ batch: CloneBatchUpdate<Item>) {
         if isSynchronized, batch.epoch != epoch {
             requestSnapshot(reason: "owner epoch changed to \(batch.epoch)")

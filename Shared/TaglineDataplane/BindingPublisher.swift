@@ -1,10 +1,9 @@
 // The dataplane's SGT bindings on the control thread. Changes arrive one at a
-// time (up to tens of thousands a second); building and publishing a new
-// BindingTable for each would cost a full table build per change. Changes
-// are staged instead, and one table carrying all of them is published at
-// most once per interval. Workers keep reading the previous table until the
-// swap, so a packet sees either the old or the new SGT of its source, never
-// none.
+// time, up to tens of thousands a second, and a new BindingTable per change
+// would cost a full table build each. So changes are staged, and one table
+// carrying all of them is published at most once per interval. Workers read
+// the previous table until the swap, so a packet carries either the old or
+// the new SGT of its source.
 
 import TaglineCore
 
@@ -24,7 +23,8 @@ public final class BindingPublisher {
     /// Changes published so far, counting each staged change once.
     public private(set) var publishedChanges = 0
 
-    /// Publishes into `slot`, at most once per `minimumInterval` seconds (1 ms by default).
+    /// Creates a publisher into `slot`. `publishIfDue` publishes at most once per
+    /// `minimumInterval` seconds (1 ms by default).
     public init(slot: TableSlot<BindingTable>, minimumInterval: Double = 0.001) {
         self.slot = slot
         self.minimumInterval = UInt64(max(minimumInterval, 0) * 1e9)

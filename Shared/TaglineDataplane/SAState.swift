@@ -12,9 +12,9 @@ public final class SAState: @unchecked Sendable {
     public let counters = SACounterBlock()
     public let sequence: OutboundSequence
     private var replayWindow: ReplayWindow
-    /// Taken twice per inbound packet (check, then record); uncontended while one worker
-    /// receives the SA.
-    // TODO: make the window lock-free as RFC 6479 §3 allows (per-block atomic OR, CAS on the top).
+    /// The replay window's lock, taken twice per inbound packet (check, then record). It is
+    /// uncontended while one worker receives the SA.
+    // TODO: make the window lock-free in the RFC 6479 block layout (atomic OR per block).
     private let replayLock = SpinLock()
     /// Index = worker number.
     let outboundTransforms: [ESPTransform]

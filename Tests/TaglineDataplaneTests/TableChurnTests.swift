@@ -124,8 +124,8 @@ final class TableChurnTests: XCTestCase {
     }
 
     /// Sends bursts of one frame per host inside the worker's epoch and checks each frame
-    /// that leaves: NULL encryption leaves the CMD in clear after Ethernet 14, IPv4 20 and
-    /// ESP 8 bytes, with the SGT at 46 and the inner source address at 62.
+    /// that leaves. With NULL encryption the CMD follows Ethernet 14, IPv4 20 and ESP 8
+    /// bytes in clear, so the SGT is at 46 and the inner source address at 62.
     private static func runWorker(
         _ worker: Int, context: DataplaneContext, frames: [[UInt8]], result: WorkerResult,
         stop: StopFlag

@@ -47,7 +47,7 @@ final class BindingStoreTests: XCTestCase {
             (IPPrefix("198.51.100.0/24")!, .api, SGT(21)),
         ])
         XCTAssertEqual(outcomes, [true, true, false, true])
-        // A second connection sees the committed batch, as a restarted service would.
+        // A second connection reads the committed batch, as a restarted service would.
         XCTAssertEqual(
             try BindingStore(path: path).loadAll(), [binding("198.51.100.0/24", 21, .api)])
     }
