@@ -31,6 +31,8 @@ final class PendingCommit {
 extension BindingService {
     /// Maximum number of changes in one batch request.
     static let maximumBatchSize = 10_000
+    /// Commits that take at least this long are logged, since replies wait for them.
+    static let slowCommitMilliseconds: UInt64 = 100
 
     /// Registers the add, delete and batch requests, which all go through the commit queue.
     func registerChangeHandlers() {
@@ -91,8 +93,14 @@ extension BindingService {
         guard !entries.isEmpty else { return }
         let all = entries.flatMap(\.changes)
         let outcomes: [Bool]
+        let started = monotonicNanoseconds()
         do {
             outcomes = try store.apply(all.map { ($0.prefix, $0.source, $0.sgt) })
+            let milliseconds = (monotonicNanoseconds() - started) / 1_000_000
+            if milliseconds >= BindingService.slowCommitMilliseconds {
+                logger.warning(
+                    "TAG", "storing \(all.count) binding changes took \(milliseconds) ms")
+            }
         } catch {
             logger.error(
                 "TAG",

@@ -165,10 +165,13 @@ final class DataplaneService {
     }
 
     private func status() -> DataplaneStatusReply {
-        DataplaneStatusReply(
+        var reply = DataplaneStatusReply(
             insideInterface: controller.inside.name, outsideInterface: controller.outside.name,
             installedSAs: controller.installedSAs.count,
             bindings: controller.installedBindingCount, drops: controller.context.dropTotals(),
             workers: controller.workerStatuses())
+        reply.bindingTables = controller.bindings.publications
+        reply.bindingChanges = controller.bindings.publishedChanges
+        return reply
     }
 }

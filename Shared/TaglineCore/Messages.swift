@@ -331,6 +331,10 @@ public struct DataplaneStatusReply: Codable, Sendable {
     public var bindings: Int
     public var drops: [String: UInt64]
     public var workers: [WorkerStatus]
+    /// Binding tables published to the workers since start, and the binding changes they
+    /// carried: many changes share one table while bindings change quickly.
+    public var bindingTables: Int?
+    public var bindingChanges: Int?
     public init(
         insideInterface: String, outsideInterface: String, installedSAs: Int,
         bindings: Int, drops: [String: UInt64], workers: [WorkerStatus]

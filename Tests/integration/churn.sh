@@ -12,6 +12,14 @@ print(sum(drops.values()))
 print("drops:", {k: v for k, v in drops.items() if v}, file=sys.stderr)'
 }
 
+# binding_tables GW: binding tables the dataplane published, and the changes they carried.
+binding_tables() {
+    tl "$1" show dataplane --json | python3 -c '
+import json, sys
+reply = json.load(sys.stdin)
+print(reply.get("bindingTables", 0), reply.get("bindingChanges", 0))'
+}
+
 # active_bindings GW: the number of bindings in use that the store reports.
 active_bindings() {
     tl "$1" show cts role-based sgt-map all | awk '/Total number of active/ { print $NF }'
@@ -28,7 +36,8 @@ lab_binding_churn() {
     sleep 1
     tl gw1 show cts role-based sgt-map 192.0.2.2
 
-    local drops1 drops2
+    local drops1 drops2 tables0
+    tables0=$(binding_tables gw1)
     drops1=$(dataplane_drops gw1)
     drops2=$(dataplane_drops gw2)
     tl gw2 debug crypto ipsec metadata sgt --duration 8 >"$LAB_DIR/gw2-sgt.txt" 2>&1 &
@@ -49,6 +58,15 @@ lab_binding_churn() {
     expect_eq "pings answered while bindings changed" 1500 "$replies"
     expect_eq "gw1 drops while bindings changed" "$drops1" "$(dataplane_drops gw1)"
     expect_eq "gw2 drops while bindings changed" "$drops2" "$(dataplane_drops gw2)"
+
+    # The dataplane took the 50,000 changes in far fewer tables, at most
+    # about one per millisecond of the 5 s.
+    local tables changes
+    read -r tables changes <<<"$(binding_tables gw1)"
+    tables=$((tables - ${tables0% *}))
+    echo "gw1 published $tables binding tables for $changes changes"
+    [ "$tables" -gt 0 ] && [ "$tables" -le 6000 ] ||
+        fail "gw1 published $tables binding tables for 50000 changes, expected 1 to 6000"
 
     # gw2 extracts the SGT of every packet from hostA: only the two flipped
     # values may appear, and both must.
