@@ -83,6 +83,7 @@ final class BindingChurnBenchmark {
         var slowest = 0.0
         var changes = 0
         var ticks = 0
+
         while true {
             let elapsed = Double(monotonicNanoseconds() - start) / 1e9
             // Changes that fell behind during a slow reply are sent after the last tick, so
@@ -100,6 +101,7 @@ final class BindingChurnBenchmark {
             while changes + batch.count < due, batch.count < 10_000 {
                 batch.append(nextChange())
             }
+
             let sentAt = monotonicNanoseconds()
             _ = try client.request(
                 MessageType.bindingBatch, BindingBatchRequest(changes: batch),
@@ -113,6 +115,7 @@ final class BindingChurnBenchmark {
             if next > now { usleep(UInt32(min((next - now) / 1000, 1_000_000))) }
         }
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
+
         if let path = settings.savePath {
             let data = try JSONEncoder().encode(expected)
             guard FileManager.default.createFile(atPath: path, contents: data) else {

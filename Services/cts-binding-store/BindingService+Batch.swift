@@ -91,6 +91,7 @@ extension BindingService {
         pending.entries = []
         pending.scheduled = false
         guard !entries.isEmpty else { return }
+
         let all = entries.flatMap(\.changes)
         let outcomes: [Bool]
         let started = monotonicNanoseconds()
@@ -109,6 +110,7 @@ extension BindingService {
             for entry in entries { entry.responder.fail(error) }
             return
         }
+
         var published: [CloneChange<SGTBinding>] = []
         var offset = 0
         for entry in entries {
