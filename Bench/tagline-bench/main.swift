@@ -51,6 +51,24 @@ let usage = """
                                and print its time, for perf stat or callgrind
       --perf-control CTL,ACK   perf stat --control FIFOs: count only the measured loop
       --json                   print one JSON object per size
+
+    usage: tagline-bench binding-churn --run-dir DIR [--rate N] [--seconds S]
+                                       [--prefixes N] [--ticks N] [--flip "PREFIX SGT SGT"]
+                                       [--save FILE] [--json]
+           tagline-bench binding-churn --run-dir DIR --verify FILE [--json]
+
+    binding-churn: sends N binding changes a second to cts-binding-store in
+    cts.binding.batch requests, one per tick, then checks that the store holds
+    the last change of every prefix.
+
+      --run-dir DIR            bus sockets of the gateway's services
+      --rate N                 changes per second (default 10000)
+      --seconds S              seconds of changes (default 5)
+      --prefixes N             2001:db8:100::/64 prefixes changed in turn (default 5000)
+      --ticks N                batches per second (default 100)
+      --flip "PREFIX SGT SGT"  also flip PREFIX between two SGTs once per tick
+      --save FILE              write the expected bindings to FILE
+      --verify FILE            only compare the store with a saved FILE
     """
 
 /// Prints `message` and the usage to standard error and exits 2.
@@ -157,6 +175,8 @@ case "pipeline":
         fputs("tagline-bench: pipeline failed: \(error)\n", stderr)
         exit(1)
     }
+case "binding-churn":
+    runBindingChurn(arguments.dropFirst())
 case "-h", "--help", "help":
     print(usage)
 default:

@@ -1,6 +1,7 @@
 // The state of cts-binding-store: every binding with its source, persisted
 // in SQLite, and the effective bindings served as a clone table. Each change
 // is committed before the reply, so an acknowledged binding survives SIGKILL.
+// Changes of one loop turn share one transaction (see BindingService+Batch).
 
 import TaglineBus
 import TaglineConfig
@@ -8,11 +9,13 @@ import TaglineCore
 import TaglineStore
 
 final class BindingService {
-    private let bus: ServiceBus
-    private let store: BindingStore
-    private let logger: Logger
-    private var table: BindingTable
-    private let clone: CloneServer<SGTBinding>
+    let bus: ServiceBus
+    let store: BindingStore
+    let logger: Logger
+    var table: BindingTable
+    let clone: CloneServer<SGTBinding>
+    /// Add, delete and batch requests of this loop turn, committed together.
+    let pending = PendingCommit()
 
     /// Loads the stored bindings, replaces the configuration's with
     /// `configured`, and starts serving.
@@ -35,16 +38,7 @@ final class BindingService {
     }
 
     private func registerHandlers() {
-        bus.handle(MessageType.bindingAdd) {
-            [unowned self] (request: BindingChangeRequest, envelope) in
-            try add(request, from: envelope.sender)
-            return EmptyReply()
-        }
-        bus.handle(MessageType.bindingDelete) {
-            [unowned self] (request: BindingChangeRequest, envelope) in
-            try delete(request, from: envelope.sender)
-            return EmptyReply()
-        }
+        registerChangeHandlers()
         bus.handle(MessageType.bindingLookup) { [unowned self] (request: BindingLookupRequest, _) in
             BindingLookupReply(binding: table.lookup(request.address))
         }
@@ -57,7 +51,7 @@ final class BindingService {
     /// configuration file and INTERNAL ones from the gateway itself.
     private static let writableSources: Set<BindingSource> = [.api, .sxp]
 
-    private func checkWritable(_ source: BindingSource) throws {
+    func checkWritable(_ source: BindingSource) throws {
         guard BindingService.writableSources.contains(source) else {
             throw ErrorReply(
                 message: "bindings of source \(source.rawValue) cannot be changed at run time; "
@@ -65,35 +59,12 @@ final class BindingService {
         }
     }
 
-    func add(_ request: BindingChangeRequest, from sender: String) throws {
-        try checkWritable(request.source)
-        guard let sgt = request.sgt else {
-            throw ErrorReply(message: "binding add for \(request.prefix) is missing the SGT")
-        }
-        let binding = SGTBinding(prefix: request.prefix, sgt: sgt, source: request.source)
-        try store.add(binding)
-        logger.notice(
-            "TAG",
-            "\(request.prefix) sgt \(sgt) source \(request.source.rawValue) added by \(sender)")
-        publish(table.add(binding))
-    }
-
-    func delete(_ request: BindingChangeRequest, from sender: String) throws {
-        try checkWritable(request.source)
-        guard try store.delete(prefix: request.prefix, source: request.source) else {
-            throw ErrorReply(
-                message: "no \(request.source.rawValue) binding for \(request.prefix)")
-        }
-        logger.notice(
-            "TAG", "\(request.prefix) source \(request.source.rawValue) deleted by \(sender)")
-        publish(table.remove(prefix: request.prefix, source: request.source))
-    }
-
     /// Replaces the configuration's bindings after a reload, publishing only
     /// the effective changes.
     func reloadConfigured(_ configured: [SGTBinding]) throws {
         try store.replaceAll(source: .config, with: configured)
-        let configuredByPrefix = Dictionary(configured.map { ($0.prefix, $0) }, uniquingKeysWith: { $1 })
+        let configuredByPrefix = Dictionary(
+            configured.map { ($0.prefix, $0) }, uniquingKeysWith: { $1 })
         let current = table.all.filter { $0.source == .config }
         var removed = 0
         for binding in current where configuredByPrefix[binding.prefix] == nil {
@@ -104,7 +75,8 @@ final class BindingService {
             publish(table.add(binding))
         }
         logger.notice(
-            "TAG", "configuration reloaded: \(configuredByPrefix.count) CLI bindings, \(removed) removed")
+            "TAG",
+            "configuration reloaded: \(configuredByPrefix.count) CLI bindings, \(removed) removed")
     }
 
     private func publish(_ change: EffectiveBindingChange?) {

@@ -30,6 +30,8 @@ final class DataplaneService {
     private var limiter = DebugRateLimiter()
     private var childClient: CloneClient<ChildSA>?
     private var bindingClient: CloneClient<SGTBinding>?
+    /// The one-shot timer that publishes staged binding changes, while one is scheduled.
+    private var bindingTimer: Int?
 
     init(controller: DataplaneController, bus: ServiceBus, loop: EventLoop, logger: Logger) {
         self.controller = controller
@@ -69,7 +71,7 @@ final class DataplaneService {
             },
             onUpdate: { [unowned self] key, item in
                 bindings[key] = item
-                installBindings()
+                stageBinding(key: key, item)
             })
 
         loop.addTimer(every: DataplaneService.controlInterval) { [unowned self] in controlTick() }
@@ -95,8 +97,26 @@ final class DataplaneService {
     }
 
     private func installBindings() {
+        if let bindingTimer { loop.cancelTimer(bindingTimer) }
+        bindingTimer = nil
         controller.installBindings(Array(bindings.values))
         logger.debug("TAG", "\(bindings.count) SGT bindings installed")
+    }
+
+    /// Stages one binding change. The changes that arrive within the publisher's interval
+    /// reach the workers together in one table.
+    private func stageBinding(key: String, _ item: SGTBinding?) {
+        guard let prefix = item?.prefix ?? IPPrefix(key) else {
+            logger.warning("TAG", "binding update ignored: key \(key) is not an IP prefix")
+            return
+        }
+        controller.bindings.stage(prefix, item)
+        guard bindingTimer == nil else { return }
+        bindingTimer = loop.addOneShot(after: controller.bindings.secondsUntilDue()) {
+            [unowned self] in
+            bindingTimer = nil
+            controller.bindings.flush()
+        }
     }
 
     /// Asks sa-manager for a lease for every SA that is running low.
@@ -152,10 +172,13 @@ final class DataplaneService {
     }
 
     private func status() -> DataplaneStatusReply {
-        DataplaneStatusReply(
+        var reply = DataplaneStatusReply(
             insideInterface: controller.inside.name, outsideInterface: controller.outside.name,
             installedSAs: controller.installedSAs.count,
             bindings: controller.installedBindingCount, drops: controller.context.dropTotals(),
             workers: controller.workerStatuses())
+        reply.bindingTables = controller.bindings.publications
+        reply.bindingChanges = controller.bindings.publishedChanges
+        return reply
     }
 }

@@ -26,6 +26,9 @@ extension ServiceBus {
         subscribe(to: owner, type: updateType) { [weak client] (update: CloneUpdate<Item>, _) in
             client?.receive(update)
         }
+        subscribe(to: owner, type: updateType + ".batch") {
+            [weak client] (batch: CloneBatchUpdate<Item>, _) in client?.receive(batch)
+        }
         subscribe(to: owner, type: updateType + ".heartbeat") {
             [weak client] (heartbeat: CloneHeartbeat, _) in client?.receive(heartbeat)
         }
@@ -145,6 +148,23 @@ public final class CloneClient<Item: Codable & Sendable> {
             items[update.key] = nil
         }
         onUpdate(update.key, update.item)
+    }
+
+    /// Applies a batch as its changes sent one by one. One ZeroMQ subscription carries
+    /// batches and single updates, so they arrive in sequence order.
+    func receive(_ batch: CloneBatchUpdate<Item>) {
+        if isSynchronized, batch.epoch != epoch {
+            requestSnapshot(reason: "owner epoch changed to \(batch.epoch)")
+            return
+        }
+        for (offset, change) in batch.changes.enumerated() {
+            let (sequence, overflow) = batch.firstSequence.addingReportingOverflow(
+                UInt64(offset))
+            guard !overflow else { return }
+            receive(
+                CloneUpdate(
+                    epoch: batch.epoch, sequence: sequence, key: change.key, item: change.item))
+        }
     }
 
     func receive(_ heartbeat: CloneHeartbeat) {

@@ -2,7 +2,8 @@
 // sequence numbers. Every change increments the sequence and is published as
 // a CloneUpdate. A snapshot request returns every item with the current
 // sequence. A CloneHeartbeat on `<updateType>.heartbeat` every second lets
-// consumers notice a missed update or a restarted owner.
+// consumers notice a missed update or a restarted owner. Many changes at
+// once go out as one CloneBatchUpdate on `<updateType>.batch`.
 
 import TaglineCore
 
@@ -69,6 +70,34 @@ public final class CloneServer<Item: Codable & Sendable> {
         guard items.removeValue(forKey: key) != nil else { return }
         publishChange(key: key, item: nil)
     }
+
+    /// Applies `changes` in order (nil removes the key) and publishes them as one
+    /// CloneBatchUpdate on `updateType + ".batch"`, one sequence number per change. Removals
+    /// of absent keys are skipped. A single change goes out as a plain CloneUpdate.
+    public func apply(_ changes: [CloneChange<Item>]) {
+        var effective: [CloneChange<Item>] = []
+        effective.reserveCapacity(changes.count)
+        for change in changes {
+            if let item = change.item {
+                items[change.key] = item
+            } else if items.removeValue(forKey: change.key) == nil {
+                continue
+            }
+            effective.append(change)
+        }
+        if effective.count == 1, let only = effective.first {
+            publishChange(key: only.key, item: only.item)
+            return
+        }
+        guard !effective.isEmpty else { return }
+        let first = sequence + 1
+        sequence += UInt64(effective.count)
+        bus?.publish(
+            batchType, CloneBatchUpdate(epoch: epoch, firstSequence: first, changes: effective))
+    }
+
+    /// `updateType + ".batch"`.
+    public var batchType: String { updateType + ".batch" }
 
     /// Applies a change as `set` does but loses its update, as a full
     /// subscriber queue would; tests use it to check gap recovery.

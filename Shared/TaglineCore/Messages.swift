@@ -38,6 +38,8 @@ public enum MessageType {
     public static let bindingAdd = "cts.binding.add"
     /// BindingChangeRequest -> EmptyReply
     public static let bindingDelete = "cts.binding.del"
+    /// BindingBatchRequest -> BindingBatchReply: many adds and deletes in one transaction
+    public static let bindingBatch = "cts.binding.batch"
     /// BindingLookupRequest -> BindingLookupReply
     public static let bindingLookup = "cts.binding.lookup"
     /// EmptyRequest -> BindingListReply
@@ -213,6 +215,30 @@ public struct CloneUpdate<Item: Codable & Sendable>: Codable, Sendable {
     }
 }
 
+/// One change of a clone batch: `item` nil removes `key`.
+public struct CloneChange<Item: Codable & Sendable>: Codable, Sendable {
+    public var key: String
+    public var item: Item?
+    public init(key: String, item: Item?) {
+        self.key = key
+        self.item = item
+    }
+}
+
+/// Several clone-pattern updates in one event, published on `<updateType>.batch`:
+/// change `i` carries sequence `firstSequence + i`, so a consumer applies it exactly as
+/// the same changes sent one by one.
+public struct CloneBatchUpdate<Item: Codable & Sendable>: Codable, Sendable {
+    public var epoch: UInt64
+    public var firstSequence: UInt64
+    public var changes: [CloneChange<Item>]
+    public init(epoch: UInt64, firstSequence: UInt64, changes: [CloneChange<Item>]) {
+        self.epoch = epoch
+        self.firstSequence = firstSequence
+        self.changes = changes
+    }
+}
+
 /// A full snapshot; `sequence` is the owner's sequence at the time it was taken.
 public struct SnapshotReply<Item: Codable & Sendable>: Codable, Sendable {
     public var epoch: UInt64
@@ -245,6 +271,24 @@ public struct BindingChangeRequest: Codable, Sendable {
         self.prefix = prefix
         self.sgt = sgt
         self.source = source
+    }
+}
+
+/// Adds (`sgt` set) and deletes (`sgt` nil) applied in order and committed in one
+/// transaction before the reply. Either every change is applied or none is.
+public struct BindingBatchRequest: Codable, Sendable {
+    public var changes: [BindingChangeRequest]
+    public init(changes: [BindingChangeRequest]) { self.changes = changes }
+}
+
+public struct BindingBatchReply: Codable, Sendable {
+    /// Adds and deletes that changed a stored binding.
+    public var applied: Int
+    /// Deletes of bindings that were not stored.
+    public var missing: Int
+    public init(applied: Int, missing: Int) {
+        self.applied = applied
+        self.missing = missing
     }
 }
 
@@ -320,6 +364,10 @@ public struct DataplaneStatusReply: Codable, Sendable {
     public var bindings: Int
     public var drops: [String: UInt64]
     public var workers: [WorkerStatus]
+    /// Binding tables published to the workers since start, and the binding changes they
+    /// carried: many changes share one table while bindings change quickly.
+    public var bindingTables: Int?
+    public var bindingChanges: Int?
     public init(
         insideInterface: String, outsideInterface: String, installedSAs: Int,
         bindings: Int, drops: [String: UInt64], workers: [WorkerStatus]

@@ -20,7 +20,8 @@ public final class DataplaneController {
     /// Neighbours learned from ARP replies and advertisements, with the time they were seen.
     private var learned: [NeighbourKey: (mac: MACAddress, seen: UInt64)] = [:]
     private var states: [UInt32: SAState] = [:]
-    private var bindingCount = 0
+    /// The SGT bindings: replaced whole or changed one by one, published in batches.
+    public let bindings: BindingPublisher
     private let replayWindowSize: Int
     /// How long a learned neighbour stays without the kernel confirming it.
     static let learnedLifetime: UInt64 = 60_000_000_000
@@ -46,6 +47,7 @@ public final class DataplaneController {
             workerCount: workerCount,
             forwarding: kernel.forwardingTable(inside: inside, outside: outside),
             cmdNextHeader: cmdNextHeader)
+        bindings = BindingPublisher(slot: context.bindingTable)
         // Fanout group ids are per network namespace; the process id keeps two dataplanes
         // in one namespace (a test and a service) apart.
         let groupBase = UInt16(truncatingIfNeeded: getpid() &* 2)
@@ -106,11 +108,10 @@ public final class DataplaneController {
 
     /// Replaces the SGT bindings and publishes the new table.
     public func installBindings(_ bindings: [SGTBinding]) {
-        bindingCount = bindings.count
-        context.bindingTable.publish(BindingTable(bindings: bindings))
+        self.bindings.replaceAll(bindings)
     }
 
-    public var installedBindingCount: Int { bindingCount }
+    public var installedBindingCount: Int { bindings.publishedCount }
 
     /// Inbound SPIs of the SAs whose outbound sequence numbers run below `threshold`.
     public func spisNeedingLease(threshold: UInt64) -> [UInt32] {

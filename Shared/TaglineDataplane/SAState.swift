@@ -18,6 +18,9 @@ public final class SAState: @unchecked Sendable {
     /// Behind a pointer, so that reads and writes under the lock skip the dynamic
     /// exclusivity check a class's stored property gets inside a closure.
     private let replayWindow: UnsafeMutablePointer<ReplayWindow>
+    /// The replay window's lock, taken twice per inbound packet (check, then record). It is
+    /// uncontended while one worker receives the SA.
+    // TODO: make the window lock-free in the RFC 6479 block layout (atomic OR per block).
     private let replayLock = SpinLock()
     /// Index = worker number.
     let outboundTransforms: [ESPTransform]

@@ -46,6 +46,23 @@ public final class BindingStore {
         return database.changes > 0
     }
 
+    /// Applies adds (`sgt` set) and deletes (`sgt` nil) in order in one transaction, so a
+    /// batch costs one commit. Returns, per change, whether it changed a stored row.
+    /// Nothing is stored when any change fails.
+    public func apply(_ changes: [(prefix: IPPrefix, source: BindingSource, sgt: SGT?)])
+        throws -> [Bool]
+    {
+        try database.transaction {
+            try changes.map { change in
+                if let sgt = change.sgt {
+                    try add(SGTBinding(prefix: change.prefix, sgt: sgt, source: change.source))
+                    return true
+                }
+                return try delete(prefix: change.prefix, source: change.source)
+            }
+        }
+    }
+
     /// Replaces every binding of `source` with `bindings` in one transaction,
     /// as a configuration reload does. Bindings of other sources are kept.
     public func replaceAll(source: BindingSource, with bindings: [SGTBinding]) throws {

@@ -85,7 +85,7 @@ final class TSPayloadCodecTests: XCTestCase {
     func testSelectorIntersection() {
         let wide = TrafficSelector(prefix: IPPrefix("192.0.2.0/24")!)
         let host = TrafficSelector(prefix: IPPrefix("192.0.2.10/32")!)
-        let other = TrafficSelector(prefix: IPPrefix("198.18.0.0/16")!)
+        let other = TrafficSelector(prefix: IPPrefix("198.51.100.0/24")!)
         XCTAssertEqual(wide.intersection(host), host)
         XCTAssertNil(wide.intersection(other))
         XCTAssertNil(wide.intersection(.anyIPv6))

@@ -120,7 +120,7 @@ final class TransformNegotiationTests: XCTestCase {
 
     func testUncoveredSelectorsAreRejected() {
         var optionsB = LabConfig.Options()
-        optionsB.protected = ["192.0.2.0 0.0.0.255 198.18.0.0 0.0.255.255"]
+        optionsB.protected = ["192.0.2.0 0.0.0.255 198.51.100.0 0.0.0.255"]
         let lab = Lab(
             configA: LabConfig.text(gateway: "A"), configB: LabConfig.text(gateway: "B", optionsB))
         lab.a.engine.start()

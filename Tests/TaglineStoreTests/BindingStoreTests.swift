@@ -36,6 +36,22 @@ final class BindingStoreTests: XCTestCase {
             [binding("198.51.100.0/24", 5, .config), binding("2001:db8::/32", 30, .api)])
     }
 
+    func testBatchInOneTransaction() throws {
+        let path = directory + "/bindings.db"
+        let store = try BindingStore(path: path)
+        try store.add(binding("192.0.2.0/24", 10, .api))
+        let outcomes = try store.apply([
+            (IPPrefix("198.51.100.0/24")!, .api, SGT(20)),
+            (IPPrefix("192.0.2.0/24")!, .api, nil),
+            (IPPrefix("203.0.113.0/24")!, .api, nil),
+            (IPPrefix("198.51.100.0/24")!, .api, SGT(21)),
+        ])
+        XCTAssertEqual(outcomes, [true, true, false, true])
+        // A second connection reads the committed batch, as a restarted service would.
+        XCTAssertEqual(
+            try BindingStore(path: path).loadAll(), [binding("198.51.100.0/24", 21, .api)])
+    }
+
     func testReopenWithoutClosingSeesCommits() throws {
         let path = directory + "/bindings.db"
         let writer = try BindingStore(path: path)

@@ -557,5 +557,7 @@ lab_clear_child_sas() {
 . "$here/workers.sh"
 # shellcheck source=fragments.sh
 . "$here/fragments.sh"
+# shellcheck source=churn.sh
+. "$here/churn.sh"
 
 "$1"
