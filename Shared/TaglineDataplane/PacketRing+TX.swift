@@ -67,7 +67,14 @@ public final class TXRing: FrameSink {
     }
 
     public func reserveFrame() -> UnsafeMutableRawBufferPointer? {
-        let status = tagline_atomic_load_u32(statusPointer(frameIndex))
+        var status = tagline_atomic_load_u32(statusPointer(frameIndex))
+        if status == UInt32(TP_STATUS_SEND_REQUEST) && pending > 0 {
+            // One RX block can hold more frames than this ring has slots, so the slot may be
+            // one of ours, marked but not sent yet. Send the marked frames and look again:
+            // on veth, send() frees their slots before it returns.
+            flush()
+            status = tagline_atomic_load_u32(statusPointer(frameIndex))
+        }
         if status & UInt32(TP_STATUS_WRONG_FORMAT) != 0 {
             rejectedFrames += 1
             tagline_atomic_store_u32(statusPointer(frameIndex), UInt32(TP_STATUS_AVAILABLE))
