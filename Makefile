@@ -7,7 +7,10 @@
 #   make deps    install the Debian packages that are missing
 #   make bench   IKE SA setup rate of Tagline and of strongSwan on this
 #                machine, their ratio and the OpenSSL ceiling (root); the
-#                packet path on memory against a bare AES-GCM loop
+#                packet path on memory against a bare AES-GCM loop; then
+#                make bench-esp unless ESP_BENCH=0
+#   make bench-esp  ESP packets/s and TCP goodput through two Tagline
+#                gateways, strongSwan and a bare AF_PACKET forwarder (root)
 #
 # Every target that needs a package runs `make deps` first, so a fresh
 # Debian machine needs nothing but this repository and the Swift toolchain.
@@ -67,6 +70,18 @@ BENCH_CPU_PACKETS ?= 10000
 bench: build
 	bench/ike-compare --bin $(BUILD_DIR) --shared $(SHARED_DIR) -n $(BENCH_N) --rounds $(BENCH_ROUNDS)
 	bench/pipeline-rate --bin $(BUILD_DIR) --packets $(BENCH_PACKETS) --cpu-packets $(BENCH_CPU_PACKETS)
+	if [ "$(ESP_BENCH)" = 1 ]; then $(ESP_COMPARE); fi
+
+# ESP forwarding comparison (bench/esp-compare, about 8 minutes); extra
+# options in ESP_BENCH_ARGS, e.g. ESP_BENCH_ARGS='--duration 5 --no-tcp'.
+ESP_BENCH ?= 1
+ESP_BENCH_ARGS ?=
+ESP_COMPARE = bench/esp-compare --bin $(BUILD_DIR) --shared $(SHARED_DIR) $(ESP_BENCH_ARGS)
+
+.PHONY: bench-esp
+
+bench-esp: build
+	$(ESP_COMPARE)
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Shared Services Tests
