@@ -9,7 +9,7 @@ enum DataplaneShow {
             "  \(reply.installedSAs) SA pairs installed, \(reply.bindings) SGT bindings",
             "",
             pad("Worker", 8) + pad("CPU", 5) + pad("Packets", 14) + pad("Bursts", 12)
-                + pad("Busy", 12) + pad("Idle", 12) + "Busy %",
+                + pad("Busy", 12) + pad("Idle", 12) + pad("Busy %", 8) + "Ring drops",
         ]
         for worker in reply.workers.sorted(by: { $0.worker < $1.worker }) {
             let total = worker.busyNanoseconds &+ worker.idleNanoseconds
@@ -20,7 +20,8 @@ enum DataplaneShow {
                 pad(String(worker.worker), 8) + pad(worker.cpu.map(String.init) ?? "-", 5)
                     + pad(String(worker.packets), 14) + pad(String(worker.bursts), 12)
                     + pad(seconds(worker.busyNanoseconds), 12)
-                    + pad(seconds(worker.idleNanoseconds), 12) + busyText)
+                    + pad(seconds(worker.idleNanoseconds), 12) + pad(busyText, 8)
+                    + (worker.ringDrops.map(String.init) ?? "-"))
         }
         lines.append("")
         let drops = reply.drops.filter { $0.value > 0 }.sorted { $0.key < $1.key }

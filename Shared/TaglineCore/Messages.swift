@@ -344,6 +344,10 @@ public struct WorkerStatus: Codable, Sendable {
     public var idleNanoseconds: UInt64
     /// The CPU the worker is pinned to; nil when the scheduler places it.
     public var cpu: Int?
+    /// Frames the kernel dropped because the worker's RX rings were full, and the times it
+    /// froze a ring for that reason (PACKET_STATISTICS); nil from a dataplane without them.
+    public var ringDrops: UInt64?
+    public var ringFreezes: UInt64?
     public init(
         worker: Int, packets: UInt64, bursts: UInt64, busyNanoseconds: UInt64,
         idleNanoseconds: UInt64, cpu: Int? = nil

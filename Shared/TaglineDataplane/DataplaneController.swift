@@ -208,7 +208,12 @@ public final class DataplaneController {
 
     public func workerStatuses() -> [WorkerStatus] {
         workers.enumerated().map {
-            $0.element.statistics.status(worker: $0.offset, cpu: $0.element.options.cpu)
+            var status = $0.element.statistics.status(
+                worker: $0.offset, cpu: $0.element.options.cpu)
+            let ring = $0.element.ringStatistics()
+            status.ringDrops = ring.drops
+            status.ringFreezes = ring.freezes
+            return status
         }
     }
 }

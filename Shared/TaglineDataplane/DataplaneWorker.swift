@@ -110,6 +110,14 @@ public final class DataplaneWorker: @unchecked Sendable {
         }
     }
 
+    /// The frames the kernel dropped because this worker's RX rings were full, and the ring
+    /// freezes, since start. The control thread calls it; see `RXRing.collectStatistics`.
+    public func ringStatistics() -> (drops: UInt64, freezes: UInt64) {
+        let inside = insideRX.collectStatistics()
+        let outside = outsideRX.collectStatistics()
+        return (inside.drops &+ outside.drops, inside.freezes &+ outside.freezes)
+    }
+
     /// Asks the thread to stop and waits for it.
     public func stop() {
         tagline_atomic_store_u64(stopFlag, 1)

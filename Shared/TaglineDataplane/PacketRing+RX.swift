@@ -33,6 +33,20 @@ public final class RXRing {
     private var blockIndex = 0
     private static let frameAlignment = Int(TPACKET_ALIGNMENT)
 
+    /// Frames the kernel dropped on this ring, and ring freezes, summed by `collectStatistics`.
+    /// Only the control thread reads and writes them.
+    private var ringDrops: UInt64 = 0
+    private var ringFreezes: UInt64 = 0
+
+    /// Adds the kernel's counters since the last call to the totals and returns the totals.
+    /// A system call: the control thread calls it when it reports, never a worker.
+    public func collectStatistics() -> (drops: UInt64, freezes: UInt64) {
+        let taken = socket.takeRingStatistics()
+        ringDrops &+= taken.drops
+        ringFreezes &+= taken.freezes
+        return (ringDrops, ringFreezes)
+    }
+
     /// File descriptor to poll for readability while idle.
     public var fileDescriptor: Int32 { socket.fd }
 

@@ -150,6 +150,17 @@ final class PacketSocket {
         ringSize = size
     }
 
+    /// Returns the frames the kernel dropped because the ring was full, and the times it froze
+    /// the ring for that reason, since the last call: reading PACKET_STATISTICS resets them.
+    func takeRingStatistics() -> (drops: UInt64, freezes: UInt64) {
+        var stats = tpacket_stats_v3()
+        var length = socklen_t(MemoryLayout<tpacket_stats_v3>.size)
+        guard getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &stats, &length) == 0 else {
+            return (0, 0)
+        }
+        return (UInt64(stats.tp_drops), UInt64(stats.tp_freeze_q_cnt))
+    }
+
     /// Binds to `interfaceIndex` for `protocol` (host order; 0 receives nothing).
     func bind(interfaceIndex: Int32, protocol etherType: UInt16) throws {
         var address = sockaddr_ll()

@@ -68,9 +68,13 @@ final class CLIShowTests: XCTestCase {
                 insideInterface: "in0", outsideInterface: "out0", installedSAs: 1, bindings: 4,
                 drops: ["noSA": 3, "badCMDVersion": 1, "unused": 0],
                 workers: [
-                    WorkerStatus(
-                        worker: 0, packets: 1000, bursts: 40,
-                        busyNanoseconds: 1_250_000_000, idleNanoseconds: 3_750_000_000, cpu: 1),
+                    {
+                        var status = WorkerStatus(
+                            worker: 0, packets: 1000, bursts: 40, busyNanoseconds: 1_250_000_000,
+                            idleNanoseconds: 3_750_000_000, cpu: 1)
+                        status.ringDrops = 12
+                        return status
+                    }(),
                     WorkerStatus(
                         worker: 1, packets: 7, bursts: 7,
                         busyNanoseconds: 2_000_000, idleNanoseconds: 62_345_000_000),
@@ -266,9 +270,9 @@ final class CLIShowTests: XCTestCase {
             Dataplane: inside in0, outside out0
               1 SA pairs installed, 4 SGT bindings
 
-            Worker  CPU  Packets       Bursts      Busy        Idle        Busy %
-            0       1    1000          40          1.250s      3.750s      25.0%
-            1       -    7             7           0.002s      62.345s     0.0%
+            Worker  CPU  Packets       Bursts      Busy        Idle        Busy %  Ring drops
+            0       1    1000          40          1.250s      3.750s      25.0%   12
+            1       -    7             7           0.002s      62.345s     0.0%    -
 
             Drops:
               badCMDVersion  1

@@ -1,0 +1,54 @@
+import Foundation
+import XCTest
+
+@testable import TaglineDataplane
+
+/// Frames the kernel drops because nobody empties an RX ring are counted from
+/// PACKET_STATISTICS, and the totals survive the reset that reading them causes.
+final class RXRingDropTests: XCTestCase {
+    private var lab: NamespaceLab!
+
+    override func setUpWithError() throws {
+        guard getuid() == 0 else {
+            throw XCTSkip("creating network namespaces needs root; run the tests as root")
+        }
+        lab = NamespaceLab()
+        try lab.create()
+    }
+
+    override func tearDown() {
+        lab?.destroy()
+    }
+
+    func testFullRingDropsAreCounted() throws {
+        var configuration = RXRingConfiguration()
+        configuration.blockSize = 1 << 12
+        configuration.blockCount = 2
+        let ring = try lab.inNamespace(lab.gateway1) {
+            try RXRing(
+                interface: InterfaceInfo.read("g1o"), fanoutGroup: 0x7a01,
+                configuration: configuration)
+        }
+        XCTAssertEqual(ring.collectStatistics().drops, 0)
+
+        // 400 broadcast frames from gw2 into two 4 KiB blocks that are never emptied.
+        let frames = 400
+        try lab.inNamespace(lab.gateway2) {
+            let sender = try TXRing(interface: InterfaceInfo.read("g2o"), frameCount: 512)
+            var frame = [UInt8](repeating: 0xFF, count: 6) + [UInt8](repeating: 0x02, count: 6)
+            frame += [0x88, 0xB5] + [UInt8](repeating: 0, count: 46)
+            for _ in 0..<frames {
+                guard let slot = sender.reserveFrame() else { continue }
+                slot.copyBytes(from: frame)
+                sender.commitFrame(offset: 0, length: frame.count)
+            }
+            sender.flush()
+        }
+
+        let first = ring.collectStatistics()
+        XCTAssertGreaterThan(first.drops, 0)
+        XCTAssertLessThan(first.drops, UInt64(frames))
+        // A second read adds nothing new, and keeps what the first one took.
+        XCTAssertEqual(ring.collectStatistics().drops, first.drops)
+    }
+}
