@@ -50,8 +50,8 @@ extension LPMStorage {
             return old
         }
 
-        // A longer prefix lives in its /24's block; the block goes back to the pool when
-        // no longer prefix is left in it, because then all its entries are equal.
+        // A prefix longer than /24 is in the block of its /24. The block goes back to the
+        // pool when it contains no such prefix any more, because then all its entries are equal.
         let slot = Int(address >> 8)
         let blocks = blocks!
         let block = Int(slots[slot] & ~LPMEntry.blockFlag)

@@ -30,7 +30,7 @@ extension LPMStorage {
         for index in span.range where LPMEntry.isOwned(entriesIPv6[index], byLength: length) {
             entriesIPv6[index] = replacement
         }
-        // TODO: free IPv6 nodes left without entries or children; a bulk build drops them.
+        // TODO: free IPv6 nodes left without entries or children. A bulk build drops them.
         return old
     }
 
@@ -46,7 +46,7 @@ extension LPMStorage {
         }
     }
 
-    /// Finds the node whose stride holds the last bit of the prefix and returns the
+    /// Finds the node whose stride contains the last bit of the prefix and returns the
     /// positions in `entriesIPv6` that the prefix covers, and the node's first bit.
     /// With `create`, missing nodes on the way are added.
     private func nodeSpanIPv6(_ key: IPv6Key, length: Int, create: Bool)

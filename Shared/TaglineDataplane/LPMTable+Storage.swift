@@ -99,7 +99,8 @@ final class LPMStorage: @unchecked Sendable {
         let slot = slots[Int(address >> 8)]
         if slot & LPMEntry.blockFlag == 0 { return UInt16(truncatingIfNeeded: slot) }
         let block = Int(slot & ~LPMEntry.blockFlag)
-        return UInt16(truncatingIfNeeded: blocks.unsafelyUnwrapped[block << 8 | Int(address & 0xFF)])
+        return UInt16(
+            truncatingIfNeeded: blocks.unsafelyUnwrapped[block << 8 | Int(address & 0xFF)])
     }
 
     @usableFromInline
@@ -124,7 +125,7 @@ final class LPMStorage: @unchecked Sendable {
         }
     }
 
-    /// The 8 address bits starting at `depth`, a multiple of 8 from 16 to 120.
+    /// Extracts the 8 address bits starting at `depth`, a multiple of 8 from 16 to 120.
     @inline(__always)
     static func chunk(_ high: UInt64, _ low: UInt64, depth: Int) -> Int {
         if depth < 64 { return Int((high >> UInt64(56 - depth)) & 0xFF) }
@@ -178,6 +179,31 @@ final class LPMStorage: @unchecked Sendable {
             }
             countIPv6 += ribIPv6[length].count
         }
+        shrinkToFit()
+    }
+
+    /// Gives back the spare capacity that growth by doubling left in the block pool and
+    /// the IPv6 node arrays.
+    func shrinkToFit() {
+        if blockCount < blockCapacity, let blocks {
+            let bytes = max(1, blockCount) * LPMStorage.blockSize * MemoryLayout<UInt32>.stride
+            if let raw = realloc(blocks, bytes) {
+                self.blocks = raw.bindMemory(to: UInt32.self, capacity: bytes / 4)
+                blockCapacity = max(1, blockCount)
+            }
+        }
+        if entriesIPv6.capacity > entriesIPv6.count {
+            entriesIPv6 = LPMStorage.exactCopy(entriesIPv6)
+            childrenIPv6 = LPMStorage.exactCopy(childrenIPv6)
+        }
+    }
+
+    /// Copies `array` into a new buffer of its count, since `Array(array)` shares the buffer.
+    private static func exactCopy(_ array: [UInt32]) -> [UInt32] {
+        [UInt32](unsafeUninitializedCapacity: array.count) { buffer, initialized in
+            _ = buffer.initialize(from: array)
+            initialized = array.count
+        }
     }
 
     // MARK: Iteration and size
@@ -189,31 +215,33 @@ final class LPMStorage: @unchecked Sendable {
             }
         }
         for length in 0...128 {
-            let sorted = ribIPv6[length].sorted { ($0.key.high, $0.key.low) < ($1.key.high, $1.key.low) }
+            let sorted = ribIPv6[length].sorted {
+                ($0.key.high, $0.key.low) < ($1.key.high, $1.key.low)
+            }
             for (key, value) in sorted {
                 body(IPPrefix(address: .v6(key.high, key.low), length: length)!, value)
             }
         }
     }
 
-    var memoryBytes: Int {
-        var total = 0
-        if slots != nil { total += LPMStorage.slotCount * MemoryLayout<UInt32>.stride }
-        total += blockCapacity * LPMStorage.blockSize * MemoryLayout<UInt32>.stride
-        total += blockPrefixCounts.capacity * MemoryLayout<Int32>.stride
-        total += freeBlocks.capacity * MemoryLayout<Int>.stride
-        total += entriesIPv6.capacity * MemoryLayout<UInt32>.stride
-        total += childrenIPv6.capacity * MemoryLayout<UInt32>.stride
+    var memoryUsage: LPMMemoryUsage {
+        var usage = LPMMemoryUsage()
+        if slots != nil { usage.firstLevel = LPMStorage.slotCount * MemoryLayout<UInt32>.stride }
+        usage.blocks = blockCapacity * LPMStorage.blockSize * MemoryLayout<UInt32>.stride
+        usage.blocks += blockPrefixCounts.capacity * MemoryLayout<Int32>.stride
+        usage.blocks += freeBlocks.capacity * MemoryLayout<Int>.stride
+        usage.nodesIPv6 = entriesIPv6.capacity * MemoryLayout<UInt32>.stride
+        usage.nodesIPv6 += childrenIPv6.capacity * MemoryLayout<UInt32>.stride
         // A native dictionary stores keys and values in separate arrays plus one bit of
         // occupancy per bucket.
         for rib in ribIPv4 {
-            total += rib.capacity * (MemoryLayout<UInt32>.stride + MemoryLayout<UInt16>.stride)
-            total += rib.capacity / 8
+            usage.rib += rib.capacity * (MemoryLayout<UInt32>.stride + MemoryLayout<UInt16>.stride)
+            usage.rib += rib.capacity / 8
         }
         for rib in ribIPv6 {
-            total += rib.capacity * (MemoryLayout<IPv6Key>.stride + MemoryLayout<UInt16>.stride)
-            total += rib.capacity / 8
+            usage.rib += rib.capacity * (MemoryLayout<IPv6Key>.stride + MemoryLayout<UInt16>.stride)
+            usage.rib += rib.capacity / 8
         }
-        return total
+        return usage
     }
 }

@@ -109,10 +109,11 @@ public struct LPMTable: Sendable {
         }
     }
 
-    /// Allocated bytes of the lookup structures and the RIB. The IPv4 first level counts as
-    /// its full 64 MiB once allocated, even where its pages were never written. The RIB's
-    /// share is an estimate from dictionary capacities and element sizes.
-    public var memoryBytes: Int { storage.memoryBytes }
+    /// Allocated bytes of the lookup structures and the RIB; see `LPMMemoryUsage`.
+    public var memoryBytes: Int { storage.memoryUsage.total }
+
+    /// Allocated bytes per part of the table.
+    public var memoryUsage: LPMMemoryUsage { storage.memoryUsage }
 
     /// `memoryBytes` divided by `count`; 0 for an empty table.
     public var bytesPerBinding: Double {
@@ -124,6 +125,22 @@ public struct LPMTable: Sendable {
             storage = storage.copy()
         }
     }
+}
+
+/// Allocated bytes of an LPMTable by part.
+public struct LPMMemoryUsage: Sendable {
+    /// The IPv4 first level: its full 64 MiB once allocated, even where its pages were
+    /// never written and so take no physical memory.
+    public var firstLevel = 0
+    /// The IPv4 block pool at its capacity, with its bookkeeping arrays.
+    public var blocks = 0
+    /// The IPv6 root and nodes, at array capacity.
+    public var nodesIPv6 = 0
+    /// The per-length dictionaries of stored prefixes: an estimate from their capacities
+    /// and element sizes.
+    public var rib = 0
+
+    public var total: Int { firstLevel + blocks + nodesIPv6 + rib }
 }
 
 /// Entry encoding shared by IPv4 slots, IPv4 block entries and IPv6 node entries.

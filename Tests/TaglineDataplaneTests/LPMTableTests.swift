@@ -256,7 +256,8 @@ final class LPMTableTests: XCTestCase {
             return IPPrefix(covering: .v4(base ^ spread), length: length)
         }
         let roots: [UInt64] = [0x2001_0DB8_0000_0000, 0x2001_0DB8_000A_0000]
-        let high = roots[Int.random(in: 0..<roots.count, using: &random)]
+        let high =
+            roots[Int.random(in: 0..<roots.count, using: &random)]
             ^ UInt64.random(in: 0...0xFFFF, using: &random)
         let low = UInt64.random(in: 0...0xFF, using: &random)
         let length = Int.random(in: 0...128, using: &random)
