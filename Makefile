@@ -62,6 +62,7 @@ BENCH_ROUNDS ?= 5
 
 bench: build
 	bench/ike-compare --bin $(BUILD_DIR) --shared $(SHARED_DIR) -n $(BENCH_N) --rounds $(BENCH_ROUNDS)
+	$(BUILD_DIR)/tagline-bench lpm
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Shared Services Tests

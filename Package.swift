@@ -62,7 +62,8 @@ let package = Package(
                           path: "Services/tagline"),
 
         // Benchmarks that drive running services over the bus.
-        .executableTarget(name: "tagline-bench", dependencies: ["TaglineCore", "TaglineBus"],
+        .executableTarget(name: "tagline-bench",
+                          dependencies: ["TaglineCore", "TaglineBus", "TaglineDataplane"],
                           path: "Bench/tagline-bench"),
 
         // Tests.
