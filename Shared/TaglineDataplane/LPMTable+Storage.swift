@@ -39,9 +39,13 @@ final class LPMStorage: @unchecked Sendable {
     /// IPv6 node entries: the root's 2^16, then 256 per node, node n at
     /// `rootSizeIPv6 + (n - 1) * nodeSizeIPv6`. Empty until the first IPv6 insert.
     @usableFromInline var entriesIPv6: [UInt32] = []
-    /// Child node number per entry, 0 for none; laid out like `entriesIPv6`.
+    /// Child per entry, laid out like `entriesIPv6`: 0 for none, a node number, or
+    /// `leafFlag` with an index into `leavesIPv6`.
     @usableFromInline var childrenIPv6: [UInt32] = []
     var nodeCountIPv6 = 0
+    /// Prefixes stored as leaves in child slots, and the free places among them.
+    @usableFromInline var leavesIPv6: [LeafIPv6] = []
+    var freeLeavesIPv6: [Int] = []
     /// IPv6 prefixes by length (index 0-128).
     var ribIPv6: [[IPv6Key: UInt16]] = Array(repeating: [:], count: 129)
     var countIPv6 = 0
@@ -77,6 +81,8 @@ final class LPMStorage: @unchecked Sendable {
         other.entriesIPv6 = entriesIPv6
         other.childrenIPv6 = childrenIPv6
         other.nodeCountIPv6 = nodeCountIPv6
+        other.leavesIPv6 = leavesIPv6
+        other.freeLeavesIPv6 = freeLeavesIPv6
         other.ribIPv6 = ribIPv6
         other.countIPv6 = countIPv6
         return other
@@ -113,6 +119,13 @@ final class LPMStorage: @unchecked Sendable {
                 var node = children[index]
                 var depth = 16
                 while node != 0 {
+                    if node & LPMStorage.leafFlag != 0 {
+                        let leaf = leavesIPv6[Int(node & ~LPMStorage.leafFlag)]
+                        if high & leaf.maskHigh == leaf.high, low & leaf.maskLow == leaf.low {
+                            best = leaf.entry
+                        }
+                        break
+                    }
                     index = LPMStorage.entryIndexIPv6(
                         node: Int(node), chunk: LPMStorage.chunk(high, low, depth: depth))
                     let entry = entries[index]
@@ -196,11 +209,14 @@ final class LPMStorage: @unchecked Sendable {
             entriesIPv6 = LPMStorage.exactCopy(entriesIPv6)
             childrenIPv6 = LPMStorage.exactCopy(childrenIPv6)
         }
+        if leavesIPv6.capacity > leavesIPv6.count {
+            leavesIPv6 = LPMStorage.exactCopy(leavesIPv6)
+        }
     }
 
     /// Copies `array` into a new buffer of its count, since `Array(array)` shares the buffer.
-    private static func exactCopy(_ array: [UInt32]) -> [UInt32] {
-        [UInt32](unsafeUninitializedCapacity: array.count) { buffer, initialized in
+    private static func exactCopy<Element>(_ array: [Element]) -> [Element] {
+        [Element](unsafeUninitializedCapacity: array.count) { buffer, initialized in
             _ = buffer.initialize(from: array)
             initialized = array.count
         }
@@ -232,6 +248,7 @@ final class LPMStorage: @unchecked Sendable {
         usage.blocks += freeBlocks.capacity * MemoryLayout<Int>.stride
         usage.nodesIPv6 = entriesIPv6.capacity * MemoryLayout<UInt32>.stride
         usage.nodesIPv6 += childrenIPv6.capacity * MemoryLayout<UInt32>.stride
+        usage.nodesIPv6 += leavesIPv6.capacity * MemoryLayout<LeafIPv6>.stride
         // A native dictionary stores keys and values in separate arrays plus one bit of
         // occupancy per bucket.
         for rib in ribIPv4 {

@@ -15,8 +15,9 @@
 // IPv6 is a multibit trie with strides 16-8-8-...-8 (16 + 14 * 8 = 128 bits).
 // Each node entry stores the longest prefix that ends inside that node's
 // stride, without pushing it down to child nodes, so a lookup keeps the last
-// match seen on its way down. IPv4-mapped IPv6 addresses (::ffff:0:0/96) are
-// IPv6 here and never match an IPv4 prefix.
+// match seen on its way down. A prefix alone below a child slot is stored in
+// that slot as a leaf record rather than as a chain of nodes. IPv4-mapped
+// IPv6 addresses (::ffff:0:0/96) are IPv6 here and never match an IPv4 prefix.
 //
 // Every stored prefix is also kept in a per-length dictionary (the RIB). A
 // delete uses it to find the longest shorter prefix that covers the deleted
@@ -60,6 +61,9 @@ public struct LPMTable: Sendable {
 
     /// Number of IPv6 trie nodes below the 2^16-entry root.
     public var ipv6NodeCount: Int { storage.nodeCountIPv6 }
+
+    /// Number of IPv6 prefixes stored as leaves in child slots rather than in node entries.
+    public var ipv6LeafCount: Int { storage.leavesIPv6.count - storage.freeLeavesIPv6.count }
 
     /// Adds `prefix`, replacing the SGT of an equal prefix already present.
     public mutating func insert(_ prefix: IPPrefix, _ sgt: SGT) {

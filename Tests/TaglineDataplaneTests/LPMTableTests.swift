@@ -176,6 +176,30 @@ final class LPMTableTests: XCTestCase {
         XCTAssertNil(table.lookup(address("203.0.113.9")))
     }
 
+    func testIPv6LeavesMoveDown() {
+        var table = table([("2001:db8::/32", 32), ("2001:db8:0:1::1/128", 1)])
+        XCTAssertEqual(table.ipv6LeafCount, 1)
+        let nodesWithOneLeaf = table.ipv6NodeCount
+        table.insert(prefix("2001:db8:0:1::2/128"), sgt(2))
+        table.insert(prefix("2001:db8:0:1::/64"), sgt(64))
+        XCTAssertGreaterThan(table.ipv6NodeCount, nodesWithOneLeaf)
+        let rows: [(String, UInt16?)] = [
+            ("2001:db8:0:1::1", 1), ("2001:db8:0:1::2", 2), ("2001:db8:0:1::3", 64),
+            ("2001:db8:0:2::1", 32), ("2001:db9::1", nil),
+        ]
+        for (text, expected) in rows {
+            XCTAssertEqual(table.lookup(address(text))?.value, expected, text)
+        }
+        XCTAssertEqual(table.remove(prefix("2001:db8:0:1::1/128"))?.value, 1)
+        XCTAssertEqual(table.lookup(address("2001:db8:0:1::1"))?.value, 64)
+        XCTAssertEqual(table.remove(prefix("2001:db8:0:1::/64"))?.value, 64)
+        XCTAssertEqual(table.lookup(address("2001:db8:0:1::1"))?.value, 32)
+        XCTAssertEqual(table.lookup(address("2001:db8:0:1::2"))?.value, 2)
+        table.insert(prefix("2001:db8:0:1::2/128"), sgt(3))
+        XCTAssertEqual(table.lookup(address("2001:db8:0:1::2"))?.value, 3)
+        XCTAssertEqual(table.count, 2)
+    }
+
     func testCopyLeavesOriginalUnchanged() {
         let published = table([("192.0.2.0/24", 1), ("2001:db8::/32", 2)])
         var next = published
@@ -207,7 +231,11 @@ final class LPMTableTests: XCTestCase {
     /// 20,000 random prefixes, some removed again, against the binary trie PrefixTable
     /// built from the prefixes that remain.
     func testRandomAgainstPrefixTable() {
-        var random = SplitMix64(state: 0x5EED)
+        for seed: UInt64 in [0x5EED, 7, 2026] { compareWithPrefixTable(seed: seed) }
+    }
+
+    private func compareWithPrefixTable(seed: UInt64) {
+        var random = SplitMix64(state: seed)
         var stored: [IPPrefix: SGT] = [:]
         var order: [IPPrefix] = []
         var table = LPMTable()
@@ -237,10 +265,12 @@ final class LPMTableTests: XCTestCase {
             let expected = reference.lookup(address)
             if table.lookup(address) != expected || bulk.lookup(address) != expected {
                 mismatches += 1
-                if mismatches <= 5 { XCTFail("lookup of \(address) differs from PrefixTable") }
+                if mismatches <= 5 {
+                    XCTFail("seed \(seed): lookup of \(address) differs from PrefixTable")
+                }
             }
         }
-        XCTAssertEqual(mismatches, 0)
+        XCTAssertEqual(mismatches, 0, "seed \(seed)")
     }
 
     /// IPv4 lengths from 8 and IPv6 lengths from 0 to the full width, under a few roots so
