@@ -6,7 +6,8 @@
 #                strongSwan interop tests (root)
 #   make deps    install the Debian packages that are missing
 #   make bench   IKE SA setup rate of Tagline and of strongSwan on this
-#                machine, their ratio and the OpenSSL ceiling (root)
+#                machine, their ratio and the OpenSSL ceiling (root), then
+#                the LPM binding table figures (tagline-bench lpm)
 #
 # Every target that needs a package runs `make deps` first, so a fresh
 # Debian machine needs nothing but this repository and the Swift toolchain.

@@ -13,7 +13,9 @@
 //     inside stored prefixes and half uniformly random, against the same
 //     addresses in an exact-match Dictionary<UInt32, UInt16> holding each
 //     address's answer (the baseline); the best of --rounds passes each;
-//   - IPv6 lookups per second over addresses inside the stored IPv6 prefixes.
+//   - IPv6 lookups per second over addresses inside the stored IPv6 prefixes;
+//   - seconds for the first change to a copy of the table, which duplicates
+//     its storage, and removes plus re-inserts per second on that copy.
 
 import Foundation
 import TaglineCore
@@ -84,6 +86,20 @@ struct LPMBenchmark {
             bestIPv6 = min(bestIPv6, timeIPv6(addressesIPv6, table))
         }
 
+        // Publication cost: the first change to a copy of the published table duplicates
+        // its storage. Later changes to the copy are in place.
+        var next = table
+        let copyStart = monotonicNanoseconds()
+        next.insert(IPPrefix(covering: .v4(0xC633_6407), length: 32), SGT(7)!)
+        let copySeconds = Double(monotonicNanoseconds() - copyStart) / 1e9
+        let updates = bindings.prefix(100_000)
+        let updateStart = monotonicNanoseconds()
+        for (prefix, sgt) in updates {
+            next.remove(prefix)
+            next.insert(prefix, sgt)
+        }
+        let updateSeconds = Double(monotonicNanoseconds() - updateStart) / 1e9
+
         // Report.
         let results: [(String, String)] = [
             ("prefixes", String(table.count)),
@@ -103,6 +119,8 @@ struct LPMBenchmark {
             ("exact_ipv4_lookups_per_s", format(Double(addresses.count) / bestExact, 0)),
             ("lpm_over_exact", format(bestExact / bestLPM, 2)),
             ("lpm_ipv6_lookups_per_s", format(Double(addressesIPv6.count) / bestIPv6, 0)),
+            ("copy_on_first_change_s", format(copySeconds, 3)),
+            ("remove_and_insert_per_s", format(Double(updates.count) / updateSeconds, 0)),
         ]
         if settings.json {
             let fields = results.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")

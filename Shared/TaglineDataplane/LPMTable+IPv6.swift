@@ -4,7 +4,7 @@
 //
 // A prefix that would need new nodes below an empty child slot is stored in
 // that slot as a leaf record instead (path compression), so a lone /128
-// costs one 48-byte record, not up to 14 nodes of 2 KiB. A leaf has no
+// costs one 40-byte record, not up to 14 nodes of 2 KiB. A leaf has no
 // subtree. When another prefix needs the slot, the leaf moves one node down.
 
 import TaglineCore
@@ -31,7 +31,7 @@ struct LeafIPv6 {
     }
 }
 
-/// Where a prefix sits in the trie: entries of a node, or a leaf record.
+/// The place of a prefix in the trie: entries of a node, or a leaf record.
 private enum SpanIPv6 {
     /// Positions in `entriesIPv6` and the first bit of the node.
     case entries(Range<Int>, depth: Int)

@@ -60,6 +60,8 @@ final class LPMStorage: @unchecked Sendable {
     var blocksInUse: Int { blockCount - freeBlocks.count }
 
     /// Returns a deep copy, for a mutation of a table that readers may share.
+    // TODO: copy only the touched first-level chunks and blocks; a full copy of a table of
+    // a million bindings took 0.2-0.3 s in `tagline-bench lpm`.
     func copy() -> LPMStorage {
         let other = LPMStorage()
         if let slots {
