@@ -6,9 +6,9 @@
 #                strongSwan interop tests (root)
 #   make deps    install the Debian packages that are missing
 #   make bench   IKE SA setup rate of Tagline and of strongSwan on this
-#                machine, their ratio and the OpenSSL ceiling (root); the
-#                packet path on memory against a bare AES-GCM loop; then
-#                make bench-esp unless ESP_BENCH=0
+#                machine, their ratio and the OpenSSL ceiling (root), the
+#                packet path on memory against a bare AES-GCM loop, the LPM
+#                binding table figures, then make bench-esp unless ESP_BENCH=0
 #   make bench-esp  ESP packets/s and TCP goodput through two Tagline
 #                gateways, strongSwan and a bare AF_PACKET forwarder (root)
 #
@@ -70,6 +70,7 @@ BENCH_CPU_PACKETS ?= 10000
 bench: build
 	bench/ike-compare --bin $(BUILD_DIR) --shared $(SHARED_DIR) -n $(BENCH_N) --rounds $(BENCH_ROUNDS)
 	bench/pipeline-rate --bin $(BUILD_DIR) --packets $(BENCH_PACKETS) --cpu-packets $(BENCH_CPU_PACKETS)
+	$(BUILD_DIR)/tagline-bench lpm
 	if [ "$(ESP_BENCH)" = 1 ]; then $(ESP_COMPARE); fi
 
 # ESP forwarding comparison (bench/esp-compare, about 8 minutes); extra

@@ -6,6 +6,7 @@
 //   tagline-bench pipeline [--packets N] [--warmup N] [--rounds R] [--sizes 64,512,1400]
 //                          [--case NAME]
 //                          [--perf-control CTL,ACK] [--json]
+//   tagline-bench lpm [--count N] [--lookups N] [--rounds R] [--seed S] [--json]
 //
 // Results go to standard output, one line per result; progress and
 // diagnostics go to standard error. Exit status: 0 success, 1 a measurement
@@ -69,6 +70,20 @@ let usage = """
       --flip "PREFIX SGT SGT"  also flip PREFIX between two SGTs once per tick
       --save FILE              write the expected bindings to FILE
       --verify FILE            only compare the store with a saved FILE
+
+    usage: tagline-bench lpm [--count N] [--lookups N] [--rounds R] [--seed S] [--json]
+
+    lpm: bulk loads N random prefixes (mostly IPv4 /24 and /32, some /16-/31,
+    5% IPv6 /48-/128) into the dataplane's LPM binding table, then times IPv4
+    lookups on one core against an exact-match dictionary of the same
+    addresses, and IPv6 lookups. Prints load time, memory per binding and
+    lookups per second (the best of R passes).
+
+      --count N                prefixes in the table (default 1000000)
+      --lookups N              IPv4 addresses looked up per pass (default 4000000)
+      --rounds R               passes over the addresses (default 5)
+      --seed S                 seed of the random generator (default 1)
+      --json                   print one JSON object
     """
 
 /// Prints `message` and the usage to standard error and exits 2.
@@ -177,6 +192,17 @@ case "pipeline":
     }
 case "binding-churn":
     runBindingChurn(arguments.dropFirst())
+case "lpm":
+    let options = parseOptions(
+        arguments.dropFirst(), values: ["--count", "--lookups", "--rounds", "--seed"],
+        flags: ["--json"])
+    let settings = LPMBenchSettings(
+        count: wholeNumber(options, "--count", 1...20_000_000, 1_000_000),
+        lookups: wholeNumber(options, "--lookups", 2...100_000_000, 4_000_000),
+        rounds: wholeNumber(options, "--rounds", 1...100, 5),
+        seed: UInt64(wholeNumber(options, "--seed", 0...Int.max, 1)),
+        json: options["--json"] != nil)
+    LPMBenchmark(settings: settings).run()
 case "-h", "--help", "help":
     print(usage)
 default:

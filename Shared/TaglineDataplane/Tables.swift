@@ -97,12 +97,11 @@ public final class SATable: @unchecked Sendable {
 
 /// IP prefix to SGT bindings, matched on the longest prefix.
 public final class BindingTable: @unchecked Sendable {
-    public let prefixes: PrefixTable<SGT>
+    public let prefixes: LPMTable
 
+    /// Bulk builds the table; when a prefix occurs more than once, the last binding wins.
     public init(bindings: [SGTBinding]) {
-        var table = PrefixTable<SGT>()
-        for binding in bindings { table.insert(binding.prefix, binding.sgt) }
-        prefixes = table
+        prefixes = LPMTable(bindings: bindings.lazy.map { (prefix: $0.prefix, sgt: $0.sgt) })
     }
 
     public static let empty = BindingTable(bindings: [])
