@@ -39,6 +39,7 @@ let package = Package(
         .target(name: "TaglineDataplane",
                 dependencies: ["TaglineCore", "TaglineCrypto", "CTaglineShim", "COpenSSL"],
                 path: "Shared/TaglineDataplane"),
+        .target(name: "TaglineSXP", dependencies: ["TaglineCore"], path: "Shared/TaglineSXP"),
 
         // Services.
         .executableTarget(name: "ike-negotiator",
@@ -80,6 +81,8 @@ let package = Package(
                     path: "Tests/TaglineIKETests"),
         .testTarget(name: "TaglineDataplaneTests", dependencies: ["TaglineDataplane"],
                     path: "Tests/TaglineDataplaneTests"),
+        .testTarget(name: "TaglineSXPTests", dependencies: ["TaglineSXP"],
+                    path: "Tests/TaglineSXPTests"),
     ],
     swiftLanguageVersions: [.v5]
 )
