@@ -39,7 +39,8 @@ let package = Package(
         .target(name: "TaglineDataplane",
                 dependencies: ["TaglineCore", "TaglineCrypto", "CTaglineShim", "COpenSSL"],
                 path: "Shared/TaglineDataplane"),
-        .target(name: "TaglineSXP", dependencies: ["TaglineCore"], path: "Shared/TaglineSXP"),
+        .target(name: "TaglineSXP", dependencies: ["TaglineCore", "CTaglineShim"],
+                path: "Shared/TaglineSXP"),
 
         // Services.
         .executableTarget(name: "ike-negotiator",

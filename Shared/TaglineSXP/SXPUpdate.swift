@@ -75,8 +75,11 @@ public struct SXPUpdate: Equatable, Sendable {
                     throw SXPError.missingAttribute(
                         field: "Peer-Sequence", offset: attribute.offset)
                 }
-                update.append(
-                    SXPBindingGroup(peerSequence: peerSequence, sgt: sgt, prefixes: prefixes))
+                // An empty prefix list binds nothing, so it adds no group.
+                if !prefixes.isEmpty {
+                    update.append(
+                        SXPBindingGroup(peerSequence: peerSequence, sgt: sgt, prefixes: prefixes))
+                }
             case .nodeID?, .capabilities?, .holdTime?:
                 throw SXPError.unexpectedAttribute(
                     field: "type \(attribute.type)", offset: attribute.offset)
