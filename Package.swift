@@ -57,7 +57,7 @@ let package = Package(
                           path: "Services/dataplane-tagger"),
         .executableTarget(name: "cts-binding-store",
                           dependencies: ["TaglineCore", "TaglineConfig", "TaglineBus",
-                                         "TaglineStore"],
+                                         "TaglineStore", "TaglineSXP"],
                           path: "Services/cts-binding-store"),
         .executableTarget(name: "tagline",
                           dependencies: ["TaglineCore", "TaglineConfig", "TaglineBus"],

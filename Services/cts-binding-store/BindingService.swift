@@ -13,6 +13,10 @@ final class BindingService {
     private let logger: Logger
     private var table: BindingTable
     private let clone: CloneServer<SGTBinding>
+    /// Called after each change of an effective binding, for SXP speakers.
+    var onEffectiveChange: (EffectiveBindingChange) -> Void = { _ in }
+    /// Every stored binding, and the effective ones.
+    var bindings: (all: [SGTBinding], effective: [SGTBinding]) { (table.all, table.effective) }
 
     /// Loads the stored bindings, replaces the configuration's with
     /// `configured`, and starts serving.
@@ -109,6 +113,7 @@ final class BindingService {
 
     private func publish(_ change: EffectiveBindingChange?) {
         guard let change else { return }
+        onEffectiveChange(change)
         let key = change.prefix.description
         if let binding = change.binding {
             clone.set(key, binding)

@@ -39,25 +39,6 @@ public struct SXPPeerConfig: Sendable {
     }
 }
 
-/// The state of one peer, as `show cts sxp connections` prints it.
-public struct SXPPeerStatus: Codable, Equatable, Sendable {
-    public var peer: String
-    public var source: String
-    public var state: String
-    public var version: Int?
-    public var capabilities: [String]
-    public var holdTime: Int
-    public var mode: String
-    public var instance: Int
-    public var fd: Int32
-    /// "default", "none" or "connection".
-    public var password: String
-    public var holdTimerRunning: Bool
-    /// Seconds since the last state change.
-    public var secondsSinceChange: Double
-    public var learnedBindings: Int
-}
-
 /// The SXP connections of one node.
 public final class SXPEndpoint {
     public static let defaultPort: UInt16 = 64999
@@ -73,6 +54,8 @@ public final class SXPEndpoint {
         var output: [UInt8] = []
         var nextAttempt: Double = 0
         var instance = 0
+        /// The state last logged, so that each change to or from On is logged once.
+        var loggedState: SXPConnectionState = .off
 
         init(config: SXPPeerConfig) {
             self.config = config
@@ -194,7 +177,7 @@ public final class SXPEndpoint {
     }
 
     /// Returns the state of every peer, ordered by address.
-    public func statuses(now: Double) -> [SXPPeerStatus] {
+    public func statuses(now: Double) -> [SXPConnectionStatus] {
         sessions.values.sorted { $0.config.address < $1.config.address }.map { session in
             let connection = session.connection
             let version = connection.version
@@ -213,7 +196,7 @@ public final class SXPEndpoint {
             } else {
                 password = "none"
             }
-            return SXPPeerStatus(
+            return SXPConnectionStatus(
                 peer: "\(session.config.address)", source: source.map { "\($0)" } ?? "-",
                 state: connection.state.rawValue, version: version.map { Int($0.rawValue) },
                 capabilities: capabilities, holdTime: Int(connection.holdTime),
@@ -357,7 +340,6 @@ public final class SXPEndpoint {
 
     private func perform(_ actions: [SXPConnectionAction], on session: Session, now: Double) {
         let peer = session.config.address
-        let wasOn = session.connection.state == .on
         for action in actions {
             switch action {
             case .send(let message):
@@ -376,12 +358,17 @@ public final class SXPEndpoint {
                 onForget(peer, prefixes)
             }
         }
-        if !wasOn, session.connection.state == .on {
+        let state = session.connection.state
+        if state != session.loggedState, state == .on || session.loggedState == .on {
+            let version = session.connection.version.map { "\($0)" } ?? "?"
             logger?.notice(
                 "SXP",
-                "\(peer) connection up, version \(session.connection.version.map { "\($0)" } ?? "?"), "
-                    + "hold time \(session.connection.holdTime) s")
+                state == .on
+                    ? "\(peer) connection up, version \(version), "
+                        + "hold time \(session.connection.holdTime) s"
+                    : "\(peer) connection \(state.rawValue)")
         }
+        session.loggedState = state
         flush(session, now: now)
     }
 
