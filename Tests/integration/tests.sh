@@ -555,5 +555,7 @@ lab_clear_child_sas() {
 . "$here/interop-esn.sh"
 # shellcheck source=workers.sh
 . "$here/workers.sh"
+# shellcheck source=sxp.sh
+. "$here/sxp.sh"
 
 "$1"
