@@ -139,6 +139,7 @@ final class SXPService {
     }
 
     private func store(_ binding: SXPBinding, from peer: IPAddress) {
+        // TODO: one SQLite commit and one notice line per binding; batch them per UPDATE.
         do {
             try bindings.add(
                 BindingChangeRequest(prefix: binding.prefix, sgt: binding.sgt, source: .sxp),

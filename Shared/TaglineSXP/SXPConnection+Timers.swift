@@ -5,6 +5,10 @@
 import TaglineCore
 
 extension SXPConnection {
+    /// Seconds a new TCP connection may stay without OPEN or OPEN_RESP.
+    /// NOTE: the draft names no value; 120 s matches the default hold-down.
+    public static let openTimeout: Double = 120
+
     /// Seconds between keepalives from a speaker: a third of the hold time.
     public var keepaliveInterval: Double? {
         guard state == .on, settings.mode == .speaker, holdTime > 0 else { return nil }
@@ -16,6 +20,7 @@ extension SXPConnection {
         var deadlines = [Double]()
         if let keepaliveInterval { deadlines.append(lastKeepaliveSent + keepaliveInterval) }
         if holdTimerRunning { deadlines.append(lastReceived + Double(holdTime)) }
+        if state == .pendingOn { deadlines.append(lastReceived + Self.openTimeout) }
         if state != .on, let holdDownDeadline { deadlines.append(holdDownDeadline) }
         if state == .on, let reconciliationDeadline { deadlines.append(reconciliationDeadline) }
         return deadlines.min()
@@ -32,6 +37,11 @@ extension SXPConnection {
 
         if holdTimerRunning, now >= lastReceived + Double(holdTime) {
             actions.append(.close(reason: "hold timer expired after \(holdTime) s"))
+            actions += disconnected(now: now)
+        }
+
+        if state == .pendingOn, now >= lastReceived + Self.openTimeout {
+            actions.append(.close(reason: "no OPEN exchange within \(Int(Self.openTimeout)) s"))
             actions += disconnected(now: now)
         }
 

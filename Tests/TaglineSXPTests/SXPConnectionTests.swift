@@ -152,6 +152,15 @@ final class SXPConnectionTests: XCTestCase {
         XCTAssertEqual(listener.state, .off)
     }
 
+    func testSilentPeerTimesOut() {
+        var listener = SXPConnection(settings: SXPPeerSettings(mode: .listener, nodeID: 1))
+        listener.accepted(now: 10)
+        XCTAssertEqual(listener.nextDeadline, 130)
+        XCTAssertEqual(listener.expire(now: 129), [])
+        XCTAssertTrue(closes(listener.expire(now: 130)))
+        XCTAssertEqual(listener.state, .off)
+    }
+
     func testListenerLearnsAndForgets() throws {
         var (speaker, listener) = try establish()
         let bindings = [
