@@ -25,25 +25,6 @@ func show<Rep: Codable>(
 
 let commands: [Command] = [
     Command(
-        pattern: [.keyword("show"), .keyword("cts"), .keyword("sxp"), .keyword("connections")],
-        options: ["--json"], summary: "SXP settings and each connection's state"
-    ) { context, _ in
-        try show(context, .bindingStore, MessageType.sxpConnections, as: SXPConnectionsReply.self) {
-            SXPShow.formatConnections($0)
-        }
-    },
-    Command(
-        pattern: [
-            .keyword("show"), .keyword("cts"), .keyword("sxp"), .keyword("connections"),
-            .keyword("brief"),
-        ],
-        options: ["--json"], summary: "SXP settings and one line per connection"
-    ) { context, _ in
-        try show(context, .bindingStore, MessageType.sxpConnections, as: SXPConnectionsReply.self) {
-            SXPShow.formatBrief($0)
-        }
-    },
-    Command(
         pattern: [
             .keyword("show"), .keyword("crypto"), .keyword("ikev2"), .keyword("sa"),
             .optionalKeyword("detailed"),
@@ -87,6 +68,25 @@ let commands: [Command] = [
         let reply = try context.request(
             .saManager, MessageType.childList, EmptyRequest(), as: ChildSAListReply.self)
         print(IPsecShow.wiresharkLines(reply), terminator: "")
+    },
+    Command(
+        pattern: [.keyword("show"), .keyword("cts"), .keyword("sxp"), .keyword("connections")],
+        options: ["--json"], summary: "SXP settings and each connection's state"
+    ) { context, _ in
+        try show(context, .bindingStore, MessageType.sxpConnections, as: SXPConnectionsReply.self) {
+            SXPShow.formatConnections($0)
+        }
+    },
+    Command(
+        pattern: [
+            .keyword("show"), .keyword("cts"), .keyword("sxp"), .keyword("connections"),
+            .keyword("brief"),
+        ],
+        options: ["--json"], summary: "SXP settings and one line per connection"
+    ) { context, _ in
+        try show(context, .bindingStore, MessageType.sxpConnections, as: SXPConnectionsReply.self) {
+            SXPShow.formatBrief($0)
+        }
     },
     Command(
         pattern: [
