@@ -94,7 +94,7 @@ clean:
 # Fuzz/README.md). `make fuzz` runs each target in FUZZ_TARGETS for
 # FUZZ_SECONDS; `make fuzz-smoke` runs each for 20 seconds and fails on a
 # crash, hang or leak.
-FUZZ_TARGETS ?= ike-message ios-config dataplane-inbound
+FUZZ_TARGETS ?= ike-message ios-config dataplane-inbound sxp-message
 FUZZ_SECONDS ?= 180
 
 .PHONY: fuzz fuzz-smoke

@@ -39,6 +39,8 @@ let package = Package(
         .target(name: "TaglineDataplane",
                 dependencies: ["TaglineCore", "TaglineCrypto", "CTaglineShim", "COpenSSL"],
                 path: "Shared/TaglineDataplane"),
+        .target(name: "TaglineSXP", dependencies: ["TaglineCore", "CTaglineShim"],
+                path: "Shared/TaglineSXP"),
 
         // Services.
         .executableTarget(name: "ike-negotiator",
@@ -55,7 +57,7 @@ let package = Package(
                           path: "Services/dataplane-tagger"),
         .executableTarget(name: "cts-binding-store",
                           dependencies: ["TaglineCore", "TaglineConfig", "TaglineBus",
-                                         "TaglineStore"],
+                                         "TaglineStore", "TaglineSXP"],
                           path: "Services/cts-binding-store"),
         .executableTarget(name: "tagline",
                           dependencies: ["TaglineCore", "TaglineConfig", "TaglineBus"],
@@ -82,6 +84,8 @@ let package = Package(
                     path: "Tests/TaglineIKETests"),
         .testTarget(name: "TaglineDataplaneTests", dependencies: ["TaglineDataplane"],
                     path: "Tests/TaglineDataplaneTests"),
+        .testTarget(name: "TaglineSXPTests", dependencies: ["TaglineSXP"],
+                    path: "Tests/TaglineSXPTests"),
     ],
     swiftLanguageVersions: [.v5]
 )

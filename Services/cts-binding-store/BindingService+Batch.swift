@@ -21,7 +21,8 @@ final class PendingCommit {
         var kind: Kind
         var changes: [BindingChangeRequest]
         var sender: String
-        var responder: Responder
+        /// Nil for changes from inside the store, such as bindings learned over SXP.
+        var responder: Responder?
     }
 
     var entries: [Entry] = []
@@ -62,8 +63,19 @@ extension BindingService {
             responder.fail(error)
             return
         }
-        pending.entries.append(
+        queue(
             PendingCommit.Entry(kind: kind, changes: changes, sender: sender, responder: responder))
+    }
+
+    /// Queues changes made inside the store, such as bindings learned over SXP, for the
+    /// same commit as the bus requests of this loop turn. Failures are logged by the commit.
+    func submit(_ changes: [BindingChangeRequest], from sender: String) {
+        queue(PendingCommit.Entry(kind: .batch, changes: changes, sender: sender, responder: nil))
+    }
+
+    /// Adds `entry` to the commit at the end of this loop turn, scheduling it if needed.
+    private func queue(_ entry: PendingCommit.Entry) {
+        pending.entries.append(entry)
         guard !pending.scheduled else { return }
         pending.scheduled = true
         bus.loop.addOneShot(after: 0) { [unowned self] in commitPending() }
@@ -107,7 +119,7 @@ extension BindingService {
                 "TAG",
                 "storing \(all.count) binding changes of \(entries.count) requests failed: \(error)"
             )
-            for entry in entries { entry.responder.fail(error) }
+            for entry in entries { entry.responder?.fail(error) }
             return
         }
 
@@ -125,6 +137,7 @@ extension BindingService {
                     effective = table.remove(prefix: change.prefix, source: change.source)
                 }
                 if let effective {
+                    onEffectiveChange(effective)
                     published.append(
                         CloneChange(key: effective.prefix.description, item: effective.binding))
                 }
@@ -138,7 +151,7 @@ extension BindingService {
     /// batch as one debug line.
     private func reply(to entry: PendingCommit.Entry, changed: [Bool]) {
         guard let change = entry.changes.first else {
-            entry.responder.reply(BindingBatchReply(applied: 0, missing: 0))
+            entry.responder?.reply(BindingBatchReply(applied: 0, missing: 0))
             return
         }
         switch entry.kind {
@@ -147,10 +160,10 @@ extension BindingService {
                 "TAG",
                 "\(change.prefix) sgt \(change.sgt.map { "\($0)" } ?? "?") source "
                     + "\(change.source.rawValue) added by \(entry.sender)")
-            entry.responder.reply(EmptyReply())
+            entry.responder?.reply(EmptyReply())
         case .delete:
             guard changed.first == true else {
-                entry.responder.fail(
+                entry.responder?.fail(
                     ErrorReply(
                         message: "no \(change.source.rawValue) binding for \(change.prefix)"))
                 return
@@ -158,7 +171,7 @@ extension BindingService {
             logger.notice(
                 "TAG",
                 "\(change.prefix) source \(change.source.rawValue) deleted by \(entry.sender)")
-            entry.responder.reply(EmptyReply())
+            entry.responder?.reply(EmptyReply())
         case .batch:
             let applied = changed.filter { $0 }.count
             logger.debug(
@@ -166,7 +179,7 @@ extension BindingService {
                 "batch of \(entry.changes.count) binding changes from \(entry.sender): "
                     + "\(applied) applied, \(entry.changes.count - applied) deletes of absent "
                     + "bindings")
-            entry.responder.reply(
+            entry.responder?.reply(
                 BindingBatchReply(applied: applied, missing: entry.changes.count - applied))
         }
     }

@@ -16,6 +16,10 @@ final class BindingService {
     let clone: CloneServer<SGTBinding>
     /// Add, delete and batch requests of this loop turn, committed together.
     let pending = PendingCommit()
+    /// Called after each change of an effective binding, for SXP speakers.
+    var onEffectiveChange: (EffectiveBindingChange) -> Void = { _ in }
+    /// Every stored binding, and the effective ones.
+    var bindings: (all: [SGTBinding], effective: [SGTBinding]) { (table.all, table.effective) }
 
     /// Loads the stored bindings, replaces the configuration's with
     /// `configured`, and starts serving.
@@ -81,6 +85,7 @@ final class BindingService {
 
     private func publish(_ change: EffectiveBindingChange?) {
         guard let change else { return }
+        onEffectiveChange(change)
         let key = change.prefix.description
         if let binding = change.binding {
             clone.set(key, binding)

@@ -18,7 +18,7 @@ import TaglineStore
 let serviceName = ServiceName.bindingStore
 let usage =
     "usage: cts-binding-store --config FILE [--run-dir DIR] [--state-dir DIR] "
-    + "[--log-level LEVEL]"
+    + "[--log-level LEVEL] [--sxp-port PORT]"
 
 func fail(_ message: String) -> Never {
     fputs("cts-binding-store: \(message)\n", stderr)
@@ -26,7 +26,7 @@ func fail(_ message: String) -> Never {
 }
 
 let (options, configPath) = ServiceOptions.parseCommandLine(
-    program: serviceName.rawValue, usage: usage)
+    program: serviceName.rawValue, usage: usage, valueOptions: ["--sxp-port"])
 let logger = Logger(service: serviceName.rawValue, level: options.logLevel)
 
 /// Loads the configuration's bindings and logs every error of the file.
@@ -58,6 +58,11 @@ do {
 
 let loop = EventLoop()
 let service: BindingService
+let sxp: SXPService
+// TCP port of the SXP listener; tests set another with --sxp-port.
+guard let sxpPort = UInt16(options.extra["--sxp-port"] ?? "64999") else {
+    fail("invalid --sxp-port '\(options.extra["--sxp-port"] ?? "")' (expected 0-65535)")
+}
 let bus: ServiceBus
 do {
     try preparePrivateDirectory(options.stateDirectory, purpose: "state directory")
@@ -66,6 +71,9 @@ do {
         service: serviceName, runDirectory: options.runDirectory, loop: loop,
         logger: logger)
     service = try BindingService(bus: bus, store: store, configured: configured)
+    sxp = try SXPService(
+        configuration: SXPService.loadConfiguration(path: configPath), bindings: service,
+        bus: bus, loop: loop, port: sxpPort)
 } catch {
     fail("cannot start: \(error)")
 }

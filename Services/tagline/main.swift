@@ -70,6 +70,25 @@ let commands: [Command] = [
         print(IPsecShow.wiresharkLines(reply), terminator: "")
     },
     Command(
+        pattern: [.keyword("show"), .keyword("cts"), .keyword("sxp"), .keyword("connections")],
+        options: ["--json"], summary: "SXP settings and each connection's state"
+    ) { context, _ in
+        try show(context, .bindingStore, MessageType.sxpConnections, as: SXPConnectionsReply.self) {
+            SXPShow.formatConnections($0)
+        }
+    },
+    Command(
+        pattern: [
+            .keyword("show"), .keyword("cts"), .keyword("sxp"), .keyword("connections"),
+            .keyword("brief"),
+        ],
+        options: ["--json"], summary: "SXP settings and one line per connection"
+    ) { context, _ in
+        try show(context, .bindingStore, MessageType.sxpConnections, as: SXPConnectionsReply.self) {
+            SXPShow.formatBrief($0)
+        }
+    },
+    Command(
         pattern: [
             .keyword("show"), .keyword("cts"), .keyword("role-based"),
             .keyword("sgt-map"), .keyword("all"),

@@ -49,6 +49,8 @@ public struct GatewayConfig: Equatable, Sendable {
     public var staticRoutes: [StaticRoute] = []
     /// `cts role-based sgt-map` lines; a later line for the same prefix replaces an earlier one.
     public var sgtBindings: [ConfiguredBinding] = []
+    /// `cts sxp` lines.
+    public var sxp = SXPConfiguration()
     /// `crypto ipsec security-association lifetime`: the default for entries that set none.
     public var defaultIPsecLifetime = SALifetime()
     /// ESP Next Header value that marks a payload starting with the CMD header.

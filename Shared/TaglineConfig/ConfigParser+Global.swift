@@ -11,6 +11,8 @@ enum GlobalCommand: Equatable {
     case ipsecFragmentation
     case accessList, ipv6AccessList, numberedAccessList, ipRoute, ipv6Route
     case interface, sgtMap
+    /// `cts sxp ...`.
+    case sxp
     /// `banner TYPE DELIMITER ... DELIMITER`, possibly over several lines.
     case banner
     /// A known IOS command that Tagline does not implement.
@@ -131,8 +133,9 @@ extension ConfigParser {
             ])
     }
 
-    /// Classifies `cts ...`. Only `cts role-based sgt-map` is implemented.
+    /// Classifies `cts ...`. `cts role-based sgt-map` and `cts sxp` are implemented.
     private func ctsCommand(_ line: ConfigLine) -> GlobalCommand {
+        if line.keyword(1) == "sxp" { return .sxp }
         guard line.keyword(1) == "role-based" else {
             return classify(
                 line, at: 1, implemented: [:], known: KnownIOSCommands.cts,
@@ -225,6 +228,7 @@ extension ConfigParser {
         case .ipv6Route: return try addIPv6Route(line)
         case .interface: return try openInterface(line)
         case .sgtMap: return try addSGTMap(line)
+        case .sxp: return try applySXP(line)
         case .banner: return startBanner(line)
         case .ignored: return .ignored
         case .invalid(let message): throw ConfigLineError(message)

@@ -44,6 +44,8 @@ public enum MessageType {
     public static let bindingLookup = "cts.binding.lookup"
     /// EmptyRequest -> BindingListReply
     public static let bindingList = "cts.binding.list"
+    /// EmptyRequest -> SXPConnectionsReply
+    public static let sxpConnections = "cts.sxp.connections"
     /// Clone-pattern snapshot of effective bindings: EmptyRequest -> SnapshotReply<SGTBinding>
     public static let bindingSnapshot = "cts.binding.snapshot"
     /// Published by cts-binding-store: CloneUpdate<SGTBinding>

@@ -60,6 +60,9 @@ final class CLIShowTests: XCTestCase {
         store.handle(MessageType.bindingList) { (_: EmptyRequest, _) in
             BindingListReply(bindings: bindings, effective: bindings)
         }
+        store.handle(MessageType.sxpConnections) { (_: EmptyRequest, _) in
+            CLIShowTests.sxpReply
+        }
         let dataplane = try ServiceBus(
             service: .dataplane, runDirectory: runDirectory,
             loop: loop, logger: quietLogger("dataplane-tagger"))
@@ -261,6 +264,60 @@ final class CLIShowTests: XCTestCase {
 
             """
         XCTAssertEqual(result.standardOutput, expected)
+    }
+
+    static let sxpReply = SXPConnectionsReply(
+        enabled: true, highestVersion: 4, defaultPasswordSet: true,
+        defaultSourceIP: "192.0.2.1", retryPeriod: 120, reconciliationPeriod: 120,
+        connections: [
+            SXPConnectionStatus(
+                peer: "198.51.100.2", source: "192.0.2.1", state: "On", version: 4,
+                capabilities: ["IPv4", "IPv6", "Subnet"], holdTime: 120, mode: "Listener",
+                instance: 1, fd: 12, password: "default", holdTimerRunning: true,
+                secondsSinceChange: 93_785, learnedBindings: 2)
+        ])
+
+    func testShowSXPConnections() throws {
+        let result = try tagline("show", "cts", "sxp", "connections")
+        XCTAssertEqual(result.status, 0, result.standardError)
+        let expected = """
+             SXP              : Enabled
+             Highest Version Supported: 4
+             Default Password : Set
+             Default Source IP: 192.0.2.1
+            Connection retry open period: 120 secs
+            Reconcile period: 120 secs
+            ----------------------------------------------
+            Peer IP          : 198.51.100.2
+            Source IP        : 192.0.2.1
+            Conn status      : On
+            Conn version     : 4
+            Conn capability  : IPv4-IPv6-Subnet
+            Conn hold time   : 120 seconds
+            Local mode       : SXP Listener
+            Connection inst# : 1
+            TCP conn fd      : 12
+            TCP conn password: default SXP password
+            Hold timer is running
+            Duration since last state change: 1:02:03:05 (dd:hr:mm:sec)
+
+            Total num of SXP Connections = 1
+
+            """
+        XCTAssertEqual(result.standardOutput, expected)
+    }
+
+    func testShowSXPConnectionsBrief() throws {
+        let result = try tagline("show", "cts", "sxp", "connections", "brief")
+        XCTAssertEqual(result.status, 0, result.standardError)
+        let lines = result.standardOutput.split(separator: "\n", omittingEmptySubsequences: false)
+        XCTAssertTrue(
+            lines.contains { $0.hasPrefix("Peer_IP          Source_IP        Conn Status") })
+        XCTAssertTrue(
+            lines.contains(
+                "198.51.100.2     192.0.2.1        On                        "
+                    + "1:02:03:05 (dd:hr:mm:sec)"))
+        XCTAssertEqual(lines.last(where: { !$0.isEmpty }), "Total num of SXP Connections = 1")
     }
 
     func testShowDataplane() throws {

@@ -65,7 +65,6 @@ final class CommandFamilyTests: XCTestCase {
             "crypto ikev2 limit max-sa 100", "crypto ikev2 diagnose error 50",
             "crypto pki trustpoint tp", "crypto isakmp policy 10", "crypto keyring v1ring",
             "crypto ipsec df-bit clear", "crypto ipsec security-association idle-time 600",
-            "cts sxp enable", "cts sxp connection peer 192.0.2.9 password default mode local",
             "cts role-based enforcement", "cts role-based permissions from 10 to 20 acl",
             "cts role-based sgt-map vrf blue 192.0.2.0/24 sgt 10", "ip access-list standard std",
             "access-list 10 permit any", "access-list compiled", "crypto map cmap 20 ipsec-manual",

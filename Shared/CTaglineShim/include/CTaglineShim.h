@@ -101,4 +101,42 @@ int tagline_pin_thread(pthread_t thread, int cpu);
 /// is not, -1 with errno set when the set cannot be read. Body in shim.c, as above.
 int tagline_cpu_allowed(int cpu);
 
+#include <string.h>
+#include <netinet/in.h>
+#include <errno.h>
+
+/// The kernel's struct tcp_md5sig from linux/tcp.h, copied here because
+/// linux/tcp.h redefines the structs of glibc's netinet/tcp.h. SXP signs its
+/// TCP connections with it (RFC 2385 TCP-MD5).
+struct tagline_tcp_md5sig {
+    struct sockaddr_storage addr;
+    uint8_t flags;
+    uint8_t prefix_length;
+    uint16_t key_length;
+    int ifindex;
+    uint8_t key[80];
+};
+_Static_assert(sizeof(struct tagline_tcp_md5sig) == 216, "struct tcp_md5sig is 216 bytes");
+
+/// TCP_MD5SIG from linux/tcp.h, for the same reason.
+#define TAGLINE_TCP_MD5SIG 14
+
+/// Sets (or, with key_length 0, removes) the TCP-MD5 key for connections
+/// between `fd` and the address `peer`, with setsockopt(TCP_MD5SIG). Swift
+/// cannot fill the struct's sockaddr_storage from a sockaddr_in in place.
+/// Returns 0, or -1 with errno set (EINVAL for a key longer than 80 bytes).
+static inline int tagline_set_tcp_md5(int fd, const struct sockaddr *peer, socklen_t peer_length,
+                                      const uint8_t *key, uint16_t key_length) {
+    struct tagline_tcp_md5sig sig;
+    if (key_length > sizeof(sig.key) || peer_length > sizeof(sig.addr)) {
+        errno = EINVAL;
+        return -1;
+    }
+    memset(&sig, 0, sizeof(sig));
+    memcpy(&sig.addr, peer, peer_length);
+    sig.key_length = key_length;
+    if (key_length > 0) memcpy(sig.key, key, key_length);
+    return setsockopt(fd, IPPROTO_TCP, TAGLINE_TCP_MD5SIG, &sig, sizeof(sig));
+}
+
 #endif
