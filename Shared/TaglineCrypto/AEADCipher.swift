@@ -80,10 +80,10 @@ final class AEADContexts {
     private let name: String
 
     init(cipher: OpaquePointer, key: [UInt8], salt: [UInt8]?, name: String) throws {
-        let sealContext = try makeCipherContext(cipher: cipher, key: key, encrypt: true)
+        let sealContext = try makeCipherContext(cipher: cipher, key: key, encrypt: true, padding: true)
         let openContext: OpaquePointer
         do {
-            openContext = try makeCipherContext(cipher: cipher, key: key, encrypt: false)
+            openContext = try makeCipherContext(cipher: cipher, key: key, encrypt: false, padding: true)
         } catch {
             EVP_CIPHER_CTX_free(sealContext)
             throw error
