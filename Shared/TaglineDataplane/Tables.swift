@@ -54,19 +54,20 @@ public final class SATable: @unchecked Sendable {
         // TODO: index the selectors (a trie per family) once gateways carry hundreds of SAs.
         var newest: SAState?
         for state in outbound {
-            let sa = state.childSA
-            let localMatch = sa.localSelectors.contains {
+            // The plan and selectors, not childSA: a ChildSA copy retains its strings and arrays.
+            let plan = state.plan
+            let localMatch = state.localSelectors.contains {
                 $0.matches(address: source, ipProtocol: ipProtocol, port: ports?.source)
             }
             guard localMatch else { continue }
-            let remoteMatch = sa.remoteSelectors.contains {
+            let remoteMatch = state.remoteSelectors.contains {
                 $0.matches(address: destination, ipProtocol: ipProtocol, port: ports?.destination)
             }
             guard remoteMatch else { continue }
             if newest == nil { newest = state }
             guard state.sequence.remaining > 0 else { continue }
             // The rekey responder's new SA waits for proof that the peer has it.
-            if sa.awaitsInboundTraffic == true, successors.contains(sa.inboundSPI),
+            if plan.awaitsInboundTraffic, successors.contains(plan.inboundSPI),
                 state.counters.value(.decrypt) == 0
             {
                 continue
@@ -84,12 +85,11 @@ public final class SATable: @unchecked Sendable {
     )
         -> Bool
     {
-        let sa = state.childSA
-        let remoteMatch = sa.remoteSelectors.contains {
+        let remoteMatch = state.remoteSelectors.contains {
             $0.matches(address: source, ipProtocol: ipProtocol, port: ports?.source)
         }
         guard remoteMatch else { return false }
-        return sa.localSelectors.contains {
+        return state.localSelectors.contains {
             $0.matches(address: destination, ipProtocol: ipProtocol, port: ports?.destination)
         }
     }
