@@ -136,6 +136,8 @@ public final class Pipeline {
     var servicedTable: ForwardingTable?
     /// Next hop of the last encapsulated packet.
     var nextHopCache = NextHopCache()
+    /// Next hops of recent decapsulated packets.
+    let inboundRoutes = RouteCache()
 
     public init(worker: Int, context: DataplaneContext) {
         precondition(worker >= 0 && worker < context.workerCount, "worker \(worker) out of range")

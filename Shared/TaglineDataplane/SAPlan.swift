@@ -33,30 +33,19 @@ struct SAPlan {
 /// IPv6, then by value. `TrafficSelector.matches` lives in another module and compares
 /// enum cases, so the packet path matches this copy instead, with the same result.
 struct PlanSelector {
-    /// Family (0 for IPv4, 1 for IPv6), high and low 64 bits.
-    typealias Key = (family: UInt8, high: UInt64, low: UInt64)
-
-    let start: Key
-    let end: Key
+    let start: IPAddress.OrderedKey
+    let end: IPAddress.OrderedKey
     /// IP protocol number, 0 for any.
     let ipProtocol: UInt8
     let startPort: UInt16
     let endPort: UInt16
 
     init(_ selector: TrafficSelector) {
-        start = PlanSelector.key(selector.startAddress)
-        end = PlanSelector.key(selector.endAddress)
+        start = selector.startAddress.orderedKey
+        end = selector.endAddress.orderedKey
         ipProtocol = selector.ipProtocol
         startPort = selector.startPort
         endPort = selector.endPort
-    }
-
-    @inline(__always)
-    static func key(_ address: IPAddress) -> Key {
-        switch address {
-        case .v4(let value): return (0, 0, UInt64(value))
-        case .v6(let high, let low): return (1, high, low)
-        }
     }
 
     /// Matches a packet's address, protocol and port as `TrafficSelector.matches` does:
@@ -64,7 +53,7 @@ struct PlanSelector {
     /// the selector allows any, and the port in range unless the protocol has none.
     @inline(__always)
     func matches(address: IPAddress, ipProtocol proto: UInt8, port: UInt16?) -> Bool {
-        let key = PlanSelector.key(address)
+        let key = address.orderedKey
         guard key.family == start.family, start <= key, key <= end else { return false }
         if ipProtocol != 0 && ipProtocol != proto { return false }
         if let port, port < startPort || port > endPort { return false }
@@ -80,6 +69,20 @@ struct NextHopCache {
     var destination = IPAddress.v4(0)
     var nextHop = IPAddress.v4(0)
     var mac = MACAddress(0)
+}
+
+extension IPAddress {
+    /// Family (0 for IPv4, 1 for IPv6), high and low 64 bits: compared as a tuple, the same
+    /// order as `IPAddress`, without the call into TaglineCore that its `<` and `==` take.
+    typealias OrderedKey = (family: UInt8, high: UInt64, low: UInt64)
+
+    @inline(__always)
+    var orderedKey: OrderedKey {
+        switch self {
+        case .v4(let value): return (0, 0, UInt64(value))
+        case .v6(let high, let low): return (1, high, low)
+        }
+    }
 }
 
 extension Pipeline {
