@@ -24,7 +24,9 @@ final class RouteCache {
     private let entries: UnsafeMutablePointer<Entry>
     /// The table the entries came from. A strong reference, so `===` cannot match a new
     /// table that a later allocation placed at a freed table's address.
-    private var table: ForwardingTable?
+    /// Read on every lookup by the one worker that owns the cache, so without the dynamic
+    /// exclusivity check.
+    @exclusivity(unchecked) private var table: ForwardingTable?
 
     init() {
         entries = .allocate(capacity: RouteCache.entryCount)
