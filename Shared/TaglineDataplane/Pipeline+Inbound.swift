@@ -228,7 +228,7 @@ extension Pipeline {
         // SA by SPI. The SA must belong to the address the packet was sent to.
         let saTable = context.saTable.current
         let spi = esp.readUInt32(at: ESPLayout.spiOffset)
-        guard let state = saTable.inbound[spi],
+        guard let state = saTable.inboundIndex.state(spi: spi),
             state.plan.localAddress == location.outerDestination
         else { return drop(.noSA) }
         let counters = state.counters

@@ -8,6 +8,8 @@ import TaglineCore
 public final class SATable: @unchecked Sendable {
     /// Inbound SAs keyed by the SPI in received packets.
     public let inbound: [UInt32: SAState]
+    /// `inbound` again, for the per-packet lookup.
+    let inboundIndex: SPIIndex
     /// Outbound SAs in the order their selectors are tried: newest first.
     public let outbound: [SAState]
     /// Inbound SPIs of SAs that share their selectors with an older SA, as
@@ -21,6 +23,7 @@ public final class SATable: @unchecked Sendable {
         var byInboundSPI = [UInt32: SAState]()
         for state in states { byInboundSPI[state.childSA.inboundSPI] = state }
         inbound = byInboundSPI
+        inboundIndex = SPIIndex(byInboundSPI)
         outbound = states.sorted {
             if $0.childSA.installedAt != $1.childSA.installedAt {
                 return $0.childSA.installedAt > $1.childSA.installedAt
