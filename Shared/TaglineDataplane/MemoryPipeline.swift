@@ -17,7 +17,7 @@ public final class MemoryFrameSink: FrameSink {
     /// Offset and length of each committed frame within its slot.
     private let spans: UnsafeMutablePointer<(offset: Int, length: Int)>
     /// Committed frames; slot `count` is the one `reserveFrame` hands out next. One thread
-    /// uses a sink and never holds an access across calls, so the dynamic exclusivity check
+    /// uses a sink and never keeps an access open across calls, so the dynamic exclusivity check
     /// (about 75 instructions per reserve or commit) is off.
     @exclusivity(unchecked) public private(set) var count = 0
 

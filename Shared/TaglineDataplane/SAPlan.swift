@@ -107,11 +107,13 @@ extension Pipeline {
     }
 
     /// Tells whether `address` is one of the gateway's own, scanning the few interface
-    /// addresses instead of hashing into `ForwardingTable.localAddresses`.
+    /// addresses instead of hashing into `ForwardingTable.localAddresses`. The scan reads
+    /// integer keys, so it neither copies the interfaces nor calls into TaglineCore.
     @inline(__always)
     func isLocalAddress(_ address: IPAddress, forwarding: ForwardingTable) -> Bool {
-        forwarding.inside.addresses.contains(address)
-            || forwarding.outside.addresses.contains(address)
+        let key = address.orderedKey
+        for local in forwarding.localAddressKeys where local == key { return true }
+        return false
     }
 }
 

@@ -189,6 +189,8 @@ public final class ForwardingTable: @unchecked Sendable {
     public let routes: PrefixTable<Route>
     public let neighbours: [NeighbourKey: MACAddress]
     public let localAddresses: Set<IPAddress>
+    /// The interface addresses in `IPAddress.orderedKey` form, which the packet path scans.
+    let localAddressKeys: [IPAddress.OrderedKey]
 
     public init(
         inside: DataplaneInterface, outside: DataplaneInterface, routes: PrefixTable<Route>,
@@ -199,6 +201,7 @@ public final class ForwardingTable: @unchecked Sendable {
         self.routes = routes
         self.neighbours = neighbours
         self.localAddresses = Set(inside.addresses + outside.addresses)
+        localAddressKeys = (inside.addresses + outside.addresses).map(\.orderedKey)
     }
 
     /// Returns the next hop for `destination` through `interface`, or nil when the route
