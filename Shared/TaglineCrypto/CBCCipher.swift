@@ -113,12 +113,14 @@ public final class CBCCipher {
     }
 }
 
-/// Creates a cipher context with the cipher and key set for one direction and
-/// padding off (EVP_CIPHER_CTX_new, EVP_CipherInit_ex, EVP_CIPHER_CTX_set_padding).
-/// The IV is set per operation. ESP and IKE pad the plaintext themselves, and
-/// the AEAD ciphers ignore the padding setting.
-func makeCipherContext(cipher: OpaquePointer, key: [UInt8], encrypt: Bool) throws
-    -> OpaquePointer
+/// Creates a cipher context with the cipher and key set for one direction (EVP_CIPHER_CTX_new,
+/// EVP_CipherInit_ex), and with `padding` false also padding off (EVP_CIPHER_CTX_set_padding).
+/// The IV is set per operation. ESP and IKE pad the plaintext themselves, so a block cipher
+/// needs padding off. The AEAD ciphers are stream modes that ignore the setting, so they
+/// leave it on: OpenSSL 3.0 applies a disabled padding again on every EVP_CipherInit_ex,
+/// through a parameter lookup by name that costs about 380 instructions per packet.
+func makeCipherContext(cipher: OpaquePointer, key: [UInt8], encrypt: Bool, padding: Bool = false)
+    throws -> OpaquePointer
 {
     guard let context = EVP_CIPHER_CTX_new() else {
         throw CryptoError.openSSLFailure("EVP_CIPHER_CTX_new")
@@ -133,7 +135,7 @@ func makeCipherContext(cipher: OpaquePointer, key: [UInt8], encrypt: Bool) throw
         EVP_CIPHER_CTX_free(context)
         throw error
     }
-    if EVP_CIPHER_CTX_set_padding(context, 0) != 1 {
+    if !padding && EVP_CIPHER_CTX_set_padding(context, 0) != 1 {
         let error = CryptoError.openSSLFailure("EVP_CIPHER_CTX_set_padding")
         EVP_CIPHER_CTX_free(context)
         throw error

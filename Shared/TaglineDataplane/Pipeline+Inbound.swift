@@ -228,7 +228,7 @@ extension Pipeline {
         // SA by SPI. The SA must belong to the address the packet was sent to.
         let saTable = context.saTable.current
         let spi = esp.readUInt32(at: ESPLayout.spiOffset)
-        guard let state = saTable.inbound[spi],
+        guard let state = saTable.inboundIndex.state(spi: spi),
             state.plan.localAddress == location.outerDestination
         else { return drop(.noSA) }
         let counters = state.counters
@@ -384,7 +384,7 @@ extension Pipeline {
         }
 
         // Next hop on the inside interface.
-        guard let nextHop = forwarding.nextHop(to: info.destination, through: forwarding.inside)
+        guard let (nextHop, mac) = inboundNextHop(to: info.destination, forwarding: forwarding)
         else { return drop(.noRoute) }
 
         // Forwarding out of the tunnel costs one TTL. The expired packet's source is across
@@ -397,7 +397,6 @@ extension Pipeline {
 
         // The Ethernet header goes right before the packet. Without the next hop's address the
         // frame is held, and the solicitation reuses the reserved frame once it is copied.
-        let mac = linkAddress(of: nextHop, on: forwarding.inside, forwarding: forwarding)
         let frameOffset = payloadOffset + innerStart - Ethernet.headerSize
         let frameLength = Ethernet.headerSize + info.length
         Ethernet.writeHeader(

@@ -6,12 +6,17 @@
 import TaglineCore
 
 /// The fields of a ChildSA the packet path reads, copied once when the SA is installed.
+/// Only plain values, so copying a plan retains nothing. The selectors are arrays, so they
+/// sit in `SAState` instead.
 struct SAPlan {
     let localAddress: IPAddress
     let remoteAddress: IPAddress
     let outboundSPI: UInt32
     let udpEncapsulation: UDPEncapsulation?
     let taggingNegotiated: Bool
+    let inboundSPI: UInt32
+    /// True while this gateway, as the rekey responder, waits for a first packet on the SA.
+    let awaitsInboundTraffic: Bool
 
     init(_ sa: ChildSA) {
         localAddress = sa.localAddress
@@ -19,6 +24,40 @@ struct SAPlan {
         outboundSPI = sa.outboundSPI
         udpEncapsulation = sa.udpEncapsulation
         taggingNegotiated = sa.taggingNegotiated
+        inboundSPI = sa.inboundSPI
+        awaitsInboundTraffic = sa.awaitsInboundTraffic == true
+    }
+}
+
+/// A traffic selector with its addresses as integers in `IPAddress` order: IPv4 before
+/// IPv6, then by value. `TrafficSelector.matches` lives in another module and compares
+/// enum cases, so the packet path matches this copy instead, with the same result.
+struct PlanSelector {
+    let start: IPAddress.OrderedKey
+    let end: IPAddress.OrderedKey
+    /// IP protocol number, 0 for any.
+    let ipProtocol: UInt8
+    let startPort: UInt16
+    let endPort: UInt16
+
+    init(_ selector: TrafficSelector) {
+        start = selector.startAddress.orderedKey
+        end = selector.endAddress.orderedKey
+        ipProtocol = selector.ipProtocol
+        startPort = selector.startPort
+        endPort = selector.endPort
+    }
+
+    /// Matches a packet's address, protocol and port as `TrafficSelector.matches` does:
+    /// the address in range and of the start address's family, the protocol equal unless
+    /// the selector allows any, and the port in range unless the protocol has none.
+    @inline(__always)
+    func matches(address: IPAddress, ipProtocol proto: UInt8, port: UInt16?) -> Bool {
+        let key = address.orderedKey
+        guard key.family == start.family, start <= key, key <= end else { return false }
+        if ipProtocol != 0 && ipProtocol != proto { return false }
+        if let port, port < startPort || port > endPort { return false }
+        return true
     }
 }
 
@@ -30,6 +69,20 @@ struct NextHopCache {
     var destination = IPAddress.v4(0)
     var nextHop = IPAddress.v4(0)
     var mac = MACAddress(0)
+}
+
+extension IPAddress {
+    /// Family (0 for IPv4, 1 for IPv6), high and low 64 bits: compared as a tuple, the same
+    /// order as `IPAddress`, without the call into TaglineCore that its `<` and `==` take.
+    typealias OrderedKey = (family: UInt8, high: UInt64, low: UInt64)
+
+    @inline(__always)
+    var orderedKey: OrderedKey {
+        switch self {
+        case .v4(let value): return (0, 0, UInt64(value))
+        case .v6(let high, let low): return (1, high, low)
+        }
+    }
 }
 
 extension Pipeline {
@@ -54,11 +107,13 @@ extension Pipeline {
     }
 
     /// Tells whether `address` is one of the gateway's own, scanning the few interface
-    /// addresses instead of hashing into `ForwardingTable.localAddresses`.
+    /// addresses instead of hashing into `ForwardingTable.localAddresses`. The scan reads
+    /// integer keys, so it neither copies the interfaces nor calls into TaglineCore.
     @inline(__always)
     func isLocalAddress(_ address: IPAddress, forwarding: ForwardingTable) -> Bool {
-        forwarding.inside.addresses.contains(address)
-            || forwarding.outside.addresses.contains(address)
+        let key = address.orderedKey
+        for local in forwarding.localAddressKeys where local == key { return true }
+        return false
     }
 }
 

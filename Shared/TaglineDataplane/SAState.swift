@@ -15,6 +15,9 @@ public final class SAState: @unchecked Sendable {
     public let sequence: OutboundSequence
     /// The fields of `childSA` the packet path reads per packet.
     let plan: SAPlan
+    /// The selectors of `childSA`, in the form the packet path matches.
+    let localSelectors: [PlanSelector]
+    let remoteSelectors: [PlanSelector]
     /// Behind a pointer, so that reads and writes under the lock skip the dynamic
     /// exclusivity check a class's stored property gets inside a closure.
     private let replayWindow: UnsafeMutablePointer<ReplayWindow>
@@ -36,6 +39,8 @@ public final class SAState: @unchecked Sendable {
         precondition(workerCount > 0, "an SA needs at least one worker")
         self.childSA = childSA
         plan = SAPlan(childSA)
+        localSelectors = childSA.localSelectors.map(PlanSelector.init)
+        remoteSelectors = childSA.remoteSelectors.map(PlanSelector.init)
         counters = SACounterBlock(workerCount: workerCount)
         let extended = childSA.usesExtendedSequenceNumbers
         self.sequence = OutboundSequence(

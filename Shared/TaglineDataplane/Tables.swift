@@ -8,6 +8,8 @@ import TaglineCore
 public final class SATable: @unchecked Sendable {
     /// Inbound SAs keyed by the SPI in received packets.
     public let inbound: [UInt32: SAState]
+    /// `inbound` again, for the per-packet lookup.
+    let inboundIndex: SPIIndex
     /// Outbound SAs in the order their selectors are tried: newest first.
     public let outbound: [SAState]
     /// Inbound SPIs of SAs that share their selectors with an older SA, as
@@ -21,6 +23,7 @@ public final class SATable: @unchecked Sendable {
         var byInboundSPI = [UInt32: SAState]()
         for state in states { byInboundSPI[state.childSA.inboundSPI] = state }
         inbound = byInboundSPI
+        inboundIndex = SPIIndex(byInboundSPI)
         outbound = states.sorted {
             if $0.childSA.installedAt != $1.childSA.installedAt {
                 return $0.childSA.installedAt > $1.childSA.installedAt
@@ -54,19 +57,20 @@ public final class SATable: @unchecked Sendable {
         // TODO: index the selectors (a trie per family) once gateways carry hundreds of SAs.
         var newest: SAState?
         for state in outbound {
-            let sa = state.childSA
-            let localMatch = sa.localSelectors.contains {
+            // The plan and selectors, not childSA: a ChildSA copy retains its strings and arrays.
+            let plan = state.plan
+            let localMatch = state.localSelectors.contains {
                 $0.matches(address: source, ipProtocol: ipProtocol, port: ports?.source)
             }
             guard localMatch else { continue }
-            let remoteMatch = sa.remoteSelectors.contains {
+            let remoteMatch = state.remoteSelectors.contains {
                 $0.matches(address: destination, ipProtocol: ipProtocol, port: ports?.destination)
             }
             guard remoteMatch else { continue }
             if newest == nil { newest = state }
             guard state.sequence.remaining > 0 else { continue }
             // The rekey responder's new SA waits for proof that the peer has it.
-            if sa.awaitsInboundTraffic == true, successors.contains(sa.inboundSPI),
+            if plan.awaitsInboundTraffic, successors.contains(plan.inboundSPI),
                 state.counters.value(.decrypt) == 0
             {
                 continue
@@ -84,12 +88,11 @@ public final class SATable: @unchecked Sendable {
     )
         -> Bool
     {
-        let sa = state.childSA
-        let remoteMatch = sa.remoteSelectors.contains {
+        let remoteMatch = state.remoteSelectors.contains {
             $0.matches(address: source, ipProtocol: ipProtocol, port: ports?.source)
         }
         guard remoteMatch else { return false }
-        return sa.localSelectors.contains {
+        return state.localSelectors.contains {
             $0.matches(address: destination, ipProtocol: ipProtocol, port: ports?.destination)
         }
     }
@@ -185,6 +188,8 @@ public final class ForwardingTable: @unchecked Sendable {
     public let routes: PrefixTable<Route>
     public let neighbours: [NeighbourKey: MACAddress]
     public let localAddresses: Set<IPAddress>
+    /// The interface addresses in `IPAddress.orderedKey` form, which the packet path scans.
+    let localAddressKeys: [IPAddress.OrderedKey]
 
     public init(
         inside: DataplaneInterface, outside: DataplaneInterface, routes: PrefixTable<Route>,
@@ -195,6 +200,7 @@ public final class ForwardingTable: @unchecked Sendable {
         self.routes = routes
         self.neighbours = neighbours
         self.localAddresses = Set(inside.addresses + outside.addresses)
+        localAddressKeys = (inside.addresses + outside.addresses).map(\.orderedKey)
     }
 
     /// Returns the next hop for `destination` through `interface`, or nil when the route
