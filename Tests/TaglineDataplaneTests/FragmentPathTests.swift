@@ -197,6 +197,30 @@ final class FragmentPathTests: XCTestCase {
         XCTAssertEqual(state.pathMTU.effective(interfaceMTU: 1500), 1280)
     }
 
+    /// Checks that a path narrower than 1280 bytes plus ESP carries 1280-byte IPv6 packets as
+    /// outer fragments. IPv6 senders do not go below 1280 (RFC 8201 §4), so an ICMPv6
+    /// "packet too big" alone would lose them.
+    func testIPv6MinimumMTUCarried() throws {
+        for (outerIPv6, mtu) in [(false, 576), (true, 1280)] {
+            let (gw1, _, gw2, _) = try gateways(outerIPv6: outerIPv6)
+            _ = gw1.outside(packetTooBig(quoting: sentESP(gw1), mtu: mtu), sink: MemorySink())
+            let packet = Lab.ipv6UDP(payload: [UInt8](repeating: 7, count: 1280 - 48))
+            let wire = MemorySink()
+            let replies = MemorySink()
+            let verdict = gw1.inside(Lab.fromHostA(packet), sink: wire, replies: replies)
+            XCTAssertEqual(replies.frames.count, 0, "outer MTU \(mtu)")
+            guard case .forwarded(let count) = verdict, count >= 2 else {
+                XCTFail("outer MTU \(mtu): \(verdict)")
+                continue
+            }
+            XCTAssertEqual(
+                wire.frames.map { $0.count <= 14 + mtu }, Array(repeating: true, count: count))
+            let host = MemorySink()
+            for frame in wire.frames { _ = gw2.outside(frame, sink: host) }
+            XCTAssertEqual(host.frames.map { Array($0[14...]) }, [Lab.forwarded(packet, hops: 2)])
+        }
+    }
+
     func testPacketTooBigClampedAndIgnored() throws {
         let (gw1, state, _, _) = try gateways()
         let esp = sentESP(gw1)
