@@ -159,7 +159,7 @@ final class FragmentReassembler {
         return .incomplete
     }
 
-    /// Returns true when `datagram` already holds exactly these bytes at `start`, with the
+    /// Returns true when `datagram` already contains exactly these bytes at `start`, with the
     /// same end of datagram.
     private func isDuplicate(
         _ datagram: Datagram, start: Int, more: Bool, data: UnsafeRawBufferPointer
