@@ -136,6 +136,40 @@ final class FragmentPathTests: XCTestCase {
         XCTAssertEqual(announcedMTU(icmpReply(gw1, udp(length: 1500, dontFragment: true))), 1430)
     }
 
+    /// Checks that gw2 cuts a decrypted packet longer than its 1400-byte inside link into
+    /// fragments when DF is clear, and drops it as too big when DF is set.
+    func testInsideMTUFragments() throws {
+        let pair = Lab.saPair()
+        let (gw1, _) = try Lab.gateway(
+            gw1: true, sa: pair.gw1, bindings: [TaggingRulesTests.bindingHostA])
+        let (gw2, _) = try Lab.gateway(gw1: false, sa: pair.gw2, insideMTU: 1400)
+        let packet = udp(length: 1430, dontFragment: false)
+        let wire = MemorySink()
+        XCTAssertEqual(gw1.inside(Lab.fromHostA(packet), sink: wire), .forwarded(frames: 1))
+        let host = MemorySink()
+        XCTAssertEqual(gw2.outside(wire.frames[0], sink: host), .forwarded(frames: 2))
+        let fragments = host.frames.map { Array($0[14...]) }
+        XCTAssertEqual(fragments.map { $0.count }, [1396, 54])
+        XCTAssertEqual(fragments.map { $0[6] }, [0x20, 0x00], "MF, then offset 172 units")
+        XCTAssertEqual(fragments.map { $0[7] }, [0, 172])
+        let forwarded = Lab.forwarded(packet, hops: 2)
+        XCTAssertEqual(Array(fragments[0][20...]), Array(forwarded[20..<1396]))
+        XCTAssertEqual(Array(fragments[1][20...]), Array(forwarded[1396...]))
+        for fragment in fragments {
+            let sum = fragment.withUnsafeBytes {
+                InternetChecksum.finish(
+                    InternetChecksum.sum(UnsafeRawBufferPointer(rebasing: $0[0..<20])))
+            }
+            XCTAssertEqual(sum, 0, "header checksum")
+        }
+
+        wire.removeAll()
+        host.removeAll()
+        _ = gw1.inside(Lab.fromHostA(udp(length: 1430, dontFragment: true)), sink: wire)
+        XCTAssertEqual(gw2.outside(wire.frames[0], sink: host), .dropped(.tooBig))
+        XCTAssertEqual(host.frames.count, 0)
+    }
+
     // MARK: - Path MTU
 
     /// An ICMP error from a router between the gateways to gw1, quoting the start of `esp`
