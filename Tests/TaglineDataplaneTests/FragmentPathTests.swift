@@ -170,6 +170,36 @@ final class FragmentPathTests: XCTestCase {
         XCTAssertEqual(host.frames.count, 0)
     }
 
+    /// Checks that a flood of packets too big for the tunnel gets a burst of ICMP errors, then
+    /// about one a millisecond, and that the errors not sent are counted.
+    func testICMPErrorsRateLimited() throws {
+        let (gw1, _, _, _) = try gateways()
+        let replies = MemorySink(capacity: 1000)
+        let packet = Lab.fromHostA(udp(length: 1431, dontFragment: true))
+        let started = monotonicNanoseconds()
+        for _ in 0..<1000 {
+            XCTAssertEqual(
+                gw1.inside(packet, sink: MemorySink(), replies: replies), .dropped(.tooBig))
+        }
+        let milliseconds = Int((monotonicNanoseconds() - started) / 1_000_000)
+        let limited = Int(gw1.context.dropTotals()["icmpRateLimited"] ?? 0)
+        XCTAssertEqual(replies.frames.count + limited, 1000)
+        XCTAssertGreaterThanOrEqual(replies.frames.count, 50)
+        XCTAssertLessThanOrEqual(replies.frames.count, 51 + milliseconds)
+    }
+
+    /// Checks the token bucket on its own clock: a burst of 50, then one token a millisecond.
+    func testICMPRateLimitBucket() {
+        var limit = ICMPRateLimit()
+        let start: UInt64 = 5_000_000_000
+        XCTAssertEqual((0..<60).filter { _ in limit.take(now: start) }.count, 50)
+        XCTAssertFalse(limit.take(now: start + 999_999))
+        XCTAssertTrue(limit.take(now: start + 1_000_000))
+        XCTAssertFalse(limit.take(now: start + 1_500_000))
+        XCTAssertEqual((0..<60).filter { _ in limit.take(now: start + 11_000_000) }.count, 10)
+        XCTAssertEqual((0..<60).filter { _ in limit.take(now: start + 1_000_000_000) }.count, 50)
+    }
+
     // MARK: - Path MTU
 
     /// An ICMP error from a router between the gateways to gw1, quoting the start of `esp`
