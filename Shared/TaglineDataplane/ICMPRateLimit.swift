@@ -1,7 +1,8 @@
-// The rate of ICMP errors one worker sends. RFC 1812 §4.3.2.8 asks routers to
-// limit it, so that a flood of expired or oversized packets, whose sources may
-// be forged, does not turn into a flood of ICMP messages from the gateway. The
-// figures are those of Linux's net.ipv4.icmp_msgs_per_sec and icmp_msgs_burst.
+// The rate of ICMP errors one worker sends. RFC 1812 §4.3.2.8 recommends that
+// routers limit it, so that a flood of expired or oversized packets, whose
+// sources may be forged, does not turn into a flood of ICMP messages from the
+// gateway. The figures are the defaults of Linux's net.ipv4.icmp_msgs_per_sec
+// and net.ipv4.icmp_msgs_burst.
 
 /// Token bucket of the ICMP and ICMPv6 errors of one worker.
 struct ICMPRateLimit {
