@@ -72,6 +72,8 @@ public enum DropReason: String, CaseIterable, Sendable {
     case unsupportedOffload
     /// Cipher or MAC call failed (OpenSSL error).
     case cryptoError
+    /// An ICMP error about a dropped packet was not sent: the worker's rate limit was reached.
+    case icmpRateLimited
 
     /// Position of the counter in a `DropCounters` block.
     @inline(__always)

@@ -113,6 +113,11 @@ final class FragmentReassembler {
         }
         var datagram = datagrams[fragment.key]!
 
+        // A network may deliver a fragment twice (RFC 5722 §4). An exact copy of a held
+        // fragment is dropped alone, so the datagram still completes.
+        if isDuplicate(datagram, start: start, more: fragment.more, data: data) {
+            return .incomplete
+        }
         // Overlaps are rejected outright (RFC 5722 for IPv6; the same rule for IPv4).
         if datagram.ranges.contains(where: { $0.overlaps(start..<end) }) {
             remove(fragment.key)
@@ -152,6 +157,18 @@ final class FragmentReassembler {
         }
         datagrams[fragment.key] = datagram
         return .incomplete
+    }
+
+    /// Returns true when `datagram` already contains exactly these bytes at `start`, with the
+    /// same end of datagram.
+    private func isDuplicate(
+        _ datagram: Datagram, start: Int, more: Bool, data: UnsafeRawBufferPointer
+    ) -> Bool {
+        let end = start + data.count
+        guard datagram.ranges.contains(start..<end),
+            more == (datagram.totalLength != end)
+        else { return false }
+        return datagram.data[start..<end].elementsEqual(data)
     }
 
     private func isContiguous(_ ranges: [Range<Int>], total: Int) -> Bool {

@@ -63,6 +63,10 @@ extension Pipeline {
         {
             return
         }
+        guard icmpRateLimit.take(now: monotonicNanoseconds()) else {
+            drops.increment(.icmpRateLimited)
+            return
+        }
         guard let source = forwarding.inside.addresses.first(where: { $0.isIPv4 == info.isIPv4 }),
             let out = sink.reserveFrame()
         else { return }

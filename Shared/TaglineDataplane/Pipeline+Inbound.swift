@@ -394,6 +394,14 @@ extension Pipeline {
             return drop(.ttlExpired)
         }
         HopLimit.decrement(innerOut, isIPv4: info.isIPv4)
+        if info.length > forwarding.inside.mtu {
+            let verdict = deliverFragments(
+                UnsafeRawBufferPointer(innerOut), info: info, nextHop: nextHop,
+                forwarding: forwarding, sink: sink)
+            if case .dropped = verdict { return verdict }
+            counters.add(.bytesIn, UInt64(info.length), worker: worker)
+            return verdict
+        }
 
         // The Ethernet header goes right before the packet. Without the next hop's address the
         // frame is held, and the solicitation reuses the reserved frame once it is copied.

@@ -125,7 +125,12 @@ extension Pipeline {
                     state: state, sgt: sgt, forwarding: forwarding,
                     sink: sink)
             }
-            if info.isIPv4 && !info.dontFragment && context.fragmentation.afterEncryption {
+            // IPv6 senders do not go below 1280 bytes (RFC 8201 §4), so a narrower tunnel
+            // carries such packets as outer fragments (RFC 8200 §5) in either fragmentation mode.
+            let ipv6Minimum = !info.isIPv4 && info.length <= PathMTU.minimumIPv6
+            if ipv6Minimum
+                || (info.isIPv4 && !info.dontFragment && context.fragmentation.afterEncryption)
+            {
                 return encryptAndFragment(
                     innerPacket, info: info, offload: offload, mtu: pathMTU, state: state,
                     sgt: sgt, forwarding: forwarding, sink: sink)

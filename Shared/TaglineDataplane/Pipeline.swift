@@ -130,6 +130,8 @@ public final class Pipeline {
     @exclusivity(unchecked) var nextIdentification: UInt16 = 1
     /// Buffer and IPv6 identification for fragmentation after encryption.
     let outerFragments = OuterFragmentState()
+    /// Limit of the ICMP errors this worker sends.
+    var icmpRateLimit = ICMPRateLimit()
     /// Outer fragments waiting for the rest of their datagram.
     let reassembler = FragmentReassembler()
     /// Frames waiting for a next hop's link-layer address.

@@ -136,6 +136,70 @@ final class FragmentPathTests: XCTestCase {
         XCTAssertEqual(announcedMTU(icmpReply(gw1, udp(length: 1500, dontFragment: true))), 1430)
     }
 
+    /// Checks that gw2 cuts a decrypted packet longer than its 1400-byte inside link into
+    /// fragments when DF is clear, and drops it as too big when DF is set.
+    func testInsideMTUFragments() throws {
+        let pair = Lab.saPair()
+        let (gw1, _) = try Lab.gateway(
+            gw1: true, sa: pair.gw1, bindings: [TaggingRulesTests.bindingHostA])
+        let (gw2, _) = try Lab.gateway(gw1: false, sa: pair.gw2, insideMTU: 1400)
+        let packet = udp(length: 1430, dontFragment: false)
+        let wire = MemorySink()
+        XCTAssertEqual(gw1.inside(Lab.fromHostA(packet), sink: wire), .forwarded(frames: 1))
+        let host = MemorySink()
+        XCTAssertEqual(gw2.outside(wire.frames[0], sink: host), .forwarded(frames: 2))
+        let fragments = host.frames.map { Array($0[14...]) }
+        XCTAssertEqual(fragments.map { $0.count }, [1396, 54])
+        XCTAssertEqual(fragments.map { $0[6] }, [0x20, 0x00], "MF, then offset 172 units")
+        XCTAssertEqual(fragments.map { $0[7] }, [0, 172])
+        let forwarded = Lab.forwarded(packet, hops: 2)
+        XCTAssertEqual(Array(fragments[0][20...]), Array(forwarded[20..<1396]))
+        XCTAssertEqual(Array(fragments[1][20...]), Array(forwarded[1396...]))
+        for fragment in fragments {
+            let sum = fragment.withUnsafeBytes {
+                InternetChecksum.finish(
+                    InternetChecksum.sum(UnsafeRawBufferPointer(rebasing: $0[0..<20])))
+            }
+            XCTAssertEqual(sum, 0, "header checksum")
+        }
+
+        wire.removeAll()
+        host.removeAll()
+        _ = gw1.inside(Lab.fromHostA(udp(length: 1430, dontFragment: true)), sink: wire)
+        XCTAssertEqual(gw2.outside(wire.frames[0], sink: host), .dropped(.tooBig))
+        XCTAssertEqual(host.frames.count, 0)
+    }
+
+    /// Checks that a flood of packets too big for the tunnel gets a burst of ICMP errors, then
+    /// about one a millisecond, and that the errors not sent are counted.
+    func testICMPErrorsRateLimited() throws {
+        let (gw1, _, _, _) = try gateways()
+        let replies = MemorySink(capacity: 1000)
+        let packet = Lab.fromHostA(udp(length: 1431, dontFragment: true))
+        let started = monotonicNanoseconds()
+        for _ in 0..<1000 {
+            XCTAssertEqual(
+                gw1.inside(packet, sink: MemorySink(), replies: replies), .dropped(.tooBig))
+        }
+        let milliseconds = Int((monotonicNanoseconds() - started) / 1_000_000)
+        let limited = Int(gw1.context.dropTotals()["icmpRateLimited"] ?? 0)
+        XCTAssertEqual(replies.frames.count + limited, 1000)
+        XCTAssertGreaterThanOrEqual(replies.frames.count, 50)
+        XCTAssertLessThanOrEqual(replies.frames.count, 51 + milliseconds)
+    }
+
+    /// Checks the token bucket on its own clock: a burst of 50, then one token a millisecond.
+    func testICMPRateLimitBucket() {
+        var limit = ICMPRateLimit()
+        let start: UInt64 = 5_000_000_000
+        XCTAssertEqual((0..<60).filter { _ in limit.take(now: start) }.count, 50)
+        XCTAssertFalse(limit.take(now: start + 999_999))
+        XCTAssertTrue(limit.take(now: start + 1_000_000))
+        XCTAssertFalse(limit.take(now: start + 1_500_000))
+        XCTAssertEqual((0..<60).filter { _ in limit.take(now: start + 11_000_000) }.count, 10)
+        XCTAssertEqual((0..<60).filter { _ in limit.take(now: start + 1_000_000_000) }.count, 50)
+    }
+
     // MARK: - Path MTU
 
     /// An ICMP error from a router between the gateways to gw1, quoting the start of `esp`
@@ -195,6 +259,30 @@ final class FragmentPathTests: XCTestCase {
         // Below the IPv6 minimum MTU: raised to 1280.
         _ = gw1.outside(packetTooBig(quoting: sentESP(gw1), mtu: 600), sink: MemorySink())
         XCTAssertEqual(state.pathMTU.effective(interfaceMTU: 1500), 1280)
+    }
+
+    /// Checks that a path narrower than 1280 bytes plus ESP carries 1280-byte IPv6 packets as
+    /// outer fragments. IPv6 senders do not go below 1280 (RFC 8201 §4), so an ICMPv6
+    /// "packet too big" alone would lose them.
+    func testIPv6MinimumMTUCarried() throws {
+        for (outerIPv6, mtu) in [(false, 576), (true, 1280)] {
+            let (gw1, _, gw2, _) = try gateways(outerIPv6: outerIPv6)
+            _ = gw1.outside(packetTooBig(quoting: sentESP(gw1), mtu: mtu), sink: MemorySink())
+            let packet = Lab.ipv6UDP(payload: [UInt8](repeating: 7, count: 1280 - 48))
+            let wire = MemorySink()
+            let replies = MemorySink()
+            let verdict = gw1.inside(Lab.fromHostA(packet), sink: wire, replies: replies)
+            XCTAssertEqual(replies.frames.count, 0, "outer MTU \(mtu)")
+            guard case .forwarded(let count) = verdict, count >= 2 else {
+                XCTFail("outer MTU \(mtu): \(verdict)")
+                continue
+            }
+            XCTAssertEqual(
+                wire.frames.map { $0.count <= 14 + mtu }, Array(repeating: true, count: count))
+            let host = MemorySink()
+            for frame in wire.frames { _ = gw2.outside(frame, sink: host) }
+            XCTAssertEqual(host.frames.map { Array($0[14...]) }, [Lab.forwarded(packet, hops: 2)])
+        }
     }
 
     func testPacketTooBigClampedAndIgnored() throws {

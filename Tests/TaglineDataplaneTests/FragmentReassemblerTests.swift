@@ -51,6 +51,34 @@ final class FragmentReassemblerTests: XCTestCase {
         }
     }
 
+    /// Checks that a fragment delivered twice leaves the datagram to complete, while a copy
+    /// with other bytes or another end is an overlap.
+    func testDuplicateFragments() {
+        let rows: [(offset: Int, length: Int, more: Bool, expected: String, note: String)] = [
+            (0, 16, true, "incomplete", "first fragment"),
+            (0, 16, true, "incomplete", "exact copy of the first"),
+            (24, 8, false, "incomplete", "last fragment"),
+            (24, 8, false, "incomplete", "exact copy of the last"),
+            (16, 8, true, "complete 32", "hole filled"),
+            (0, 16, true, "incomplete", "a new datagram"),
+            (0, 16, false, "invalid", "same range, but now the last fragment"),
+        ]
+        let reassembler = FragmentReassembler()
+        for (index, row) in rows.enumerated() {
+            let outcome = add(reassembler, offset: row.offset, length: row.length, more: row.more)
+            XCTAssertEqual(describe(outcome), row.expected, "row \(index): \(row.note)")
+        }
+
+        // Same range, other bytes: an overlap that could change the datagram.
+        XCTAssertEqual(describe(add(reassembler, offset: 0, length: 16, more: true)), "incomplete")
+        let other = FragmentInfo(key: key, offset: 0, more: true, dataOffset: 0, dataLength: 16)
+        let outcome = [UInt8](repeating: 0xAA, count: 16).withUnsafeBytes {
+            reassembler.add(other, data: $0, now: 0)
+        }
+        XCTAssertEqual(describe(outcome), "invalid")
+        XCTAssertEqual(reassembler.pendingCount, 0)
+    }
+
     func testCompletePayloadIsInOrder() {
         let reassembler = FragmentReassembler()
         _ = add(reassembler, offset: 24, length: 3, more: false)

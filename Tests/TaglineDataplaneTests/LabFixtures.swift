@@ -113,9 +113,11 @@ enum Lab {
 
     /// Interfaces 1 (inside) and 2 (outside) of a gateway, with connected routes and
     /// every neighbour already resolved.
-    static func forwarding(gw1 isGW1: Bool, neighbours: Bool = true) -> ForwardingTable {
+    static func forwarding(
+        gw1 isGW1: Bool, neighbours: Bool = true, insideMTU: Int = 1500
+    ) -> ForwardingTable {
         let inside = DataplaneInterface(
-            name: "inside", index: 1, mac: isGW1 ? gw1InsideMAC : gw2InsideMAC, mtu: 1500,
+            name: "inside", index: 1, mac: isGW1 ? gw1InsideMAC : gw2InsideMAC, mtu: insideMTU,
             addresses: isGW1
                 ? [gw1Inside, IPAddress("2001:db8:a::1")!]
                 : [gw2Inside, IPAddress("2001:db8:b::1")!])
@@ -149,11 +151,11 @@ enum Lab {
     /// `bindings` published.
     static func gateway(
         gw1 isGW1: Bool, sa: ChildSA, bindings: [SGTBinding] = [],
-        neighbours: Bool = true
+        neighbours: Bool = true, insideMTU: Int = 1500
     ) throws -> (Pipeline, SAState) {
         let memory = try MemoryPipeline(
             sa: sa, bindings: bindings,
-            forwarding: forwarding(gw1: isGW1, neighbours: neighbours),
+            forwarding: forwarding(gw1: isGW1, neighbours: neighbours, insideMTU: insideMTU),
             lease: SequenceLease(first: 1, count: 1000), slotCount: 1)
         memory.context.debugEnabled = true
         return (memory.pipeline, memory.state)

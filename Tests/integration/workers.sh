@@ -50,6 +50,23 @@ for port in range(40000, 40032):
         [ "$packets" -gt 0 ] 2>/dev/null || fail "gw1 worker $worker handled no packets ($packets)"
         echo "ok: gw1 worker $worker handled $packets packets"
     done
-    tl gw1 show dataplane | grep -Eq '^0 +0 +[0-9]+ +[0-9]+ +[0-9]+\.[0-9]{3}s +[0-9]+\.[0-9]{3}s +[0-9]+\.[0-9]%$' ||
-        fail "show dataplane on gw1 lacks worker 0's row with CPU 0, times and busy %"
+    tl gw1 show dataplane | grep -Eq '^0 +0 +[0-9]+ +[0-9]+ +[0-9]+\.[0-9]{3}s +[0-9]+\.[0-9]{3}s +[0-9]+\.[0-9]% +[0-9]+$' ||
+        fail "show dataplane on gw1 lacks worker 0's row with CPU 0, times, busy % and ring drops"
+}
+
+# A CPU list the dataplane may not use (CPU 1023 is past any machine this runs
+# on) makes dataplane-tagger exit at start. `lab up` must fail and name the
+# cause, and no gateway's services may keep running.
+lab_unusable_cpus() {
+    require_cmd supervisord supervisor
+    trap lab_cleanup EXIT
+    local output
+    if output=$(DATAPLANE_CPUS=1023 START_TIMEOUT=5 "$lab" up --bin "$bin" 2>&1); then
+        echo "$output"
+        fail "lab up succeeded with DATAPLANE_CPUS=1023"
+    fi
+    echo "$output"
+    echo "$output" | grep -q "invalid --cpus 1023" ||
+        fail "lab up did not show the dataplane's --cpus error"
+    [ ! -f "$LAB_DIR/gw1/supervisord.pid" ] || fail "gw1's supervisord still runs"
 }
