@@ -3,10 +3,17 @@ import XCTest
 
 @testable import TaglineDataplane
 
-/// Frames the kernel drops because nobody empties an RX ring are counted from
-/// PACKET_STATISTICS, and the totals survive the reset that reading them causes.
-final class RXRingDropTests: XCTestCase {
+/// Rings that overflow, on a real veth. A burst larger than a TX ring's slot count, without
+/// a flush between frames, must all be sent (one RX block of small frames makes such a
+/// burst). Frames the kernel drops because nobody empties an RX ring must be counted from
+/// PACKET_STATISTICS, and the totals must survive the reset that reading them causes.
+final class RingOverflowTests: XCTestCase {
     private var lab: NamespaceLab!
+
+    /// Broadcast, ethertype 0x88B5 (local experimental), zero padding to 60 bytes.
+    private static let frame =
+        [UInt8](repeating: 0xFF, count: 6) + [UInt8](repeating: 0x02, count: 6) + [0x88, 0xB5]
+        + [UInt8](repeating: 0, count: 46)
 
     override func setUpWithError() throws {
         guard getuid() == 0 else {
@@ -18,6 +25,29 @@ final class RXRingDropTests: XCTestCase {
 
     override func tearDown() {
         lab?.destroy()
+    }
+
+    func testBurstOverRingSize() throws {
+        let ringSlots = 512
+        let frames = ringSlots * 4
+        let (sent, rejected, unavailable) = try lab.inNamespace(lab.gateway1) {
+            let ring = try TXRing(interface: InterfaceInfo.read("g1o"), frameCount: ringSlots)
+            let frame = RingOverflowTests.frame
+            var unavailable = 0
+            for _ in 0..<frames {
+                guard let slot = ring.reserveFrame() else {
+                    unavailable += 1
+                    continue
+                }
+                slot.copyBytes(from: frame)
+                ring.commitFrame(offset: 0, length: frame.count)
+            }
+            ring.flush()
+            return (ring.sentFrames, ring.rejectedFrames, unavailable)
+        }
+        XCTAssertEqual(unavailable, 0, "reserveFrame returned no slot")
+        XCTAssertEqual(sent, UInt64(frames))
+        XCTAssertEqual(rejected, 0)
     }
 
     func testFullRingDropsAreCounted() throws {
@@ -35,8 +65,7 @@ final class RXRingDropTests: XCTestCase {
         let frames = 400
         try lab.inNamespace(lab.gateway2) {
             let sender = try TXRing(interface: InterfaceInfo.read("g2o"), frameCount: 512)
-            var frame = [UInt8](repeating: 0xFF, count: 6) + [UInt8](repeating: 0x02, count: 6)
-            frame += [0x88, 0xB5] + [UInt8](repeating: 0, count: 46)
+            let frame = RingOverflowTests.frame
             for _ in 0..<frames {
                 guard let slot = sender.reserveFrame() else { continue }
                 slot.copyBytes(from: frame)
