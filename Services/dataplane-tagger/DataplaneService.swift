@@ -67,10 +67,12 @@ final class DataplaneService {
             snapshotType: MessageType.bindingSnapshot,
             onSnapshot: { [unowned self] (items: [String: SGTBinding]) in
                 bindings = items
+                controller.bindings.stagedSequence = bindingClient?.sequence ?? 0
                 installBindings()
             },
             onUpdate: { [unowned self] key, item in
                 bindings[key] = item
+                controller.bindings.stagedSequence = bindingClient?.sequence ?? 0
                 stageBinding(key: key, item)
             })
 
@@ -179,6 +181,8 @@ final class DataplaneService {
             workers: controller.workerStatuses())
         reply.bindingTables = controller.bindings.publications
         reply.bindingChanges = controller.bindings.publishedChanges
+        reply.bindingSequence = controller.bindings.publishedSequence
+        reply.bindingPublishedAt = controller.bindings.publishedAt
         return reply
     }
 }
