@@ -15,7 +15,10 @@
 //     address's answer (the baseline); the best of --rounds passes each;
 //   - IPv6 lookups per second over addresses inside the stored IPv6 prefixes;
 //   - seconds for the first change to a copy of the table, which duplicates
-//     its storage, and removes plus re-inserts per second on that copy.
+//     its storage, and removes plus re-inserts per second on that copy;
+//   - publication: microseconds for a batch of 1, 100 or 10,000 changes plus
+//     the snapshot the workers would get, with the earlier snapshots kept
+//     alive as workers would, so every touched piece is copied.
 
 import Foundation
 import TaglineCore
@@ -100,6 +103,23 @@ struct LPMBenchmark {
         }
         let updateSeconds = Double(monotonicNanoseconds() - updateStart) / 1e9
 
+        // Publication: changes after a snapshot, then the next snapshot.
+        var held = [next.snapshot()]
+        var publishMicros: [(Int, Double)] = []
+        for batch in [1, 100, 10_000] {
+            let changes = (0..<batch).map { _ in
+                bindings[Int.random(in: 0..<bindings.count, using: &random)]
+            }
+            let start = monotonicNanoseconds()
+            for (prefix, sgt) in changes {
+                next.insert(prefix, SGT(sgt.value == 0xFFFE ? 1 : sgt.value + 1)!)
+            }
+            held.append(next.snapshot())
+            publishMicros.append((batch, Double(monotonicNanoseconds() - start) / 1e3))
+        }
+
+        withExtendedLifetime(held) {}
+
         // Report.
         let results: [(String, String)] = [
             ("prefixes", String(table.count)),
@@ -121,7 +141,7 @@ struct LPMBenchmark {
             ("lpm_ipv6_lookups_per_s", format(Double(addressesIPv6.count) / bestIPv6, 0)),
             ("copy_on_first_change_s", format(copySeconds, 3)),
             ("remove_and_insert_per_s", format(Double(updates.count) / updateSeconds, 0)),
-        ]
+        ] + publishMicros.map { ("publish_\($0.0)_changes_us", format($0.1, 0)) }
         if settings.json {
             let fields = results.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
             print("{\"benchmark\": \"lpm\", \(fields)}")

@@ -23,6 +23,7 @@ final class BindingService {
         self.bus = bus
         self.store = store
         self.logger = bus.logger
+        let loadStart = monotonicNanoseconds()
         try store.replaceAll(source: .config, with: configured)
         table = BindingTable(try store.loadAll())
         var items: [String: SGTBinding] = [:]
@@ -33,7 +34,8 @@ final class BindingService {
         logger.notice(
             "TAG",
             "loaded \(table.all.count) bindings, \(table.count) effective "
-                + "(\(configured.count) from the configuration)")
+                + "(\(configured.count) from the configuration) in "
+                + "\((monotonicNanoseconds() - loadStart) / 1_000_000) ms")
         registerHandlers()
     }
 

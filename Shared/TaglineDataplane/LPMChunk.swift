@@ -4,8 +4,9 @@
 //
 // The first level (2^24 slots) is 4096 chunks of 4096 slots, found through
 // an array of 4096 chunk pointers. The second-level blocks sit 16 to a page
-// of the same size, found through an array of page pointers. A slot no
-// prefix covers points at one shared zero chunk that is never written.
+// of the same size, found through an array of page pointers, and so do the
+// IPv6 trie's entries and children (16 nodes to a page). A chunk no prefix
+// covers is one shared zero chunk that is never written.
 //
 // A table owns the pieces it allocated since its last snapshot. A piece
 // from before that is shared, so the table copies it before the first
@@ -92,4 +93,36 @@ enum LPMChunk {
         let page = pages[block >> blockShift]
         return UInt16(truncatingIfNeeded: page[(block & blockMask) << 8 | Int(address & 0xFF)])
     }
+}
+
+/// A growable array of UInt32 words in 16 KiB pages that snapshots share: the IPv4 blocks
+/// and the IPv6 node arrays. The owning LPMStorage copies, appends and frees the pages.
+@usableFromInline
+struct LPMPages {
+    /// `capacity` page pointers, the first `count` in use.
+    @usableFromInline var pointers = LPMChunk.allocatePointers(0)
+    /// The generation that allocated each page in use.
+    var owners: [UInt64] = []
+    var capacity = 0
+
+    var count: Int { owners.count }
+
+    /// Words in the pages in use.
+    var wordCount: Int { count << LPMChunk.slotShift }
+
+    var memoryBytes: Int {
+        count * LPMChunk.bytes + capacity * MemoryLayout<UInt>.stride
+            + owners.capacity * MemoryLayout<UInt64>.stride
+    }
+
+    /// Reads word `index` of the pages behind `pointers`.
+    @inline(__always)
+    static func word(_ pointers: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>, _ index: Int)
+        -> UInt32
+    {
+        pointers[index >> LPMChunk.slotShift][index & LPMChunk.slotMask]
+    }
+
+    @inline(__always)
+    func word(_ index: Int) -> UInt32 { LPMPages.word(pointers, index) }
 }

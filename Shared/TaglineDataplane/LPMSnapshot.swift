@@ -1,8 +1,9 @@
 // A read-only view of an LPMTable for the workers. Taking one costs a copy
-// of the two IPv4 pointer arrays (32 KiB, plus 8 bytes per page of 16
-// blocks). The chunks and pages themselves are shared with the table, which
+// of the pointer arrays: 32 KiB for the IPv4 first level, plus 8 bytes per
+// page of 16 IPv4 blocks or 16 IPv6 nodes. The chunks and pages themselves are shared with the table, which
 // copies a piece before writing it once a snapshot can see it. The IPv6
-// arrays are shared the same way as whole Swift arrays.
+// node arrays are pages too; the IPv6 leaf records are one Swift array,
+// copied whole by the first change to a leaf after a snapshot.
 
 import TaglineCore
 
@@ -11,8 +12,9 @@ import TaglineCore
 public final class LPMSnapshot: @unchecked Sendable {
     @usableFromInline let chunks: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>
     @usableFromInline let pages: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>
-    @usableFromInline let entriesIPv6: [UInt32]
-    @usableFromInline let childrenIPv6: [UInt32]
+    @usableFromInline let entriesIPv6: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>
+    @usableFromInline let childrenIPv6: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>
+    @usableFromInline let hasIPv6: Bool
     @usableFromInline let leavesIPv6: [LeafIPv6]
     /// Number of prefixes stored, IPv4 and IPv6 together.
     public let count: Int
@@ -25,15 +27,15 @@ public final class LPMSnapshot: @unchecked Sendable {
 
     init(
         chunks: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>,
-        pages: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>, pageCount: Int,
-        entriesIPv6: [UInt32], childrenIPv6: [UInt32], leavesIPv6: [LeafIPv6], count: Int
+        blockPages: LPMPages, entriesIPv6: LPMPages, childrenIPv6: LPMPages,
+        leavesIPv6: [LeafIPv6], count: Int
     ) {
         self.chunks = .allocate(capacity: LPMChunk.chunkCount)
         self.chunks.initialize(from: chunks, count: LPMChunk.chunkCount)
-        self.pages = .allocate(capacity: max(pageCount, 1))
-        self.pages.initialize(from: pages, count: pageCount)
-        self.entriesIPv6 = entriesIPv6
-        self.childrenIPv6 = childrenIPv6
+        pages = LPMSnapshot.copyPointers(blockPages)
+        self.entriesIPv6 = LPMSnapshot.copyPointers(entriesIPv6)
+        self.childrenIPv6 = LPMSnapshot.copyPointers(childrenIPv6)
+        hasIPv6 = entriesIPv6.count > 0
         self.leavesIPv6 = leavesIPv6
         self.count = count
     }
@@ -42,6 +44,8 @@ public final class LPMSnapshot: @unchecked Sendable {
         for piece in piecesToFree { LPMChunk.release(piece) }
         chunks.deallocate()
         pages.deallocate()
+        entriesIPv6.deallocate()
+        childrenIPv6.deallocate()
         // A long chain of successors with no other reference is released one at a time,
         // not by recursion in deinit.
         var next = successor
@@ -53,6 +57,15 @@ public final class LPMSnapshot: @unchecked Sendable {
         }
     }
 
+    private static func copyPointers(_ pages: LPMPages)
+        -> UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>
+    {
+        let pointers = UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>.allocate(
+            capacity: max(pages.count, 1))
+        pointers.initialize(from: pages.pointers, count: pages.count)
+        return pointers
+    }
+
     /// Returns the SGT of the longest prefix that contains `address`, or nil.
     @inlinable
     public func lookup(_ address: IPAddress) -> SGT? {
@@ -62,7 +75,8 @@ public final class LPMSnapshot: @unchecked Sendable {
         case .v6(let high, let low):
             return SGT(
                 LPMStorage.lookupIPv6(
-                    high, low, entries: entriesIPv6, children: childrenIPv6, leaves: leavesIPv6))
+                    high, low, entries: entriesIPv6, children: childrenIPv6, isEmpty: !hasIPv6,
+                    leaves: leavesIPv6))
         }
     }
 

@@ -123,7 +123,9 @@ extension LPMStorage {
         if let reused = freeBlocks.popLast() {
             block = reused
         } else {
-            if blockCount == pageCount << LPMChunk.blockShift { appendPage() }
+            if blockCount == blockPages.count << LPMChunk.blockShift {
+                appendPage(&blockPages, zeroed: false)
+            }
             block = blockCount
             blockCount += 1
             blockPrefixCounts.append(0)

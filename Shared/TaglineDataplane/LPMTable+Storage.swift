@@ -27,12 +27,9 @@ final class LPMStorage: @unchecked Sendable {
     @usableFromInline let chunks: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>
     /// The generation that allocated each chunk; the table owns it when equal to `generation`.
     let chunkOwners: UnsafeMutablePointer<UInt64>
-    /// The IPv4 second-level blocks, 16 to a page; `pageCapacity` pointers.
-    @usableFromInline var pages: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>
-    var pageOwners: [UInt64] = []
-    var pageCapacity = 0
-    /// Pages allocated; blocks below `pageCount << LPMChunk.blockShift` exist.
-    var pageCount = 0
+    /// The IPv4 second-level blocks, 16 to a page; blocks below
+    /// `blockPages.count << LPMChunk.blockShift` exist.
+    @usableFromInline var blockPages = LPMPages()
     /// Blocks ever handed out; indices below it are in use or on `freeBlocks`.
     var blockCount = 0
     var freeBlocks: [Int] = []
@@ -47,11 +44,11 @@ final class LPMStorage: @unchecked Sendable {
     var latest: LPMSnapshot?
 
     /// IPv6 node entries: the root's 2^16, then 256 per node, node n at
-    /// `rootSizeIPv6 + (n - 1) * nodeSizeIPv6`. Empty until the first IPv6 insert.
-    @usableFromInline var entriesIPv6: [UInt32] = []
+    /// `rootSizeIPv6 + (n - 1) * nodeSizeIPv6`. No pages until the first IPv6 insert.
+    var entriesIPv6 = LPMPages()
     /// Child per entry, laid out like `entriesIPv6`: 0 for none, a node number, or
     /// `leafFlag` with an index into `leavesIPv6`.
-    @usableFromInline var childrenIPv6: [UInt32] = []
+    var childrenIPv6 = LPMPages()
     var nodeCountIPv6 = 0
     /// Prefixes stored as leaves in child slots, and the free places among them.
     @usableFromInline var leavesIPv6: [LeafIPv6] = []
@@ -64,17 +61,20 @@ final class LPMStorage: @unchecked Sendable {
         chunks = LPMChunk.allocatePointers(LPMChunk.chunkCount)
         chunkOwners = .allocate(capacity: LPMChunk.chunkCount)
         chunkOwners.initialize(repeating: 0, count: LPMChunk.chunkCount)
-        pages = LPMChunk.allocatePointers(0)
     }
 
     deinit {
         for index in 0..<LPMChunk.chunkCount where chunks[index] != LPMChunk.zero {
             dropPiece(chunks[index], owner: chunkOwners[index])
         }
-        for index in 0..<pageCount { dropPiece(pages[index], owner: pageOwners[index]) }
+        for pages in [blockPages, entriesIPv6, childrenIPv6] {
+            for index in 0..<pages.count {
+                dropPiece(pages.pointers[index], owner: pages.owners[index])
+            }
+            pages.pointers.deallocate()
+        }
         chunks.deallocate()
         chunkOwners.deallocate()
-        pages.deallocate()
     }
 
     var blocksInUse: Int { blockCount - freeBlocks.count }
@@ -114,35 +114,48 @@ final class LPMStorage: @unchecked Sendable {
     /// Returns the 256 entries of `block`, for reading only.
     @inline(__always)
     func readBlock(_ block: Int) -> UnsafeMutablePointer<UInt32> {
-        pages[block >> LPMChunk.blockShift] + (block & LPMChunk.blockMask) << 8
+        blockPages.pointers[block >> LPMChunk.blockShift] + (block & LPMChunk.blockMask) << 8
     }
 
     /// Returns the 256 entries of `block`, its page copied first when shared.
     @inline(__always)
     func writableBlock(_ block: Int) -> UnsafeMutablePointer<UInt32> {
-        let index = block >> LPMChunk.blockShift
-        if pageOwners[index] != generation {
-            let old = pages[index]
-            pages[index] = LPMChunk.allocate(copying: old)
-            dropPiece(old, owner: pageOwners[index])
-            pageOwners[index] = generation
-        }
-        return pages[index] + (block & LPMChunk.blockMask) << 8
+        writablePage(&blockPages, block >> LPMChunk.blockShift)
+            + (block & LPMChunk.blockMask) << 8
     }
 
-    /// Adds a page of blocks owned by this table, growing the pointer array by doubling.
-    func appendPage() {
-        if pageCount == pageCapacity {
-            let capacity = max(64, pageCapacity * 2)
-            let grown = LPMChunk.allocatePointers(capacity)
-            grown.update(from: pages, count: pageCount)
-            pages.deallocate()
-            pages = grown
-            pageCapacity = capacity
+    /// Returns page `index` of `pages`, copied first when shared.
+    @inline(__always)
+    func writablePage(_ pages: inout LPMPages, _ index: Int) -> UnsafeMutablePointer<UInt32> {
+        if pages.owners[index] != generation {
+            let old = pages.pointers[index]
+            pages.pointers[index] = LPMChunk.allocate(copying: old)
+            dropPiece(old, owner: pages.owners[index])
+            pages.owners[index] = generation
         }
-        pages[pageCount] = LPMChunk.allocate(copying: nil)
-        pageOwners.append(generation)
-        pageCount += 1
+        return pages.pointers[index]
+    }
+
+    /// Writes word `index` of `pages`, copying its page first when shared.
+    @inline(__always)
+    func writeWord(_ pages: inout LPMPages, _ index: Int, _ value: UInt32) {
+        writablePage(&pages, index >> LPMChunk.slotShift)[index & LPMChunk.slotMask] = value
+    }
+
+    /// Adds a page owned by this table to `pages`, zeroed when `zeroed`, growing the
+    /// pointer array by doubling.
+    func appendPage(_ pages: inout LPMPages, zeroed: Bool) {
+        if pages.count == pages.capacity {
+            let capacity = max(64, pages.capacity * 2)
+            let grown = LPMChunk.allocatePointers(capacity)
+            grown.update(from: pages.pointers, count: pages.count)
+            pages.pointers.deallocate()
+            pages.pointers = grown
+            pages.capacity = capacity
+        }
+        let page = LPMChunk.allocate(copying: zeroed ? LPMChunk.zero : nil)
+        pages.pointers[pages.count] = page
+        pages.owners.append(generation)
     }
 
     /// Returns a deep copy, for a mutation of a table value that another value shares.
@@ -153,17 +166,21 @@ final class LPMStorage: @unchecked Sendable {
             other.chunks[index] = LPMChunk.allocate(copying: chunks[index])
             other.chunkOwners[index] = other.generation
         }
-        for index in 0..<pageCount {
-            other.appendPage()
-            other.pages[index].update(from: pages[index], count: LPMChunk.entries)
+        for (pages, keyPath) in [
+            (blockPages, \LPMStorage.blockPages), (entriesIPv6, \LPMStorage.entriesIPv6),
+            (childrenIPv6, \LPMStorage.childrenIPv6),
+        ] {
+            for index in 0..<pages.count {
+                other.appendPage(&other[keyPath: keyPath], zeroed: false)
+                other[keyPath: keyPath].pointers[index].update(
+                    from: pages.pointers[index], count: LPMChunk.entries)
+            }
         }
         other.blockCount = blockCount
         other.freeBlocks = freeBlocks
         other.blockPrefixCounts = blockPrefixCounts
         other.ribIPv4 = ribIPv4
         other.countIPv4 = countIPv4
-        other.entriesIPv6 = entriesIPv6
-        other.childrenIPv6 = childrenIPv6
         other.nodeCountIPv6 = nodeCountIPv6
         other.leavesIPv6 = leavesIPv6
         other.freeLeavesIPv6 = freeLeavesIPv6
@@ -176,7 +193,7 @@ final class LPMStorage: @unchecked Sendable {
     /// piece before it next writes it. Costs the two pointer arrays, not the table.
     func snapshot() -> LPMSnapshot {
         let view = LPMSnapshot(
-            chunks: chunks, pages: pages, pageCount: pageCount, entriesIPv6: entriesIPv6,
+            chunks: chunks, blockPages: blockPages, entriesIPv6: entriesIPv6,
             childrenIPv6: childrenIPv6, leavesIPv6: leavesIPv6, count: countIPv4 + countIPv6)
         latest?.successor = view
         latest = view
@@ -188,46 +205,44 @@ final class LPMStorage: @unchecked Sendable {
 
     @inlinable @inline(__always)
     func lookupIPv4(_ address: UInt32) -> UInt16 {
-        LPMChunk.lookupIPv4(address, chunks: chunks, pages: pages)
+        LPMChunk.lookupIPv4(address, chunks: chunks, pages: blockPages.pointers)
     }
 
     @usableFromInline
     func lookupIPv6(_ high: UInt64, _ low: UInt64) -> UInt16 {
         LPMStorage.lookupIPv6(
-            high, low, entries: entriesIPv6, children: childrenIPv6, leaves: leavesIPv6)
+            high, low, entries: entriesIPv6.pointers, children: childrenIPv6.pointers,
+            isEmpty: entriesIPv6.count == 0, leaves: leavesIPv6)
     }
 
-    /// Looks up an IPv6 address in a trie's arrays; snapshots share it.
+    /// Looks up an IPv6 address in a trie's pages; snapshots share it.
     @usableFromInline
     static func lookupIPv6(
-        _ high: UInt64, _ low: UInt64, entries: [UInt32], children: [UInt32],
+        _ high: UInt64, _ low: UInt64, entries: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>,
+        children: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>, isEmpty: Bool,
         leaves: [LeafIPv6]
     ) -> UInt16 {
-        guard !entries.isEmpty else { return 0 }
-        return entries.withUnsafeBufferPointer { entries in
-            children.withUnsafeBufferPointer { children in
-                var index = Int(high >> 48)
-                var best = entries[index]
-                var node = children[index]
-                var depth = 16
-                while node != 0 {
-                    if node & LPMStorage.leafFlag != 0 {
-                        let leaf = leaves[Int(node & ~LPMStorage.leafFlag)]
-                        if high & leaf.maskHigh == leaf.high, low & leaf.maskLow == leaf.low {
-                            best = leaf.entry
-                        }
-                        break
-                    }
-                    index = LPMStorage.entryIndexIPv6(
-                        node: Int(node), chunk: LPMStorage.chunk(high, low, depth: depth))
-                    let entry = entries[index]
-                    if entry != 0 { best = entry }
-                    node = children[index]
-                    depth += 8
+        guard !isEmpty else { return 0 }
+        var index = Int(high >> 48)
+        var best = LPMPages.word(entries, index)
+        var node = LPMPages.word(children, index)
+        var depth = 16
+        while node != 0 {
+            if node & LPMStorage.leafFlag != 0 {
+                let leaf = leaves[Int(node & ~LPMStorage.leafFlag)]
+                if high & leaf.maskHigh == leaf.high, low & leaf.maskLow == leaf.low {
+                    best = leaf.entry
                 }
-                return UInt16(truncatingIfNeeded: best)
+                break
             }
+            index = LPMStorage.entryIndexIPv6(
+                node: Int(node), chunk: LPMStorage.chunk(high, low, depth: depth))
+            let entry = LPMPages.word(entries, index)
+            if entry != 0 { best = entry }
+            node = LPMPages.word(children, index)
+            depth += 8
         }
+        return UInt16(truncatingIfNeeded: best)
     }
 
     /// Extracts the 8 address bits starting at `depth`, a multiple of 8 from 16 to 120.
@@ -287,12 +302,8 @@ final class LPMStorage: @unchecked Sendable {
         shrinkToFit()
     }
 
-    /// Gives back the spare capacity that growth by doubling left in the IPv6 node arrays.
+    /// Gives back the spare capacity that growth by doubling left in the IPv6 leaf array.
     func shrinkToFit() {
-        if entriesIPv6.capacity > entriesIPv6.count {
-            entriesIPv6 = LPMStorage.exactCopy(entriesIPv6)
-            childrenIPv6 = LPMStorage.exactCopy(childrenIPv6)
-        }
         if leavesIPv6.capacity > leavesIPv6.count {
             leavesIPv6 = LPMStorage.exactCopy(leavesIPv6)
         }
@@ -330,12 +341,10 @@ final class LPMStorage: @unchecked Sendable {
         for index in 0..<LPMChunk.chunkCount where chunks[index] != LPMChunk.zero {
             usage.firstLevel += LPMChunk.bytes
         }
-        usage.blocks = pageCount * LPMChunk.bytes
-        usage.blocks += pageCapacity * MemoryLayout<UInt>.stride + pageOwners.capacity * 8
+        usage.blocks = blockPages.memoryBytes
         usage.blocks += blockPrefixCounts.capacity * MemoryLayout<Int32>.stride
         usage.blocks += freeBlocks.capacity * MemoryLayout<Int>.stride
-        usage.nodesIPv6 = entriesIPv6.capacity * MemoryLayout<UInt32>.stride
-        usage.nodesIPv6 += childrenIPv6.capacity * MemoryLayout<UInt32>.stride
+        usage.nodesIPv6 = entriesIPv6.memoryBytes + childrenIPv6.memoryBytes
         usage.nodesIPv6 += leavesIPv6.capacity * MemoryLayout<LeafIPv6>.stride
         // A native dictionary stores keys and values in separate arrays plus one bit of
         // occupancy per bucket.

@@ -559,5 +559,7 @@ lab_clear_child_sas() {
 . "$here/fragments.sh"
 # shellcheck source=churn.sh
 . "$here/churn.sh"
+# shellcheck source=bindings-scale.sh
+. "$here/bindings-scale.sh"
 
 "$1"
