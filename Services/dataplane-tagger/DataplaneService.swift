@@ -65,6 +65,9 @@ final class DataplaneService {
         bindingClient = bus.cloneClient(
             from: .bindingStore, updateType: MessageType.bindingUpdate,
             snapshotType: MessageType.bindingSnapshot,
+            // A snapshot of a million bindings takes seconds to encode and decode; a
+            // shorter timeout would ask again before the reply arrives, forever.
+            snapshotTimeout: 30,
             onSnapshot: { [unowned self] (items: [String: SGTBinding]) in
                 bindings = items
                 controller.bindings.stagedSequence = bindingClient?.sequence ?? 0

@@ -14,15 +14,18 @@ extension ServiceBus {
     /// Keeps a copy of the table that `service` serves with
     /// `cloneServer(updateType:snapshotType:)`. `onSnapshot` gets the whole
     /// table after each (re)synchronisation; `onUpdate` gets each later
-    /// change, with nil for a removal. Both run on the loop.
+    /// change, with nil for a removal. Both run on the loop. `snapshotTimeout` is the
+    /// seconds to wait for a snapshot reply, which grows with the table.
     public func cloneClient<Item: Codable & Sendable>(
         from owner: ServiceName, updateType: String, snapshotType: String,
+        snapshotTimeout: Double = 1.0,
         onSnapshot: @escaping ([String: Item]) -> Void,
         onUpdate: @escaping (String, Item?) -> Void
     ) -> CloneClient<Item> {
         let client = CloneClient<Item>(
             bus: self, owner: owner, updateType: updateType, snapshotType: snapshotType,
             onSnapshot: onSnapshot, onUpdate: onUpdate)
+        client.snapshotTimeout = snapshotTimeout
         subscribe(to: owner, type: updateType) { [weak client] (update: CloneUpdate<Item>, _) in
             client?.receive(update)
         }
