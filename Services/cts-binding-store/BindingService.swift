@@ -41,6 +41,7 @@ final class BindingService {
 
     private func registerHandlers() {
         registerChangeHandlers()
+        registerPackedSnapshot()
         bus.handle(MessageType.bindingLookup) { [unowned self] (request: BindingLookupRequest, _) in
             BindingLookupReply(binding: table.lookup(request.address))
         }

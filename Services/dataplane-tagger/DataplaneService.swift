@@ -67,8 +67,10 @@ final class DataplaneService {
             snapshotType: MessageType.bindingSnapshot,
             // A snapshot of a million bindings takes seconds to encode and decode; a
             // shorter timeout would ask again before the reply arrives, forever.
-            // TODO: a compact binding snapshot; JSON of a million took 14 s to arrive decoded.
             snapshotTimeout: 30,
+            fetchSnapshot: { [unowned self] timeout, completion in
+                fetchPackedBindings(timeout: timeout, completion: completion)
+            },
             onSnapshot: { [unowned self] (items: [String: SGTBinding]) in
                 bindings = items
                 controller.bindings.stagedSequence = bindingClient?.sequence ?? 0
@@ -100,6 +102,33 @@ final class DataplaneService {
         logger.info("CHILD", "\(reason): \(controller.installedSAs.count) SAs installed")
         leasesInFlight = leasesInFlight.filter { controller.saState(inboundSPI: $0) != nil }
         requestLeases()
+    }
+
+    /// Requests the packed binding snapshot and hands it to the clone client as a
+    /// SnapshotReply keyed by prefix text, the keys of the store's clone updates.
+    private func fetchPackedBindings(
+        timeout: Double,
+        completion: @escaping (Result<SnapshotReply<SGTBinding>, BusError>) -> Void
+    ) {
+        bus.client(.bindingStore).send(
+            MessageType.bindingSnapshotPacked, EmptyRequest(), as: PackedBindingSnapshot.self,
+            timeout: timeout, loop: loop
+        ) { result in
+            completion(
+                result.flatMap { packed in
+                    do {
+                        let bindings = try PackedBindings.unpack(
+                            packed.records, count: packed.count)
+                        var items = [String: SGTBinding](minimumCapacity: bindings.count)
+                        for binding in bindings { items[binding.prefix.description] = binding }
+                        return .success(
+                            SnapshotReply(
+                                epoch: packed.epoch, sequence: packed.sequence, items: items))
+                    } catch {
+                        return .failure(.decode("packed binding snapshot: \(error)"))
+                    }
+                })
+        }
     }
 
     private func installBindings() {

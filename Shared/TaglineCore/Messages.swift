@@ -46,6 +46,8 @@ public enum MessageType {
     public static let bindingList = "cts.binding.list"
     /// Clone-pattern snapshot of effective bindings: EmptyRequest -> SnapshotReply<SGTBinding>
     public static let bindingSnapshot = "cts.binding.snapshot"
+    /// The binding clone snapshot as PackedBindingSnapshot, for large tables.
+    public static let bindingSnapshotPacked = "cts.binding.snapshot.packed"
     /// Published by cts-binding-store: CloneUpdate<SGTBinding>
     public static let bindingUpdate = "cts.binding.update"
 
