@@ -25,6 +25,7 @@ final class BindingService {
         self.logger = bus.logger
         let loadStart = monotonicNanoseconds()
         try store.replaceAll(source: .config, with: configured)
+        // TODO: stream rows without per-row arrays; a million take 2.5 s to read and parse.
         let rows = try store.loadAll()
         let rowsLoaded = monotonicNanoseconds()
         table = BindingTable(rows)
