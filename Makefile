@@ -71,6 +71,7 @@ bench: build
 	bench/ike-compare --bin $(BUILD_DIR) --shared $(SHARED_DIR) -n $(BENCH_N) --rounds $(BENCH_ROUNDS)
 	bench/pipeline-rate --bin $(BUILD_DIR) --packets $(BENCH_PACKETS) --cpu-packets $(BENCH_CPU_PACKETS)
 	$(BUILD_DIR)/tagline-bench lpm
+	bench/binding-scale --bin $(BUILD_DIR)
 	if [ "$(ESP_BENCH)" = 1 ]; then $(ESP_COMPARE); fi
 
 # ESP forwarding comparison (bench/esp-compare, about 8 minutes); extra

@@ -15,7 +15,11 @@
 //     address's answer (the baseline); the best of --rounds passes each;
 //   - IPv6 lookups per second over addresses inside the stored IPv6 prefixes;
 //   - seconds for the first change to a copy of the table, which duplicates
-//     its storage, and removes plus re-inserts per second on that copy.
+//     its storage, and removes plus re-inserts per second on that copy;
+//   - publication: microseconds for a batch of 1, 100 or 10,000 changes
+//     (random bindings of the list with a new SGT) plus the snapshot the
+//     workers would get, the median of 101, 21 and 3 batches. Earlier
+//     snapshots stay alive, so every touched piece is copied.
 
 import Foundation
 import TaglineCore
@@ -100,28 +104,50 @@ struct LPMBenchmark {
         }
         let updateSeconds = Double(monotonicNanoseconds() - updateStart) / 1e9
 
+        // Publication: changes after a snapshot, then the next snapshot; the median of
+        // several publications per batch size. Snapshots stay alive, as while workers read.
+        var held = [next.snapshot()]
+        var publishMicros: [(Int, Double)] = []
+        for (batch, repeats) in [(1, 101), (100, 21), (10_000, 3)] {
+            var micros: [Double] = []
+            for _ in 0..<repeats {
+                let changes = (0..<batch).map { _ in
+                    bindings[Int.random(in: 0..<bindings.count, using: &random)]
+                }
+                let start = monotonicNanoseconds()
+                for (prefix, sgt) in changes {
+                    next.insert(prefix, SGT(sgt.value == 0xFFFE ? 1 : sgt.value + 1)!)
+                }
+                held.append(next.snapshot())
+                micros.append(Double(monotonicNanoseconds() - start) / 1e3)
+            }
+            publishMicros.append((batch, micros.sorted()[repeats / 2]))
+        }
+        withExtendedLifetime(held) {}
+
         // Report.
-        let results: [(String, String)] = [
-            ("prefixes", String(table.count)),
-            ("ipv4_blocks", String(table.ipv4BlockCount)),
-            ("ipv6_nodes", String(table.ipv6NodeCount)),
-            ("load_s", format(loadSeconds, 3)),
-            ("bytes_per_binding", format(table.bytesPerBinding, 1)),
-            ("first_level_bytes", String(table.memoryUsage.firstLevel)),
-            ("block_bytes", String(table.memoryUsage.blocks)),
-            ("ipv6_node_bytes", String(table.memoryUsage.nodesIPv6)),
-            ("rib_bytes_estimate", String(table.memoryUsage.rib)),
-            (
-                "resident_growth_bytes_per_binding",
-                format(Double(residentGrowth) / Double(max(1, table.count)), 1)
-            ),
-            ("lpm_ipv4_lookups_per_s", format(Double(addresses.count) / bestLPM, 0)),
-            ("exact_ipv4_lookups_per_s", format(Double(addresses.count) / bestExact, 0)),
-            ("lpm_over_exact", format(bestExact / bestLPM, 2)),
-            ("lpm_ipv6_lookups_per_s", format(Double(addressesIPv6.count) / bestIPv6, 0)),
-            ("copy_on_first_change_s", format(copySeconds, 3)),
-            ("remove_and_insert_per_s", format(Double(updates.count) / updateSeconds, 0)),
-        ]
+        let results: [(String, String)] =
+            [
+                ("prefixes", String(table.count)),
+                ("ipv4_blocks", String(table.ipv4BlockCount)),
+                ("ipv6_nodes", String(table.ipv6NodeCount)),
+                ("load_s", format(loadSeconds, 3)),
+                ("bytes_per_binding", format(table.bytesPerBinding, 1)),
+                ("first_level_bytes", String(table.memoryUsage.firstLevel)),
+                ("block_bytes", String(table.memoryUsage.blocks)),
+                ("ipv6_node_bytes", String(table.memoryUsage.nodesIPv6)),
+                ("rib_bytes_estimate", String(table.memoryUsage.rib)),
+                (
+                    "resident_growth_bytes_per_binding",
+                    format(Double(residentGrowth) / Double(max(1, table.count)), 1)
+                ),
+                ("lpm_ipv4_lookups_per_s", format(Double(addresses.count) / bestLPM, 0)),
+                ("exact_ipv4_lookups_per_s", format(Double(addresses.count) / bestExact, 0)),
+                ("lpm_over_exact", format(bestExact / bestLPM, 2)),
+                ("lpm_ipv6_lookups_per_s", format(Double(addressesIPv6.count) / bestIPv6, 0)),
+                ("copy_on_first_change_s", format(copySeconds, 3)),
+                ("remove_and_insert_per_s", format(Double(updates.count) / updateSeconds, 0)),
+            ] + publishMicros.map { ("publish_\($0.0)_changes_us", format($0.1, 0)) }
         if settings.json {
             let fields = results.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
             print("{\"benchmark\": \"lpm\", \(fields)}")

@@ -7,6 +7,7 @@
 //                          [--case NAME]
 //                          [--perf-control CTL,ACK] [--json]
 //   tagline-bench lpm [--count N] [--lookups N] [--rounds R] [--seed S] [--json]
+//   tagline-bench binding-latency --run-dir DIR [--load N] [--samples N] [--json]
 //
 // Results go to standard output, one line per result; progress and
 // diagnostics go to standard error. Exit status: 0 success, 1 a measurement
@@ -78,6 +79,14 @@ let usage = """
     lookups on one core against an exact-match dictionary of the same
     addresses, and IPv6 lookups. Prints load time, memory per binding and
     lookups per second (the best of R passes).
+
+    usage: tagline-bench binding-latency --run-dir DIR [--load N] [--samples N] [--json]
+
+    binding-latency: loads N IPv4 /32 bindings of 10.0.0.0/12 into
+    cts-binding-store (default 1000000), waits until dataplane-tagger reports
+    them, then changes one binding N times (--samples, default 200) and prints
+    p50 and p99 milliseconds from the store's reply to the dataplane's
+    publication of a table that holds the change.
 
       --count N                prefixes in the table (default 1000000)
       --lookups N              IPv4 addresses looked up per pass (default 4000000)
@@ -192,6 +201,8 @@ case "pipeline":
     }
 case "binding-churn":
     runBindingChurn(arguments.dropFirst())
+case "binding-latency":
+    runBindingLatency(arguments.dropFirst())
 case "lpm":
     let options = parseOptions(
         arguments.dropFirst(), values: ["--count", "--lookups", "--rounds", "--seed"],

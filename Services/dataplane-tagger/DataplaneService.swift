@@ -65,12 +65,20 @@ final class DataplaneService {
         bindingClient = bus.cloneClient(
             from: .bindingStore, updateType: MessageType.bindingUpdate,
             snapshotType: MessageType.bindingSnapshot,
+            // A snapshot of a million bindings takes seconds to encode and decode; a
+            // shorter timeout would ask again before the reply arrives, forever.
+            snapshotTimeout: 30,
+            fetchSnapshot: { [unowned self] timeout, completion in
+                fetchPackedBindings(timeout: timeout, completion: completion)
+            },
             onSnapshot: { [unowned self] (items: [String: SGTBinding]) in
                 bindings = items
+                controller.bindings.stagedSequence = bindingClient?.sequence ?? 0
                 installBindings()
             },
             onUpdate: { [unowned self] key, item in
                 bindings[key] = item
+                controller.bindings.stagedSequence = bindingClient?.sequence ?? 0
                 stageBinding(key: key, item)
             })
 
@@ -94,6 +102,33 @@ final class DataplaneService {
         logger.info("CHILD", "\(reason): \(controller.installedSAs.count) SAs installed")
         leasesInFlight = leasesInFlight.filter { controller.saState(inboundSPI: $0) != nil }
         requestLeases()
+    }
+
+    /// Requests the packed binding snapshot and hands it to the clone client as a
+    /// SnapshotReply keyed by prefix text, the keys of the store's clone updates.
+    private func fetchPackedBindings(
+        timeout: Double,
+        completion: @escaping (Result<SnapshotReply<SGTBinding>, BusError>) -> Void
+    ) {
+        bus.client(.bindingStore).send(
+            MessageType.bindingSnapshotPacked, EmptyRequest(), as: PackedBindingSnapshot.self,
+            timeout: timeout, loop: loop
+        ) { result in
+            completion(
+                result.flatMap { packed in
+                    do {
+                        let bindings = try PackedBindings.unpack(
+                            packed.records, count: packed.count)
+                        var items = [String: SGTBinding](minimumCapacity: bindings.count)
+                        for binding in bindings { items[binding.prefix.description] = binding }
+                        return .success(
+                            SnapshotReply(
+                                epoch: packed.epoch, sequence: packed.sequence, items: items))
+                    } catch {
+                        return .failure(.decode("packed binding snapshot: \(error)"))
+                    }
+                })
+        }
     }
 
     private func installBindings() {
@@ -179,6 +214,8 @@ final class DataplaneService {
             workers: controller.workerStatuses())
         reply.bindingTables = controller.bindings.publications
         reply.bindingChanges = controller.bindings.publishedChanges
+        reply.bindingSequence = controller.bindings.publishedSequence
+        reply.bindingPublishedAt = controller.bindings.publishedAt
         return reply
     }
 }

@@ -14,15 +14,20 @@ extension ServiceBus {
     /// Keeps a copy of the table that `service` serves with
     /// `cloneServer(updateType:snapshotType:)`. `onSnapshot` gets the whole
     /// table after each (re)synchronisation; `onUpdate` gets each later
-    /// change, with nil for a removal. Both run on the loop.
+    /// change, with nil for a removal. Both run on the loop. `snapshotTimeout` is the
+    /// seconds to wait for a snapshot reply, which grows with the table.
     public func cloneClient<Item: Codable & Sendable>(
         from owner: ServiceName, updateType: String, snapshotType: String,
+        snapshotTimeout: Double = 1.0,
+        fetchSnapshot: CloneClient<Item>.SnapshotFetcher? = nil,
         onSnapshot: @escaping ([String: Item]) -> Void,
         onUpdate: @escaping (String, Item?) -> Void
     ) -> CloneClient<Item> {
         let client = CloneClient<Item>(
             bus: self, owner: owner, updateType: updateType, snapshotType: snapshotType,
             onSnapshot: onSnapshot, onUpdate: onUpdate)
+        client.snapshotTimeout = snapshotTimeout
+        client.fetchSnapshot = fetchSnapshot
         subscribe(to: owner, type: updateType) { [weak client] (update: CloneUpdate<Item>, _) in
             client?.receive(update)
         }
@@ -56,6 +61,13 @@ public final class CloneClient<Item: Codable & Sendable> {
     public private(set) var lastHeartbeat: UInt64 = 0
     /// Seconds to wait for a snapshot reply before asking again.
     public var snapshotTimeout: Double = 1.0
+    /// Requests a snapshot in an encoding of the owner's own, given the timeout; the
+    /// completion runs on the loop.
+    public typealias SnapshotFetcher = (
+        Double, @escaping (Result<SnapshotReply<Item>, BusError>) -> Void
+    ) -> Void
+    /// Used in place of a `snapshotType` request when set.
+    public var fetchSnapshot: SnapshotFetcher?
 
     /// Updates received while a snapshot is outstanding; more than this
     /// many are dropped, and the sequence gap then forces another snapshot.
@@ -88,10 +100,8 @@ public final class CloneClient<Item: Codable & Sendable> {
         snapshotInFlight = true
         queued = []
         bus.logger.info("BUS", "\(owner.rawValue) \(updateType): requesting snapshot (\(reason))")
-        bus.client(owner).send(
-            snapshotType, EmptyRequest(), as: SnapshotReply<Item>.self,
-            timeout: snapshotTimeout, loop: bus.loop
-        ) { [weak self] result in
+        let completion: (Result<SnapshotReply<Item>, BusError>) -> Void = {
+            [weak self] result in
             guard let self else { return }
             self.snapshotInFlight = false
             switch result {
@@ -106,6 +116,13 @@ public final class CloneClient<Item: Codable & Sendable> {
                     self.requestSnapshot(reason: "retry")
                 }
             }
+        }
+        if let fetchSnapshot {
+            fetchSnapshot(snapshotTimeout, completion)
+        } else {
+            bus.client(owner).send(
+                snapshotType, EmptyRequest(), as: SnapshotReply<Item>.self,
+                timeout: snapshotTimeout, loop: bus.loop, completion: completion)
         }
     }
 

@@ -48,6 +48,8 @@ public enum MessageType {
     public static let sxpConnections = "cts.sxp.connections"
     /// Clone-pattern snapshot of effective bindings: EmptyRequest -> SnapshotReply<SGTBinding>
     public static let bindingSnapshot = "cts.binding.snapshot"
+    /// The binding clone snapshot as PackedBindingSnapshot, for large tables.
+    public static let bindingSnapshotPacked = "cts.binding.snapshot.packed"
     /// Published by cts-binding-store: CloneUpdate<SGTBinding>
     public static let bindingUpdate = "cts.binding.update"
 
@@ -374,6 +376,11 @@ public struct DataplaneStatusReply: Codable, Sendable {
     /// carried: many changes share one table while bindings change quickly.
     public var bindingTables: Int?
     public var bindingChanges: Int?
+    /// The clone sequence of cts-binding-store that the published binding table holds, and
+    /// the CLOCK_MONOTONIC nanoseconds when it was published (system-wide, so another
+    /// process can compare its own timestamps).
+    public var bindingSequence: UInt64?
+    public var bindingPublishedAt: UInt64?
     public init(
         insideInterface: String, outsideInterface: String, installedSAs: Int,
         bindings: Int, drops: [String: UInt64], workers: [WorkerStatus]

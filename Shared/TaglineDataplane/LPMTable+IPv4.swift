@@ -31,20 +31,22 @@ extension LPMStorage {
             }
         }
 
-        let slots = slots!
         if length <= 24 {
             let first = Int(address >> 8)
             for slot in first..<(first + 1 << (24 - length)) {
-                let entry = slots[slot]
+                let entry = readSlot(slot)
                 if entry & LPMEntry.blockFlag != 0 {
-                    let blocks = blocks!
-                    let base = Int(entry & ~LPMEntry.blockFlag) * LPMStorage.blockSize
-                    for index in base..<(base + LPMStorage.blockSize)
-                    where LPMEntry.isOwned(blocks[index], byLength: length) {
-                        blocks[index] = replacement
+                    let block = Int(entry & ~LPMEntry.blockFlag)
+                    guard ownsAny(readBlock(block), 0..<LPMStorage.blockSize, length) else {
+                        continue
+                    }
+                    let entries = writableBlock(block)
+                    for index in 0..<LPMStorage.blockSize
+                    where LPMEntry.isOwned(entries[index], byLength: length) {
+                        entries[index] = replacement
                     }
                 } else if LPMEntry.isOwned(entry, byLength: length) {
-                    slots[slot] = replacement
+                    writeSlot(slot, replacement)
                 }
             }
             return old
@@ -53,41 +55,44 @@ extension LPMStorage {
         // A prefix longer than /24 is in the block of its /24. The block goes back to the
         // pool when it contains no such prefix any more, because then all its entries are equal.
         let slot = Int(address >> 8)
-        let blocks = blocks!
-        let block = Int(slots[slot] & ~LPMEntry.blockFlag)
-        let base = block * LPMStorage.blockSize
-        let first = base + Int(address & 0xFF)
+        let block = Int(readSlot(slot) & ~LPMEntry.blockFlag)
+        let entries = writableBlock(block)
+        let first = Int(address & 0xFF)
         for index in first..<(first + 1 << (32 - length))
-        where LPMEntry.isOwned(blocks[index], byLength: length) {
-            blocks[index] = replacement
+        where LPMEntry.isOwned(entries[index], byLength: length) {
+            entries[index] = replacement
         }
         blockPrefixCounts[block] -= 1
         if blockPrefixCounts[block] == 0 {
-            slots[slot] = blocks[base]
+            writeSlot(slot, entries[0])
             freeBlocks.append(block)
         }
         return old
     }
 
+    /// True when an entry of `block` in `range` is owned by a prefix of `length` bits.
+    private func ownsAny(_ block: UnsafeMutablePointer<UInt32>, _ range: Range<Int>, _ length: Int)
+        -> Bool
+    {
+        range.contains { LPMEntry.isOwned(block[$0], byLength: length) }
+    }
+
     /// Writes a prefix whose RIB entry is already set. `isNew` is false when it replaces the
     /// SGT of an equal prefix, which must not count twice in its block.
     func writeIPv4(_ address: UInt32, length: Int, value: UInt16, isNew: Bool) {
-        if slots == nil { slots = LPMStorage.allocateSlots() }
-        let slots = slots!
         let entry = LPMEntry.make(value: value, length: length)
         if length <= 24 {
             let first = Int(address >> 8)
             for slot in first..<(first + 1 << (24 - length)) {
-                let current = slots[slot]
+                let current = readSlot(slot)
                 if current & LPMEntry.blockFlag != 0 {
-                    let blocks = blocks!
-                    let base = Int(current & ~LPMEntry.blockFlag) * LPMStorage.blockSize
-                    for index in base..<(base + LPMStorage.blockSize)
-                    where LPMEntry.length(blocks[index]) <= length {
-                        blocks[index] = entry
+                    let entries = writableBlock(Int(current & ~LPMEntry.blockFlag))
+                    for index in 0..<LPMStorage.blockSize
+                    where LPMEntry.length(entries[index]) <= length {
+                        entries[index] = entry
                     }
-                } else if LPMEntry.length(current) <= length {
-                    slots[slot] = entry
+                } else if LPMEntry.length(current) <= length, current != entry {
+                    writeSlot(slot, entry)
                 }
             }
             return
@@ -95,44 +100,37 @@ extension LPMStorage {
 
         // Longer than /24: into the block of its /24, made from the slot on first use.
         let slot = Int(address >> 8)
-        var current = slots[slot]
+        var current = readSlot(slot)
         if current & LPMEntry.blockFlag == 0 {
             let block = allocateBlock(filledWith: current)
             current = LPMEntry.blockFlag | UInt32(block)
-            slots[slot] = current
+            writeSlot(slot, current)
         }
         let block = Int(current & ~LPMEntry.blockFlag)
         if isNew { blockPrefixCounts[block] += 1 }
-        let blocks = blocks!
-        let first = block * LPMStorage.blockSize + Int(address & 0xFF)
+        let entries = writableBlock(block)
+        let first = Int(address & 0xFF)
         for index in first..<(first + 1 << (32 - length))
-        where LPMEntry.length(blocks[index]) <= length {
-            blocks[index] = entry
+        where LPMEntry.length(entries[index]) <= length {
+            entries[index] = entry
         }
     }
 
     /// Takes a block from the free list or the end of the pool, growing the pool by
-    /// doubling, and fills it with `entry`.
+    /// doubling of its page array, and fills it with `entry`.
     private func allocateBlock(filledWith entry: UInt32) -> Int {
         let block: Int
         if let reused = freeBlocks.popLast() {
             block = reused
         } else {
-            if blockCount == blockCapacity {
-                let capacity = max(64, blockCapacity * 2)
-                let bytes = capacity * LPMStorage.blockSize * MemoryLayout<UInt32>.stride
-                guard let raw = realloc(blocks, bytes) else {
-                    fatalError("LPMTable: realloc of \(capacity) IPv4 blocks failed")
-                }
-                blocks = raw.bindMemory(to: UInt32.self, capacity: capacity * LPMStorage.blockSize)
-                blockCapacity = capacity
+            if blockCount == blockPages.count << LPMChunk.blockShift {
+                appendPage(&blockPages, zeroed: false)
             }
             block = blockCount
             blockCount += 1
             blockPrefixCounts.append(0)
         }
-        let base = block * LPMStorage.blockSize
-        (blocks! + base).update(repeating: entry, count: LPMStorage.blockSize)
+        writableBlock(block).update(repeating: entry, count: LPMStorage.blockSize)
         blockPrefixCounts[block] = 0
         return block
     }

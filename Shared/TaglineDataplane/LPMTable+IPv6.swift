@@ -74,8 +74,8 @@ extension LPMStorage {
             }
             break
         }
-        for index in range where LPMEntry.isOwned(entriesIPv6[index], byLength: length) {
-            entriesIPv6[index] = replacement
+        for index in range where LPMEntry.isOwned(entriesIPv6.word(index), byLength: length) {
+            writeWord(&entriesIPv6, index, replacement)
         }
         // TODO: free IPv6 nodes left without entries or children. A bulk build drops them.
         return old
@@ -86,16 +86,16 @@ extension LPMStorage {
     }
 
     private func writeIPv6(_ key: IPv6Key, length: Int, entry: UInt32) {
-        if entriesIPv6.isEmpty {
-            entriesIPv6 = Array(repeating: 0, count: LPMStorage.rootSizeIPv6)
-            childrenIPv6 = Array(repeating: 0, count: LPMStorage.rootSizeIPv6)
+        while entriesIPv6.wordCount < LPMStorage.rootSizeIPv6 {
+            appendPage(&entriesIPv6, zeroed: true)
+            appendPage(&childrenIPv6, zeroed: true)
         }
         switch spanIPv6(key, length: length, entry: entry, create: true) {
         case .leaf(let leaf):
             leavesIPv6[leaf].entry = entry
         case .entries(let range, _):
-            for index in range where LPMEntry.length(entriesIPv6[index]) <= length {
-                entriesIPv6[index] = entry
+            for index in range where LPMEntry.length(entriesIPv6.word(index)) <= length {
+                writeWord(&entriesIPv6, index, entry)
             }
         }
     }
@@ -113,12 +113,12 @@ extension LPMStorage {
         var parent = rootIndex
         var depth = 16
         while true {
-            var child = childrenIPv6[parent]
+            var child = childrenIPv6.word(parent)
             if child & LPMStorage.leafFlag != 0 {
                 let leafIndex = Int(child & ~LPMStorage.leafFlag)
                 let leaf = leavesIPv6[leafIndex]
                 if leaf.high == key.high, leaf.low == key.low, Int(leaf.length) == length {
-                    if !create { childrenIPv6[parent] = 0 }
+                    if !create { writeWord(&childrenIPv6, parent, 0) }
                     return .leaf(leafIndex)
                 }
                 precondition(create, "LPMTable: IPv6 prefix missing from the trie")
@@ -126,7 +126,7 @@ extension LPMStorage {
                 // Another prefix needs this slot: a new node takes it and the leaf's
                 // prefix is written again, one node further down.
                 child = appendNodeIPv6()
-                childrenIPv6[parent] = child
+                writeWord(&childrenIPv6, parent, child)
                 freeLeavesIPv6.append(leafIndex)
                 writeIPv6(
                     IPv6Key(high: leaf.high, low: leaf.low), length: Int(leaf.length),
@@ -144,11 +144,11 @@ extension LPMStorage {
                         leafIndex = leavesIPv6.count
                         leavesIPv6.append(leaf)
                     }
-                    childrenIPv6[parent] = LPMStorage.leafFlag | UInt32(leafIndex)
+                    writeWord(&childrenIPv6, parent, LPMStorage.leafFlag | UInt32(leafIndex))
                     return .leaf(leafIndex)
                 }
                 child = appendNodeIPv6()
-                childrenIPv6[parent] = child
+                writeWord(&childrenIPv6, parent, child)
             }
             let index = LPMStorage.entryIndexIPv6(
                 node: Int(child), chunk: LPMStorage.chunk(key.high, key.low, depth: depth))
@@ -160,11 +160,15 @@ extension LPMStorage {
         }
     }
 
-    /// Appends an empty node and returns its number.
+    /// Appends an empty node and returns its number. Nodes are never reused, so the words
+    /// of a new node are still zero from the page's allocation.
     private func appendNodeIPv6() -> UInt32 {
         nodeCountIPv6 += 1
-        entriesIPv6.append(contentsOf: repeatElement(0, count: LPMStorage.nodeSizeIPv6))
-        childrenIPv6.append(contentsOf: repeatElement(0, count: LPMStorage.nodeSizeIPv6))
+        let end = LPMStorage.rootSizeIPv6 + nodeCountIPv6 * LPMStorage.nodeSizeIPv6
+        while entriesIPv6.wordCount < end {
+            appendPage(&entriesIPv6, zeroed: true)
+            appendPage(&childrenIPv6, zeroed: true)
+        }
         return UInt32(nodeCountIPv6)
     }
 }

@@ -22,11 +22,14 @@ final class LPMStorage: @unchecked Sendable {
     static let rootSizeIPv6 = 1 << 16
     static let nodeSizeIPv6 = 256
 
-    /// The IPv4 first level from calloc; nil until the first IPv4 insert.
-    @usableFromInline var slots: UnsafeMutablePointer<UInt32>?
-    /// The IPv4 second-level blocks, `blockCapacity` blocks of `blockSize` entries.
-    @usableFromInline var blocks: UnsafeMutablePointer<UInt32>?
-    var blockCapacity = 0
+    /// The IPv4 first level: `LPMChunk.chunkCount` chunk pointers, the zero chunk where no
+    /// prefix was ever written.
+    @usableFromInline let chunks: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>
+    /// The generation that allocated each chunk; the table owns it when equal to `generation`.
+    let chunkOwners: UnsafeMutablePointer<UInt64>
+    /// The IPv4 second-level blocks, 16 to a page; blocks below
+    /// `blockPages.count << LPMChunk.blockShift` exist.
+    @usableFromInline var blockPages = LPMPages()
     /// Blocks ever handed out; indices below it are in use or on `freeBlocks`.
     var blockCount = 0
     var freeBlocks: [Int] = []
@@ -35,13 +38,17 @@ final class LPMStorage: @unchecked Sendable {
     /// IPv4 prefixes by length (index 0-32): network address to SGT.
     var ribIPv4: [[UInt32: UInt16]] = Array(repeating: [:], count: 33)
     var countIPv4 = 0
+    /// Bumped by every snapshot, so that every piece allocated before it counts as shared.
+    var generation: UInt64 = 1
+    /// The last snapshot taken, which frees the shared pieces this table replaces.
+    var latest: LPMSnapshot?
 
     /// IPv6 node entries: the root's 2^16, then 256 per node, node n at
-    /// `rootSizeIPv6 + (n - 1) * nodeSizeIPv6`. Empty until the first IPv6 insert.
-    @usableFromInline var entriesIPv6: [UInt32] = []
+    /// `rootSizeIPv6 + (n - 1) * nodeSizeIPv6`. No pages until the first IPv6 insert.
+    var entriesIPv6 = LPMPages()
     /// Child per entry, laid out like `entriesIPv6`: 0 for none, a node number, or
     /// `leafFlag` with an index into `leavesIPv6`.
-    @usableFromInline var childrenIPv6: [UInt32] = []
+    var childrenIPv6 = LPMPages()
     var nodeCountIPv6 = 0
     /// Prefixes stored as leaves in child slots, and the free places among them.
     @usableFromInline var leavesIPv6: [LeafIPv6] = []
@@ -50,38 +57,130 @@ final class LPMStorage: @unchecked Sendable {
     var ribIPv6: [[IPv6Key: UInt16]] = Array(repeating: [:], count: 129)
     var countIPv6 = 0
 
-    init() {}
+    init() {
+        chunks = LPMChunk.allocatePointers(LPMChunk.chunkCount)
+        chunkOwners = .allocate(capacity: LPMChunk.chunkCount)
+        chunkOwners.initialize(repeating: 0, count: LPMChunk.chunkCount)
+    }
 
     deinit {
-        free(slots)
-        free(blocks)
+        for index in 0..<LPMChunk.chunkCount where chunks[index] != LPMChunk.zero {
+            dropPiece(chunks[index], owner: chunkOwners[index])
+        }
+        for pages in [blockPages, entriesIPv6, childrenIPv6] {
+            for index in 0..<pages.count {
+                dropPiece(pages.pointers[index], owner: pages.owners[index])
+            }
+            pages.pointers.deallocate()
+        }
+        chunks.deallocate()
+        chunkOwners.deallocate()
     }
 
     var blocksInUse: Int { blockCount - freeBlocks.count }
 
-    /// Returns a deep copy, for a mutation of a table that readers may share.
-    // TODO: copy only the touched first-level chunks and blocks; a full copy of a table of
-    // a million bindings took 0.2-0.3 s in `tagline-bench lpm`.
+    /// Frees a piece this table owns; hands a shared one to the latest snapshot.
+    private func dropPiece(_ piece: UnsafeMutablePointer<UInt32>, owner: UInt64) {
+        if owner == generation || latest == nil {
+            LPMChunk.release(piece)
+        } else {
+            latest!.piecesToFree.append(piece)
+        }
+    }
+
+    /// Returns the chunk of first-level slot `slot`, copied first when shared or zero.
+    @inline(__always)
+    func writableChunk(slot: Int) -> UnsafeMutablePointer<UInt32> {
+        let index = slot >> LPMChunk.slotShift
+        if chunkOwners[index] == generation { return chunks[index] }
+        let old = chunks[index]
+        let copy = LPMChunk.allocate(copying: old)
+        if old != LPMChunk.zero { dropPiece(old, owner: chunkOwners[index]) }
+        chunks[index] = copy
+        chunkOwners[index] = generation
+        return copy
+    }
+
+    @inline(__always)
+    func readSlot(_ slot: Int) -> UInt32 {
+        chunks[slot >> LPMChunk.slotShift][slot & LPMChunk.slotMask]
+    }
+
+    @inline(__always)
+    func writeSlot(_ slot: Int, _ entry: UInt32) {
+        writableChunk(slot: slot)[slot & LPMChunk.slotMask] = entry
+    }
+
+    /// Returns the 256 entries of `block`, for reading only.
+    @inline(__always)
+    func readBlock(_ block: Int) -> UnsafeMutablePointer<UInt32> {
+        blockPages.pointers[block >> LPMChunk.blockShift] + (block & LPMChunk.blockMask) << 8
+    }
+
+    /// Returns the 256 entries of `block`, its page copied first when shared.
+    @inline(__always)
+    func writableBlock(_ block: Int) -> UnsafeMutablePointer<UInt32> {
+        writablePage(&blockPages, block >> LPMChunk.blockShift)
+            + (block & LPMChunk.blockMask) << 8
+    }
+
+    /// Returns page `index` of `pages`, copied first when shared.
+    @inline(__always)
+    func writablePage(_ pages: inout LPMPages, _ index: Int) -> UnsafeMutablePointer<UInt32> {
+        if pages.owners[index] != generation {
+            let old = pages.pointers[index]
+            pages.pointers[index] = LPMChunk.allocate(copying: old)
+            dropPiece(old, owner: pages.owners[index])
+            pages.owners[index] = generation
+        }
+        return pages.pointers[index]
+    }
+
+    /// Writes word `index` of `pages`, copying its page first when shared.
+    @inline(__always)
+    func writeWord(_ pages: inout LPMPages, _ index: Int, _ value: UInt32) {
+        writablePage(&pages, index >> LPMChunk.slotShift)[index & LPMChunk.slotMask] = value
+    }
+
+    /// Adds a page owned by this table to `pages`, zeroed when `zeroed`, growing the
+    /// pointer array by doubling.
+    func appendPage(_ pages: inout LPMPages, zeroed: Bool) {
+        if pages.count == pages.capacity {
+            let capacity = max(64, pages.capacity * 2)
+            let grown = LPMChunk.allocatePointers(capacity)
+            grown.update(from: pages.pointers, count: pages.count)
+            pages.pointers.deallocate()
+            pages.pointers = grown
+            pages.capacity = capacity
+        }
+        let page = LPMChunk.allocate(copying: zeroed ? LPMChunk.zero : nil)
+        pages.pointers[pages.count] = page
+        pages.owners.append(generation)
+    }
+
+    /// Returns a deep copy, for a mutation of a table value that another value shares.
+    /// Publication does not go through here but through `snapshot()`.
     func copy() -> LPMStorage {
         let other = LPMStorage()
-        if let slots {
-            other.slots = LPMStorage.allocateSlots()
-            other.slots!.update(from: slots, count: LPMStorage.slotCount)
+        for index in 0..<LPMChunk.chunkCount where chunks[index] != LPMChunk.zero {
+            other.chunks[index] = LPMChunk.allocate(copying: chunks[index])
+            other.chunkOwners[index] = other.generation
         }
-        if let blocks, blockCapacity > 0 {
-            let entries = blockCapacity * LPMStorage.blockSize
-            let pointer = malloc(entries * MemoryLayout<UInt32>.stride)!
-            other.blocks = pointer.bindMemory(to: UInt32.self, capacity: entries)
-            other.blocks!.update(from: blocks, count: blockCount * LPMStorage.blockSize)
+        for (pages, keyPath) in [
+            (blockPages, \LPMStorage.blockPages), (entriesIPv6, \LPMStorage.entriesIPv6),
+            (childrenIPv6, \LPMStorage.childrenIPv6),
+        ] {
+            for index in 0..<pages.count {
+                other.appendPage(&other[keyPath: keyPath], zeroed: false)
+                other[keyPath: keyPath].pointers[index].update(
+                    from: pages.pointers[index], count: LPMChunk.entries)
+            }
         }
-        other.blockCapacity = blockCapacity
         other.blockCount = blockCount
         other.freeBlocks = freeBlocks
         other.blockPrefixCounts = blockPrefixCounts
         other.ribIPv4 = ribIPv4
         other.countIPv4 = countIPv4
-        other.entriesIPv6 = entriesIPv6
-        other.childrenIPv6 = childrenIPv6
         other.nodeCountIPv6 = nodeCountIPv6
         other.leavesIPv6 = leavesIPv6
         other.freeLeavesIPv6 = freeLeavesIPv6
@@ -90,54 +189,60 @@ final class LPMStorage: @unchecked Sendable {
         return other
     }
 
-    /// Allocates a zeroed first level. calloc of this size maps fresh zero pages, so only
-    /// the pages later written take physical memory.
-    static func allocateSlots() -> UnsafeMutablePointer<UInt32> {
-        guard let raw = calloc(slotCount, MemoryLayout<UInt32>.stride) else {
-            fatalError("LPMTable: calloc of the 64 MiB IPv4 first level failed")
-        }
-        return raw.bindMemory(to: UInt32.self, capacity: slotCount)
+    /// Takes a read-only view that shares every piece with this table; the table copies a
+    /// piece before it next writes it. Costs the two pointer arrays, not the table.
+    func snapshot() -> LPMSnapshot {
+        let view = LPMSnapshot(
+            chunks: chunks, blockPages: blockPages, entriesIPv6: entriesIPv6,
+            childrenIPv6: childrenIPv6, leavesIPv6: leavesIPv6, count: countIPv4 + countIPv6)
+        latest?.successor = view
+        latest = view
+        generation += 1
+        return view
     }
 
     // MARK: Lookup
 
     @inlinable @inline(__always)
     func lookupIPv4(_ address: UInt32) -> UInt16 {
-        guard let slots else { return 0 }
-        let slot = slots[Int(address >> 8)]
-        if slot & LPMEntry.blockFlag == 0 { return UInt16(truncatingIfNeeded: slot) }
-        let block = Int(slot & ~LPMEntry.blockFlag)
-        return UInt16(
-            truncatingIfNeeded: blocks.unsafelyUnwrapped[block << 8 | Int(address & 0xFF)])
+        LPMChunk.lookupIPv4(address, chunks: chunks, pages: blockPages.pointers)
     }
 
     @usableFromInline
     func lookupIPv6(_ high: UInt64, _ low: UInt64) -> UInt16 {
-        guard !entriesIPv6.isEmpty else { return 0 }
-        return entriesIPv6.withUnsafeBufferPointer { entries in
-            childrenIPv6.withUnsafeBufferPointer { children in
-                var index = Int(high >> 48)
-                var best = entries[index]
-                var node = children[index]
-                var depth = 16
-                while node != 0 {
-                    if node & LPMStorage.leafFlag != 0 {
-                        let leaf = leavesIPv6[Int(node & ~LPMStorage.leafFlag)]
-                        if high & leaf.maskHigh == leaf.high, low & leaf.maskLow == leaf.low {
-                            best = leaf.entry
-                        }
-                        break
-                    }
-                    index = LPMStorage.entryIndexIPv6(
-                        node: Int(node), chunk: LPMStorage.chunk(high, low, depth: depth))
-                    let entry = entries[index]
-                    if entry != 0 { best = entry }
-                    node = children[index]
-                    depth += 8
+        LPMStorage.lookupIPv6(
+            high, low, entries: entriesIPv6.pointers, children: childrenIPv6.pointers,
+            isEmpty: entriesIPv6.count == 0, leaves: leavesIPv6)
+    }
+
+    /// Looks up an IPv6 address in a trie's pages; snapshots share it.
+    @usableFromInline
+    static func lookupIPv6(
+        _ high: UInt64, _ low: UInt64, entries: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>,
+        children: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>>, isEmpty: Bool,
+        leaves: [LeafIPv6]
+    ) -> UInt16 {
+        guard !isEmpty else { return 0 }
+        var index = Int(high >> 48)
+        var best = LPMPages.word(entries, index)
+        var node = LPMPages.word(children, index)
+        var depth = 16
+        while node != 0 {
+            if node & LPMStorage.leafFlag != 0 {
+                let leaf = leaves[Int(node & ~LPMStorage.leafFlag)]
+                if high & leaf.maskHigh == leaf.high, low & leaf.maskLow == leaf.low {
+                    best = leaf.entry
                 }
-                return UInt16(truncatingIfNeeded: best)
+                break
             }
+            index = LPMStorage.entryIndexIPv6(
+                node: Int(node), chunk: LPMStorage.chunk(high, low, depth: depth))
+            let entry = LPMPages.word(entries, index)
+            if entry != 0 { best = entry }
+            node = LPMPages.word(children, index)
+            depth += 8
         }
+        return UInt16(truncatingIfNeeded: best)
     }
 
     /// Extracts the 8 address bits starting at `depth`, a multiple of 8 from 16 to 120.
@@ -197,20 +302,8 @@ final class LPMStorage: @unchecked Sendable {
         shrinkToFit()
     }
 
-    /// Gives back the spare capacity that growth by doubling left in the block pool and
-    /// the IPv6 node arrays.
+    /// Gives back the spare capacity that growth by doubling left in the IPv6 leaf array.
     func shrinkToFit() {
-        if blockCount < blockCapacity, let blocks {
-            let bytes = max(1, blockCount) * LPMStorage.blockSize * MemoryLayout<UInt32>.stride
-            if let raw = realloc(blocks, bytes) {
-                self.blocks = raw.bindMemory(to: UInt32.self, capacity: bytes / 4)
-                blockCapacity = max(1, blockCount)
-            }
-        }
-        if entriesIPv6.capacity > entriesIPv6.count {
-            entriesIPv6 = LPMStorage.exactCopy(entriesIPv6)
-            childrenIPv6 = LPMStorage.exactCopy(childrenIPv6)
-        }
         if leavesIPv6.capacity > leavesIPv6.count {
             leavesIPv6 = LPMStorage.exactCopy(leavesIPv6)
         }
@@ -244,12 +337,14 @@ final class LPMStorage: @unchecked Sendable {
 
     var memoryUsage: LPMMemoryUsage {
         var usage = LPMMemoryUsage()
-        if slots != nil { usage.firstLevel = LPMStorage.slotCount * MemoryLayout<UInt32>.stride }
-        usage.blocks = blockCapacity * LPMStorage.blockSize * MemoryLayout<UInt32>.stride
+        usage.firstLevel = LPMChunk.chunkCount * (MemoryLayout<UInt>.stride + 8)
+        for index in 0..<LPMChunk.chunkCount where chunks[index] != LPMChunk.zero {
+            usage.firstLevel += LPMChunk.bytes
+        }
+        usage.blocks = blockPages.memoryBytes
         usage.blocks += blockPrefixCounts.capacity * MemoryLayout<Int32>.stride
         usage.blocks += freeBlocks.capacity * MemoryLayout<Int>.stride
-        usage.nodesIPv6 = entriesIPv6.capacity * MemoryLayout<UInt32>.stride
-        usage.nodesIPv6 += childrenIPv6.capacity * MemoryLayout<UInt32>.stride
+        usage.nodesIPv6 = entriesIPv6.memoryBytes + childrenIPv6.memoryBytes
         usage.nodesIPv6 += leavesIPv6.capacity * MemoryLayout<LeafIPv6>.stride
         // A native dictionary stores keys and values in separate arrays plus one bit of
         // occupancy per bucket.

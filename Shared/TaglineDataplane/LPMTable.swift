@@ -6,11 +6,12 @@
 // entry. Blocks come from a pool and go back to it when their last longer
 // prefix is removed.
 //
-// The first level is 64 MiB of virtual memory, allocated with calloc on the
-// first IPv4 insert. Pages that no prefix covers are never written, so they
-// stay unbacked. UInt16 slots with a block flag would halve it to 32 MiB, but
-// they leave 15 bits for a block index: 32,768 blocks, while a million random
-// /32s need up to a million blocks. So the slots are UInt32.
+// The first level is 4096 chunks of 4096 UInt32 slots, and the blocks sit 16
+// to a page of the same 16 KiB (LPMChunk.swift). A chunk no prefix covers
+// is one shared zero chunk. UInt16 slots with a block flag would halve the
+// first level, but they leave 15 bits for a block index: 32,768 blocks,
+// while a million random /32s need up to a million blocks. So the slots are
+// UInt32.
 //
 // IPv6 is a multibit trie with strides 16-8-8-...-8 (16 + 14 * 8 = 128 bits).
 // Each node entry stores the longest prefix that ends inside that node's
@@ -23,12 +24,12 @@
 // delete uses it to find the longest shorter prefix that covers the deleted
 // one and writes that prefix back into the slots the deleted one owned.
 //
-// Publication: a table that readers can see is never mutated. The control
-// thread either builds a new table per batch (`init(bindings:)`, a bulk build
-// in order of increasing length) or copies the published table, mutates the
-// copy and publishes that through a TableSlot. LPMTable has value semantics:
-// the first mutation of a copy duplicates the whole storage (a 64 MiB memcpy
-// when IPv4 is in use), so readers of the old value are never disturbed.
+// Publication: the control thread keeps one LPMTable, applies changes to it
+// and publishes `snapshot()`s (LPMSnapshot.swift). A snapshot shares the
+// chunks and pages. The table copies one before writing it, so a batch of N
+// changes costs N pieces and the pointer arrays, not the table. LPMTable
+// also has value semantics: the first mutation of a copied value duplicates
+// the whole storage, so holders of the other value are never disturbed.
 
 import TaglineCore
 
@@ -78,6 +79,16 @@ public struct LPMTable: Sendable {
         makeUnique()
         return storage.remove(prefix).flatMap { SGT($0) }
     }
+
+    /// Returns a read-only view of the table as it is now, for the workers. Later changes
+    /// to this table copy the pieces they touch and leave the view as it was.
+    public mutating func snapshot() -> LPMSnapshot {
+        makeUnique()
+        return storage.snapshot()
+    }
+
+    /// IPv4 chunks and block pages allocated and not yet freed, in all tables and snapshots.
+    public static var liveChunkCount: Int { LPMChunk.liveCount }
 
     /// Returns the SGT of the longest prefix that contains `address`, or nil.
     @inlinable
@@ -133,10 +144,9 @@ public struct LPMTable: Sendable {
 
 /// Allocated bytes of an LPMTable by part.
 public struct LPMMemoryUsage: Sendable {
-    /// The IPv4 first level: its full 64 MiB once allocated, even where its pages were
-    /// never written and so take no physical memory.
+    /// The IPv4 first level: the chunk pointer array and the chunks not shared as zero.
     public var firstLevel = 0
-    /// The IPv4 block pool at its capacity, with its bookkeeping arrays.
+    /// The IPv4 block pages, with the page pointer array and bookkeeping arrays.
     public var blocks = 0
     /// The IPv6 root and nodes, at array capacity.
     public var nodesIPv6 = 0

@@ -100,11 +100,23 @@ public final class SATable: @unchecked Sendable {
 
 /// IP prefix to SGT bindings, matched on the longest prefix.
 public final class BindingTable: @unchecked Sendable {
-    public let prefixes: LPMTable
+    public let prefixes: LPMSnapshot
+    /// CLOCK_MONOTONIC nanoseconds when the control thread published this table; 0 before.
+    public internal(set) var publishedAt: UInt64 = 0
+    /// The highest clone sequence whose change this table holds; 0 when unknown.
+    public let cloneSequence: UInt64
 
     /// Bulk builds the table; when a prefix occurs more than once, the last binding wins.
     public init(bindings: [SGTBinding]) {
-        prefixes = LPMTable(bindings: bindings.lazy.map { (prefix: $0.prefix, sgt: $0.sgt) })
+        var table = LPMTable(bindings: bindings.lazy.map { (prefix: $0.prefix, sgt: $0.sgt) })
+        prefixes = table.snapshot()
+        cloneSequence = 0
+    }
+
+    /// Wraps a snapshot of the publisher's table.
+    public init(snapshot: LPMSnapshot, cloneSequence: UInt64 = 0) {
+        prefixes = snapshot
+        self.cloneSequence = cloneSequence
     }
 
     public static let empty = BindingTable(bindings: [])

@@ -24,6 +24,8 @@ public struct BindingTable: Sendable {
     private var winners: [IPPrefix: SGTBinding] = [:]
 
     public init(_ bindings: [SGTBinding] = []) {
+        bySource.reserveCapacity(bindings.count)
+        winners.reserveCapacity(bindings.count)
         for binding in bindings { add(binding) }
     }
 
@@ -80,6 +82,14 @@ public struct BindingTable: Sendable {
 
     /// Number of prefixes with an effective binding.
     public var count: Int { winners.count }
+
+    /// Number of stored bindings, effective or not; unlike `all.count`, without sorting.
+    public var storedCount: Int { bySource.values.reduce(0) { $0 + $1.count } }
+
+    /// Calls `body` with each effective binding, in no particular order.
+    public func forEachEffective(_ body: (SGTBinding) -> Void) {
+        for binding in winners.values { body(binding) }
+    }
 
     /// Finds the effective binding with the longest prefix containing `address`.
     public func lookup(_ address: IPAddress) -> SGTBinding? {

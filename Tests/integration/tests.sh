@@ -561,5 +561,7 @@ lab_clear_child_sas() {
 . "$here/churn.sh"
 # shellcheck source=sxp.sh
 . "$here/sxp.sh"
+# shellcheck source=bindings-scale.sh
+. "$here/bindings-scale.sh"
 
 "$1"
