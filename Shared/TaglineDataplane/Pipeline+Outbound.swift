@@ -82,11 +82,7 @@ extension Pipeline {
         }
 
         // Policy, then the tag: only an SA that negotiated tagging carries one.
-        guard
-            let state = tables.sa.outboundSA(
-                source: info.source, destination: info.destination, ipProtocol: info.ipProtocol,
-                ports: info.ports)
-        else { return drop(.noPolicy) }
+        guard let state = outboundSA(tables.sa, for: info) else { return drop(.noPolicy) }
         var sgt: SGT?
         if state.plan.taggingNegotiated {
             sgt = tables.bindings.sgt(for: info.source)
