@@ -142,13 +142,18 @@ public final class DataplaneWorker: @unchecked Sendable {
         var released = pipeline.processHeldFrames(
             insideSink: insideTX, outsideSink: outsideTX, now: started)
 
-        var handled = insideRX.receiveBlock { frame, offload in
-            _ = pipeline.processInside(
-                frame, offload: offload, sink: outsideTX,
-                replySink: insideTX)
-        }
-        handled += outsideRX.receiveBlock { frame, _ in
-            _ = pipeline.processOutside(frame, sink: insideTX)
+        // One read of the tables serves the whole block. Their scope ends before the epoch.
+        var handled = 0
+        do {
+            let tables = context.currentTables()
+            handled = insideRX.receiveBlock { frame, offload in
+                _ = pipeline.processInside(
+                    frame, tables: tables, offload: offload, sink: outsideTX,
+                    replySink: insideTX)
+            }
+            handled += outsideRX.receiveBlock { frame, _ in
+                _ = pipeline.processOutside(frame, tables: tables, sink: insideTX)
+            }
         }
 
         // Then the frames that an ARP reply or Neighbour Advertisement in this block resolved.

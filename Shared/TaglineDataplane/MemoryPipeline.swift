@@ -118,10 +118,11 @@ public final class MemoryPipeline {
         let epochs = pipeline.context.epochs
         epochs.enter(worker: 0)
         defer { epochs.leave(worker: 0) }
+        let tables = pipeline.context.currentTables()
         var sent = 0
         for index in 0..<count {
             if case .forwarded(let frames) = pipeline.processInside(
-                frame(index), offload: offload, sink: outside, replySink: inside)
+                frame(index), tables: tables, offload: offload, sink: outside, replySink: inside)
             {
                 sent += frames
             }
@@ -137,9 +138,12 @@ public final class MemoryPipeline {
         let epochs = pipeline.context.epochs
         epochs.enter(worker: 0)
         defer { epochs.leave(worker: 0) }
+        let tables = pipeline.context.currentTables()
         var sent = 0
         for index in 0..<count {
-            if case .forwarded(let frames) = pipeline.processOutside(frame(index), sink: inside) {
+            if case .forwarded(let frames) = pipeline.processOutside(
+                frame(index), tables: tables, sink: inside)
+            {
                 sent += frames
             }
         }

@@ -31,7 +31,14 @@ extension Pipeline {
     public func processOutside<Sink: FrameSink>(_ frame: UnsafeRawBufferPointer, sink: Sink)
         -> PacketVerdict
     {
-        let forwarding = context.forwardingTable.current
+        processOutside(frame, tables: context.currentTables(), sink: sink)
+    }
+
+    /// `processOutside` with the tables the caller read at the start of its burst.
+    public func processOutside<Sink: FrameSink>(
+        _ frame: UnsafeRawBufferPointer, tables: PacketTables, sink: Sink
+    ) -> PacketVerdict {
+        let forwarding = tables.forwarding
         let packet: UnsafeRawBufferPointer
         let isIPv4: Bool
         switch ethernetStep(frame, interface: forwarding.outside, forwarding: forwarding) {
@@ -55,19 +62,19 @@ extension Pipeline {
             guard forwarding.localAddresses.contains(fragment.key.destination) else {
                 return .passed
             }
-            return reassemble(fragment, packet: packet, forwarding: forwarding, sink: sink)
+            return reassemble(fragment, packet: packet, tables: tables, sink: sink)
         }
         guard isLocalAddress(location.outerDestination, forwarding: forwarding) else {
             return .passed
         }
         let esp = frame.slice(Ethernet.headerSize + location.offset, location.length)
-        return decapsulate(esp, location: location, forwarding: forwarding, sink: sink)
+        return decapsulate(esp, location: location, tables: tables, sink: sink)
     }
 
     /// Adds an outer fragment to the worker's reassembler and decapsulates the datagram once
     /// it is complete.
     private func reassemble<Sink: FrameSink>(
-        _ fragment: FragmentInfo, packet: UnsafeRawBufferPointer, forwarding: ForwardingTable,
+        _ fragment: FragmentInfo, packet: UnsafeRawBufferPointer, tables: PacketTables,
         sink: Sink
     ) -> PacketVerdict {
         let data = packet.slice(fragment.dataOffset, fragment.dataLength)
@@ -90,7 +97,7 @@ extension Pipeline {
                 case .esp(let location):
                     return decapsulate(
                         buffer.slice(location.offset, location.length), location: location,
-                        forwarding: forwarding, sink: sink)
+                        tables: tables, sink: sink)
                 case .invalid(let reason):
                     return drop(reason)
                 case .notESP, .fragment:
@@ -222,11 +229,12 @@ extension Pipeline {
 
     /// Verifies, decrypts and forwards one ESP packet.
     func decapsulate<Sink: FrameSink>(
-        _ esp: UnsafeRawBufferPointer, location: ESPLocation, forwarding: ForwardingTable,
+        _ esp: UnsafeRawBufferPointer, location: ESPLocation, tables: PacketTables,
         sink: Sink
     ) -> PacketVerdict {
+        let forwarding = tables.forwarding
         // SA by SPI. The SA must belong to the address the packet was sent to.
-        let saTable = context.saTable.current
+        let saTable = tables.sa
         let spi = esp.readUInt32(at: ESPLayout.spiOffset)
         guard let state = saTable.inboundIndex.state(spi: spi),
             state.plan.localAddress == location.outerDestination

@@ -51,7 +51,17 @@ extension Pipeline {
         _ frame: UnsafeRawBufferPointer, offload: OffloadHeader = .none, sink: Sink,
         replySink: ReplySink?
     ) -> PacketVerdict {
-        let forwarding = context.forwardingTable.current
+        processInside(
+            frame, tables: context.currentTables(), offload: offload, sink: sink,
+            replySink: replySink)
+    }
+
+    /// `processInside` with the tables the caller read at the start of its burst.
+    public func processInside<Sink: FrameSink, ReplySink: FrameSink>(
+        _ frame: UnsafeRawBufferPointer, tables: PacketTables, offload: OffloadHeader = .none,
+        sink: Sink, replySink: ReplySink?
+    ) -> PacketVerdict {
+        let forwarding = tables.forwarding
         let packet: UnsafeRawBufferPointer
         let isIPv4: Bool
         switch ethernetStep(frame, interface: forwarding.inside, forwarding: forwarding) {
@@ -72,15 +82,10 @@ extension Pipeline {
         }
 
         // Policy, then the tag: only an SA that negotiated tagging carries one.
-        let saTable = context.saTable.current
-        guard
-            let state = saTable.outboundSA(
-                source: info.source, destination: info.destination, ipProtocol: info.ipProtocol,
-                ports: info.ports)
-        else { return drop(.noPolicy) }
+        guard let state = outboundSA(tables.sa, for: info) else { return drop(.noPolicy) }
         var sgt: SGT?
         if state.plan.taggingNegotiated {
-            sgt = context.bindingTable.current.sgt(for: info.source)
+            sgt = tables.bindings.sgt(for: info.source)
         }
         let innerPacket = packet.slice(0, info.length)
         let sourceMAC = Ethernet.readMAC(frame, at: Ethernet.sourceOffset)

@@ -140,6 +140,8 @@ public final class Pipeline {
     var servicedTable: ForwardingTable?
     /// Next hop of the last encapsulated packet.
     @exclusivity(unchecked) var nextHopCache = NextHopCache()
+    /// Outbound SA of the last encrypted flow.
+    @exclusivity(unchecked) var outboundSACache = OutboundSACache()
     /// Next hops of recent decapsulated packets.
     let inboundRoutes = RouteCache()
 
