@@ -39,8 +39,7 @@ extension Pipeline {
 
         let dataLength = info.length - headersLength
         let firstIdentification = info.isIPv4 ? packet.readUInt16(at: IPv4.identificationOffset) : 0
-        var sent = 0
-        var queued = 0
+        var frames = SplitFrames()
         var start = 0
         var index = 0
         repeat {
@@ -57,16 +56,11 @@ extension Pipeline {
                     identification: firstIdentification &+ UInt16(truncatingIfNeeded: index))
                 return true
             }
-            switch verdict {
-            case .forwarded: sent += 1
-            case .queued: queued += 1
-            default: break
-            }
+            frames.add(verdict)
             start += length
             index += 1
         } while start < dataLength
-        if sent > 0 { return .forwarded(frames: sent) }
-        return queued > 0 ? .queued : .dropped(.tooBig)
+        return frames.verdict(otherwise: .tooBig)
     }
 }
 

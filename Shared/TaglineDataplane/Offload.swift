@@ -125,8 +125,7 @@ extension Pipeline {
         let dataLength = info.length - headersLength
         let firstSequence = packet.readUInt32(at: tcpOffset + TCP.sequenceOffset)
         let firstIdentification = info.isIPv4 ? packet.readUInt16(at: IPv4.identificationOffset) : 0
-        var sent = 0
-        var queued = 0
+        var frames = SplitFrames()
         var start = 0
         var index = 0
         repeat {
@@ -147,16 +146,11 @@ extension Pipeline {
                     isFirst: isFirst, isLast: isLast)
                 return true
             }
-            switch verdict {
-            case .forwarded: sent += 1
-            case .queued: queued += 1
-            default: break
-            }
+            frames.add(verdict)
             start += length
             index += 1
         } while start < dataLength
-        if sent > 0 { return .forwarded(frames: sent) }
-        return queued > 0 ? .queued : .dropped(.tooBig)
+        return frames.verdict(otherwise: .tooBig)
     }
 }
 

@@ -28,8 +28,7 @@ extension Pipeline {
         let originalMoreFragments = originalFlags & IPv4.moreFragments != 0
         let dataLength = info.length - headerLength
 
-        var sent = 0
-        var queued = 0
+        var frames = SplitFrames()
         var start = 0
         while start < dataLength {
             let length = min(chunkLength, dataLength - start)
@@ -58,14 +57,9 @@ extension Pipeline {
                 out.writeUInt16(InternetChecksum.finish(sum), at: IPv4.checksumOffset)
                 return true
             }
-            switch verdict {
-            case .forwarded: sent += 1
-            case .queued: queued += 1
-            default: break
-            }
+            frames.add(verdict)
             start += length
         }
-        if sent > 0 { return .forwarded(frames: sent) }
-        return queued > 0 ? .queued : .dropped(.tooBig)
+        return frames.verdict(otherwise: .tooBig)
     }
 }

@@ -33,8 +33,7 @@ extension Pipeline {
 
         let dataLength = info.length - headerLength
         guard originalOffset * 8 + dataLength <= 65535 else { return drop(.tooBig) }
-        var sent = 0
-        var queued = 0
+        var frames = SplitFrames()
         var start = 0
         while start < dataLength {
             let length = min(chunkLength, dataLength - start)
@@ -57,16 +56,15 @@ extension Pipeline {
             fragment.writeUInt16(InternetChecksum.finish(sum), at: IPv4.checksumOffset)
             if mac != nil {
                 sink.commitFrame(offset: 0, length: frameLength)
-                sent += 1
+                frames.sent += 1
             } else if case .queued = holdFrame(
                 UnsafeRawBufferPointer(out.slice(0, frameLength)), nextHop: nextHop,
                 on: forwarding.inside, sink: sink, reserved: out)
             {
-                queued += 1
+                frames.queued += 1
             }
             start += length
         }
-        if sent > 0 { return .forwarded(frames: sent) }
-        return queued > 0 ? .queued : .dropped(.unresolvedQueueFull)
+        return frames.verdict(otherwise: .unresolvedQueueFull)
     }
 }

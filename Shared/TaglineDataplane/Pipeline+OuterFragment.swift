@@ -91,8 +91,7 @@ extension Pipeline {
         let identification = outerFragments.nextIdentification
         if !isIPv4 { outerFragments.nextIdentification &+= 1 }
         let dataLength = layout.ipLength - headerSize
-        var sent = 0
-        var queued = 0
+        var frames = SplitFrames()
         var start = 0
         while start < dataLength {
             let length = min(chunkLength, dataLength - start)
@@ -136,18 +135,18 @@ extension Pipeline {
                 at: headerSize + fragmentHeaderSize)
             if nextHopMAC != nil {
                 sink.commitFrame(offset: 0, length: frameLength)
-                sent += 1
+                frames.sent += 1
             } else if case .queued = holdFrame(
                 UnsafeRawBufferPointer(out.slice(0, frameLength)), nextHop: nextHop,
                 on: forwarding.outside, sink: sink, reserved: out)
             {
-                queued += 1
+                frames.queued += 1
             }
             start += length
         }
         guard start >= dataLength else {
             state.counters.add(.encapsFailed)
-            return .dropped(sent > 0 ? .txRingFull : .tooBig)
+            return .dropped(frames.sent > 0 ? .txRingFull : .tooBig)
         }
 
         let counters = state.counters
@@ -161,7 +160,6 @@ extension Pipeline {
         } else {
             counters.add(.notTagged)
         }
-        if sent > 0 { return .forwarded(frames: sent) }
-        return queued > 0 ? .queued : .dropped(.unresolvedQueueFull)
+        return frames.verdict(otherwise: .unresolvedQueueFull)
     }
 }

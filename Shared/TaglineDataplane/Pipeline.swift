@@ -23,6 +23,28 @@ public enum PacketVerdict: Equatable, Sendable {
     case dropped(DropReason)
 }
 
+/// The frames sent and held for one packet that left as several (segments or fragments).
+struct SplitFrames {
+    var sent = 0
+    var queued = 0
+
+    /// Counts one frame's verdict.
+    mutating func add(_ verdict: PacketVerdict) {
+        switch verdict {
+        case .forwarded: sent += 1
+        case .queued: queued += 1
+        default: break
+        }
+    }
+
+    /// Returns the packet's verdict: forwarded when a frame left, queued when one waits for
+    /// its next hop, and otherwise dropped for `reason`.
+    func verdict(otherwise reason: DropReason) -> PacketVerdict {
+        if sent > 0 { return .forwarded(frames: sent) }
+        return queued > 0 ? .queued : .dropped(reason)
+    }
+}
+
 /// The destination of outgoing frames: a TX ring, or memory in tests.
 public protocol FrameSink: AnyObject {
     /// Returns a writable frame buffer, or nil when none is free. The buffer stays valid until the
