@@ -81,6 +81,15 @@ public struct BindingTable: Sendable {
     /// Number of prefixes with an effective binding.
     public var count: Int { winners.count }
 
+    /// Number of stored bindings of each source, effective or not.
+    public var countsBySource: [BindingSource: Int] {
+        var counts: [BindingSource: Int] = [:]
+        for sources in bySource.values {
+            for source in sources.keys { counts[source, default: 0] += 1 }
+        }
+        return counts
+    }
+
     /// Finds the effective binding with the longest prefix containing `address`.
     public func lookup(_ address: IPAddress) -> SGTBinding? {
         // One hash lookup per possible prefix length, longest first: at most
