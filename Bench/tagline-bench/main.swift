@@ -7,6 +7,8 @@
 //                          [--case NAME]
 //                          [--perf-control CTL,ACK] [--json]
 //   tagline-bench lpm [--count N] [--lookups N] [--rounds R] [--seed S] [--json]
+//   tagline-bench sxp-ingest --run-dir DIR --password KEY [--address A] [--port P]
+//                            [--source A] [--n N] [--timeout S] [--json]
 //
 // Results go to standard output, one line per result; progress and
 // diagnostics go to standard error. Exit status: 0 success, 1 a measurement
@@ -83,6 +85,24 @@ let usage = """
       --lookups N              IPv4 addresses looked up per pass (default 4000000)
       --rounds R               passes over the addresses (default 5)
       --seed S                 seed of the random generator (default 1)
+      --json                   print one JSON object
+
+    usage: tagline-bench sxp-ingest --run-dir DIR --password KEY [--address A] [--port P]
+                                    [--source A] [--n N] [--timeout S] [--json]
+
+    sxp-ingest: a Tagline SXP speaker connects from --source to the SXP
+    listener of a running, empty cts-binding-store with TCP-MD5 and announces
+    N /128 bindings of 2001:db8:200::/64 in UPDATEs of at most 4096 bytes.
+    Prints bindings per second from the connection's On state until the store
+    counts N SXP bindings (cts.binding.count).
+
+      --run-dir DIR            bus sockets of the store
+      --password KEY           TCP-MD5 password of the store's connection line
+      --address A              the store's SXP listener address (default 127.0.0.2)
+      --port P                 the store's SXP port (default 64999)
+      --source A               the speaker's address (default 127.0.0.1)
+      --n N                    bindings announced (default 200000)
+      --timeout S              seconds before giving up (default 60)
       --json                   print one JSON object
     """
 
@@ -192,6 +212,8 @@ case "pipeline":
     }
 case "binding-churn":
     runBindingChurn(arguments.dropFirst())
+case "sxp-ingest":
+    runSXPIngest(arguments.dropFirst())
 case "lpm":
     let options = parseOptions(
         arguments.dropFirst(), values: ["--count", "--lookups", "--rounds", "--seed"],
