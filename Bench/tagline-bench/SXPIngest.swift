@@ -45,6 +45,27 @@ final class SXPIngestBenchmark {
         return IPPrefix(covering: IPAddress("2001:db8:200::\(high):\(low)")!, length: 128)
     }
 
+    /// The speaker's node ID, 10.0.0.1.
+    static let nodeID: UInt32 = 0x0a00_0001
+
+    /// Distinct SGTs of the announced bindings.
+    static let tagCount = 50
+
+    /// Returns the number of version 4 UPDATE messages that carry `bindings`.
+    static func updateCount(_ bindings: [SXPBinding], nodeID: UInt32) -> Int {
+        var groups: [SXPBindingGroup] = []
+        for binding in bindings {
+            if let last = groups.last, last.sgt == binding.sgt {
+                groups[groups.count - 1].prefixes.append(binding.prefix)
+            } else {
+                groups.append(
+                    SXPBindingGroup(
+                        peerSequence: [nodeID], sgt: binding.sgt, prefixes: [binding.prefix]))
+            }
+        }
+        return SXPUpdate(additions: groups).split(version: .v4).count
+    }
+
     static func now() -> Double { Double(monotonicNanoseconds()) / 1e9 }
 
     /// Returns the number of SXP bindings stored in the store.
@@ -61,13 +82,18 @@ final class SXPIngestBenchmark {
                 "the store already contains \(before) SXP bindings; start it with an empty state directory"
             )
         }
+        // 50 SGTs over consecutive blocks of prefixes, so that an UPDATE carries
+        // long prefix lists per SGT, as when a speaker sends its table grouped by tag.
+        let block = max(1, settings.count / Self.tagCount)
         let bindings = (0..<settings.count).map { index in
-            SXPBinding(prefix: Self.prefix(index), sgt: SGT(UInt16(100 + index % 50))!)
+            SXPBinding(
+                prefix: Self.prefix(index),
+                sgt: SGT(UInt16(100 + min(index / block, Self.tagCount - 1)))!)
         }
         let peer = SXPPeerConfig(
             address: settings.storeAddress, source: settings.sourceAddress,
             key: Array(settings.password.utf8), port: settings.port,
-            settings: SXPPeerSettings(mode: .speaker, nodeID: 0x0a00_0001))
+            settings: SXPPeerSettings(mode: .speaker, nodeID: Self.nodeID))
         let endpoint = try SXPEndpoint(
             peers: [peer], listenAddress: settings.sourceAddress, port: 0, retryPeriod: 1)
         endpoint.bindingsToAnnounce = { _ in bindings }
@@ -106,6 +132,7 @@ final class SXPIngestBenchmark {
                 ("bindings", String(settings.count)),
                 ("seconds", String(format: "%.3f", seconds)),
                 ("bindings_per_s", String(format: "%.0f", rate)),
+                ("updates", String(Self.updateCount(bindings, nodeID: Self.nodeID))),
                 ("connect_s", String(format: "%.3f", (onAt ?? started) - started)),
             ],
             json: settings.json)

@@ -22,6 +22,8 @@ public struct EffectiveBindingChange: Equatable, Sendable {
 public struct BindingTable: Sendable {
     private var bySource: [IPPrefix: [BindingSource: SGT]] = [:]
     private var winners: [IPPrefix: SGTBinding] = [:]
+    /// Stored bindings of each source, kept up to date by `add` and `remove`.
+    public private(set) var countsBySource: [BindingSource: Int] = [:]
 
     public init(_ bindings: [SGTBinding] = []) {
         for binding in bindings { add(binding) }
@@ -31,7 +33,9 @@ public struct BindingTable: Sendable {
     /// returns the effective change, or nil when the winner stayed the same.
     @discardableResult
     public mutating func add(_ binding: SGTBinding) -> EffectiveBindingChange? {
-        bySource[binding.prefix, default: [:]][binding.source] = binding.sgt
+        let previous = bySource[binding.prefix, default: [:]].updateValue(
+            binding.sgt, forKey: binding.source)
+        if previous == nil { countsBySource[binding.source, default: 0] += 1 }
         return resolve(binding.prefix)
     }
 
@@ -42,6 +46,8 @@ public struct BindingTable: Sendable {
         -> EffectiveBindingChange?
     {
         guard bySource[prefix]?.removeValue(forKey: source) != nil else { return nil }
+        countsBySource[source, default: 0] -= 1
+        if countsBySource[source] == 0 { countsBySource[source] = nil }
         if bySource[prefix]?.isEmpty == true { bySource[prefix] = nil }
         return resolve(prefix)
     }
@@ -80,15 +86,6 @@ public struct BindingTable: Sendable {
 
     /// Number of prefixes with an effective binding.
     public var count: Int { winners.count }
-
-    /// Number of stored bindings of each source, effective or not.
-    public var countsBySource: [BindingSource: Int] {
-        var counts: [BindingSource: Int] = [:]
-        for sources in bySource.values {
-            for source in sources.keys { counts[source, default: 0] += 1 }
-        }
-        return counts
-    }
 
     /// Finds the effective binding with the longest prefix containing `address`.
     public func lookup(_ address: IPAddress) -> SGTBinding? {

@@ -59,13 +59,16 @@ final class SourceReplaceTests: XCTestCase {
             XCTAssertEqual(table.effective(for: prefix)?.source, source)
         }
         XCTAssertEqual(table.countsBySource, [.internal: 1, .config: 1, .api: 1, .sxp: 1])
+        table.add(binding("198.51.100.0/24", 41, .sxp))
+        XCTAssertEqual(table.countsBySource[.sxp], 1)
         for (gone, next) in [(BindingSource.internal, BindingSource.config), (.config, .api)] {
             table.remove(prefix: prefix, source: gone)
             XCTAssertEqual(table.effective(for: prefix)?.source, next)
         }
         table.remove(prefix: prefix, source: .api)
-        XCTAssertEqual(table.effective(for: prefix)?.sgt, SGT(40))
+        XCTAssertEqual(table.effective(for: prefix)?.sgt, SGT(41))
         table.remove(prefix: prefix, source: .sxp)
         XCTAssertNil(table.effective(for: prefix))
+        XCTAssertEqual(table.countsBySource, [:])
     }
 }
