@@ -1,6 +1,6 @@
 // Every IP-SGT binding with its source, and the effective one per prefix.
 // When several sources bind the same prefix, the source with the lowest
-// `BindingSource.priority` wins (INTERNAL, then CLI, then API, then SXP).
+// `BindingSource.priority` wins (INTERNAL, then SXP, then CLI, then API).
 // The others stay stored and take over when the winner goes away. Lookups match
 // the longest effective prefix that contains the address.
 

@@ -54,20 +54,20 @@ final class SourceReplaceTests: XCTestCase {
     func testSourceOrder() {
         var table = BindingTable()
         let prefix = IPPrefix("198.51.100.0/24")!
-        for (sgt, source) in [(40, BindingSource.sxp), (30, .api), (20, .config), (10, .internal)] {
+        for (sgt, source) in [(40, BindingSource.api), (30, .config), (20, .sxp), (10, .internal)] {
             table.add(binding("198.51.100.0/24", UInt16(sgt), source))
             XCTAssertEqual(table.effective(for: prefix)?.source, source)
         }
         XCTAssertEqual(table.countsBySource, [.internal: 1, .config: 1, .api: 1, .sxp: 1])
-        table.add(binding("198.51.100.0/24", 41, .sxp))
-        XCTAssertEqual(table.countsBySource[.sxp], 1)
-        for (gone, next) in [(BindingSource.internal, BindingSource.config), (.config, .api)] {
+        table.add(binding("198.51.100.0/24", 41, .api))
+        XCTAssertEqual(table.countsBySource[.api], 1)
+        for (gone, next) in [(BindingSource.internal, BindingSource.sxp), (.sxp, .config)] {
             table.remove(prefix: prefix, source: gone)
             XCTAssertEqual(table.effective(for: prefix)?.source, next)
         }
-        table.remove(prefix: prefix, source: .api)
+        table.remove(prefix: prefix, source: .config)
         XCTAssertEqual(table.effective(for: prefix)?.sgt, SGT(41))
-        table.remove(prefix: prefix, source: .sxp)
+        table.remove(prefix: prefix, source: .api)
         XCTAssertNil(table.effective(for: prefix))
         XCTAssertEqual(table.countsBySource, [:])
     }
