@@ -52,8 +52,8 @@ public struct GatewayConfig: Equatable, Sendable {
     /// `cts sxp` lines.
     public var sxp = SXPConfiguration()
     /// `cts sgt N`: the SGT of the gateway's own addresses (INTERNAL bindings).
-    /// Nil without the line: the tag is Unknown (0), as on IOS before the device
-    /// is given one, and no INTERNAL binding is made.
+    /// Nil without the line: the gateway has no SGT of its own and makes no
+    /// INTERNAL binding.
     public var deviceSGT: SGT?
     /// `crypto ipsec security-association lifetime`: the default for entries that set none.
     public var defaultIPsecLifetime = SALifetime()
