@@ -8,7 +8,8 @@
 #   make bench   IKE SA setup rate of Tagline and of strongSwan on this
 #                machine, their ratio and the OpenSSL ceiling (root), the
 #                packet path on memory against a bare AES-GCM loop, the LPM
-#                binding table figures, then make bench-esp unless ESP_BENCH=0
+#                binding table figures, SXP UPDATE ingestion over loopback,
+#                then make bench-esp unless ESP_BENCH=0
 #   make bench-esp  ESP packets/s and TCP goodput through two Tagline
 #                gateways, strongSwan and a bare AF_PACKET forwarder (root)
 #
@@ -72,6 +73,7 @@ bench: build
 	bench/pipeline-rate --bin $(BUILD_DIR) --packets $(BENCH_PACKETS) --cpu-packets $(BENCH_CPU_PACKETS)
 	$(BUILD_DIR)/tagline-bench lpm
 	bench/binding-scale --bin $(BUILD_DIR)
+	bench/sxp-ingest --bin $(BUILD_DIR)
 	if [ "$(ESP_BENCH)" = 1 ]; then $(ESP_COMPARE); fi
 
 # ESP forwarding comparison (bench/esp-compare, about 8 minutes); extra

@@ -66,7 +66,7 @@ let package = Package(
         // Benchmarks that drive running services over the bus, and the packet path on memory.
         .executableTarget(name: "tagline-bench",
                           dependencies: ["TaglineCore", "TaglineBus", "TaglineDataplane",
-                                         "TaglineCrypto", "COpenSSL"],
+                                         "TaglineCrypto", "COpenSSL", "TaglineSXP"],
                           path: "Bench/tagline-bench"),
 
         // Tests.

@@ -2,7 +2,7 @@
 // cts-binding-store to the table the dataplane workers read, with a large
 // table loaded.
 //
-// First --load IPv4 /32 bindings (10.0.0.0/12, source API) go to the store
+// First --load IPv6 /128 bindings (2001:db8:300::/64, source API) go to the store
 // in cts.binding.batch requests of 10,000, and the bench waits until
 // dataplane-tagger reports them all. Then --samples times: read the
 // dataplane's published clone sequence, change one binding, and poll the
@@ -36,9 +36,9 @@ final class BindingLatencyBenchmark {
             service: .dataplane, runDirectory: settings.runDirectory, sender: "tagline-bench")
     }
 
-    /// Returns the `index`th /32 of 10.0.0.0/12.
+    /// Returns the `index`th /128 of 2001:db8:300::/64.
     static func loadPrefix(_ index: Int) -> IPPrefix {
-        IPPrefix(covering: .v4(0x0A00_0000 | UInt32(truncatingIfNeeded: index)), length: 32)
+        IPPrefix(covering: .v6(0x2001_0db8_0300_0000, UInt64(index)), length: 128)
     }
 
     private func status() throws -> DataplaneStatusReply {

@@ -8,6 +8,8 @@
 //                          [--perf-control CTL,ACK] [--json]
 //   tagline-bench lpm [--count N] [--lookups N] [--rounds R] [--seed S] [--json]
 //   tagline-bench binding-latency --run-dir DIR [--load N] [--samples N] [--json]
+//   tagline-bench sxp-ingest --run-dir DIR --password KEY [--address A] [--port P]
+//                            [--source A] [--n N] [--timeout S] [--json]
 //
 // Results go to standard output, one line per result; progress and
 // diagnostics go to standard error. Exit status: 0 success, 1 a measurement
@@ -80,18 +82,41 @@ let usage = """
     addresses, and IPv6 lookups. Prints load time, memory per binding and
     lookups per second (the best of R passes).
 
+      --count N                prefixes in the table (default 1000000)
+      --lookups N              IPv4 addresses looked up per pass (default 4000000)
+      --rounds R               passes over the addresses (default 5)
+      --seed S                 seed of the random generator (default 1)
+      --json                   print one JSON object
+
     usage: tagline-bench binding-latency --run-dir DIR [--load N] [--samples N] [--json]
 
-    binding-latency: loads N IPv4 /32 bindings of 10.0.0.0/12 into
+    binding-latency: loads N IPv6 /128 bindings of 2001:db8:300::/64 into
     cts-binding-store (default 1000000), waits until dataplane-tagger reports
     them, then changes one binding N times (--samples, default 200) and prints
     p50 and p99 milliseconds from the store's reply to the dataplane's
     publication of a table that holds the change.
 
-      --count N                prefixes in the table (default 1000000)
-      --lookups N              IPv4 addresses looked up per pass (default 4000000)
-      --rounds R               passes over the addresses (default 5)
-      --seed S                 seed of the random generator (default 1)
+      --run-dir DIR            bus sockets of the gateway's services
+      --load N                 bindings loaded first (default 1000000)
+      --samples N              binding changes timed (default 200)
+      --json                   print one JSON object
+
+    usage: tagline-bench sxp-ingest --run-dir DIR --password KEY [--address A] [--port P]
+                                    [--source A] [--n N] [--timeout S] [--json]
+
+    sxp-ingest: a Tagline SXP speaker connects from --source to the SXP
+    listener of a running, empty cts-binding-store with TCP-MD5 and announces
+    N /128 bindings of 2001:db8:200::/64 in UPDATEs of at most 4096 bytes.
+    Prints bindings per second from the connection's On state until the store
+    counts N SXP bindings (cts.binding.count).
+
+      --run-dir DIR            bus sockets of the store
+      --password KEY           TCP-MD5 password of the store's connection line
+      --address A              the store's SXP listener address (default 127.0.0.2)
+      --port P                 the store's SXP port (default 64999)
+      --source A               the speaker's address (default 127.0.0.1)
+      --n N                    bindings announced (default 200000)
+      --timeout S              seconds before giving up (default 60)
       --json                   print one JSON object
     """
 
@@ -203,6 +228,8 @@ case "binding-churn":
     runBindingChurn(arguments.dropFirst())
 case "binding-latency":
     runBindingLatency(arguments.dropFirst())
+case "sxp-ingest":
+    runSXPIngest(arguments.dropFirst())
 case "lpm":
     let options = parseOptions(
         arguments.dropFirst(), values: ["--count", "--lookups", "--rounds", "--seed"],

@@ -92,7 +92,7 @@ final class BindingService {
             "configuration reloaded: \(configuredByPrefix.count) CLI bindings, \(removed) removed")
     }
 
-    private func publish(_ change: EffectiveBindingChange?) {
+    func publish(_ change: EffectiveBindingChange?) {
         guard let change else { return }
         onEffectiveChange(change)
         let key = change.prefix.description

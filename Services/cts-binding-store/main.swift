@@ -3,7 +3,8 @@
 //   cts-binding-store --config FILE [--run-dir DIR] [--state-dir DIR]
 //
 // Bindings of `cts role-based sgt-map` lines come from the configuration
-// (source CLI) and are reloaded on SIGHUP; `tagline cts role-based sgt-map
+// (source CLI) and are reloaded on SIGHUP, as are the INTERNAL bindings of the
+// interface addresses to `cts sgt N`; `tagline cts role-based sgt-map
 // add` adds source API bindings. All are kept in STATE_DIR/bindings.db.
 
 import TaglineBus
@@ -30,13 +31,16 @@ let (options, configPath) = ServiceOptions.parseCommandLine(
 let logger = Logger(service: serviceName.rawValue, level: options.logLevel)
 
 /// Loads the configuration's bindings and logs every error of the file.
-/// Returns the bindings and the number of errors.
-func loadConfiguredBindings() throws -> ([SGTBinding], Int) {
+/// Returns the CLI bindings, the INTERNAL ones, and the number of errors.
+func loadConfiguredBindings() throws -> ([SGTBinding], [SGTBinding], Int) {
     let result = try ConfigLoader.load(path: configPath)
     for diagnostic in result.errors {
         logger.warning("TAG", "\(configPath) \(diagnostic)")
     }
-    return (result.config.sgtBindings.map(SGTBinding.init(configured:)), result.errors.count)
+    return (
+        result.config.sgtBindings.map(SGTBinding.init(configured:)),
+        result.config.internalSGTBindings, result.errors.count
+    )
 }
 
 /// Logs once at notice level that the service runs with a configuration
@@ -49,9 +53,10 @@ func noticeConfigurationErrors(_ count: Int) {
 }
 
 let configured: [SGTBinding]
+let internalBindings: [SGTBinding]
 let configurationErrors: Int
 do {
-    (configured, configurationErrors) = try loadConfiguredBindings()
+    (configured, internalBindings, configurationErrors) = try loadConfiguredBindings()
 } catch {
     fail("cannot read configuration \(configPath): \(error)")
 }
@@ -71,6 +76,8 @@ do {
         service: serviceName, runDirectory: options.runDirectory, loop: loop,
         logger: logger)
     service = try BindingService(bus: bus, store: store, configured: configured)
+    try service.reloadInternal(internalBindings)
+    service.registerCountHandler()
     sxp = try SXPService(
         configuration: SXPService.loadConfiguration(path: configPath), bindings: service,
         bus: bus, loop: loop, port: sxpPort)
@@ -80,8 +87,9 @@ do {
 
 loop.onSignal(SIGHUP) {
     do {
-        let (bindings, errors) = try loadConfiguredBindings()
+        let (bindings, ownBindings, errors) = try loadConfiguredBindings()
         try service.reloadConfigured(bindings)
+        try service.reloadInternal(ownBindings)
         noticeConfigurationErrors(errors)
     } catch {
         logger.error("TAG", "configuration reload from \(configPath) failed: \(error)")

@@ -17,7 +17,8 @@ enum CTSShow {
         if !ipv4.isEmpty { lines += section("IPv4", ipv4) }
         if !ipv6.isEmpty { lines += section("IPv6", ipv6) }
         lines += ["IP-SGT Active Bindings Summary", rule]
-        for source in BindingSource.allCases.sorted() {
+        // Lowest priority first, as in the summaries of the IOS configuration guide.
+        for source in BindingSource.allCases.sorted(by: >) {
             let count = effective.filter { $0.source == source }.count
             guard count > 0 else { continue }
             lines.append("Total number of \(pad(source.rawValue, 9))bindings = \(count)")

@@ -239,8 +239,8 @@ func helpText() -> String {
     lines += [
         "",
         "SGT bindings: of several bindings of one prefix, the one of the first source in",
-        "INTERNAL, CLI (configuration file), API (cts role-based sgt-map add), SXP is in use.",
-        "A configured binding thus takes precedence over an added one, and",
+        "INTERNAL, SXP, CLI (configuration file), API (cts role-based sgt-map add) is in use,",
+        "as on IOS. A configured binding thus takes precedence over an added one, and",
         "show cts role-based sgt-map all lists the bindings not in use as shadowed.",
     ]
     return lines.joined(separator: "\n")

@@ -51,6 +51,10 @@ public struct GatewayConfig: Equatable, Sendable {
     public var sgtBindings: [ConfiguredBinding] = []
     /// `cts sxp` lines.
     public var sxp = SXPConfiguration()
+    /// `cts sgt N`: the SGT of the gateway's own addresses (INTERNAL bindings).
+    /// Nil without the line: the gateway has no SGT of its own and makes no
+    /// INTERNAL binding.
+    public var deviceSGT: SGT?
     /// `crypto ipsec security-association lifetime`: the default for entries that set none.
     public var defaultIPsecLifetime = SALifetime()
     /// ESP Next Header value that marks a payload starting with the CMD header.

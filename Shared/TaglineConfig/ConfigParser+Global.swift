@@ -11,6 +11,8 @@ enum GlobalCommand: Equatable {
     case ipsecFragmentation
     case accessList, ipv6AccessList, numberedAccessList, ipRoute, ipv6Route
     case interface, sgtMap
+    /// `cts sgt N`: the gateway's own SGT.
+    case deviceSGT
     /// `cts sxp ...`.
     case sxp
     /// `banner TYPE DELIMITER ... DELIMITER`, possibly over several lines.
@@ -136,6 +138,7 @@ extension ConfigParser {
     /// Classifies `cts ...`. `cts role-based sgt-map` and `cts sxp` are implemented.
     private func ctsCommand(_ line: ConfigLine) -> GlobalCommand {
         if line.keyword(1) == "sxp" { return .sxp }
+        if line.keyword(1) == "sgt" { return .deviceSGT }
         guard line.keyword(1) == "role-based" else {
             return classify(
                 line, at: 1, implemented: [:], known: KnownIOSCommands.cts,
@@ -228,6 +231,7 @@ extension ConfigParser {
         case .ipv6Route: return try addIPv6Route(line)
         case .interface: return try openInterface(line)
         case .sgtMap: return try addSGTMap(line)
+        case .deviceSGT: return try setDeviceSGT(line)
         case .sxp: return try applySXP(line)
         case .banner: return startBanner(line)
         case .ignored: return .ignored

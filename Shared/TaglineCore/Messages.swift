@@ -44,6 +44,8 @@ public enum MessageType {
     public static let bindingLookup = "cts.binding.lookup"
     /// EmptyRequest -> BindingListReply
     public static let bindingList = "cts.binding.list"
+    /// EmptyRequest -> BindingCountReply
+    public static let bindingCount = "cts.binding.count"
     /// EmptyRequest -> SXPConnectionsReply
     public static let sxpConnections = "cts.sxp.connections"
     /// Clone-pattern snapshot of effective bindings: EmptyRequest -> SnapshotReply<SGTBinding>
@@ -313,6 +315,18 @@ public struct BindingListReply: Codable, Sendable {
     public var effective: [SGTBinding]
     public init(bindings: [SGTBinding], effective: [SGTBinding]) {
         self.bindings = bindings
+        self.effective = effective
+    }
+}
+
+/// Binding counts without the bindings, cheap to ask for often.
+public struct BindingCountReply: Codable, Sendable {
+    /// Stored bindings of each source, keyed by `BindingSource.rawValue`.
+    public var bySource: [String: Int]
+    /// Prefixes with an effective binding.
+    public var effective: Int
+    public init(bySource: [String: Int], effective: Int) {
+        self.bySource = bySource
         self.effective = effective
     }
 }

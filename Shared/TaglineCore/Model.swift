@@ -485,13 +485,16 @@ public enum BindingSource: String, Codable, Sendable, CaseIterable, Comparable {
     /// Learned from an SXP peer.
     case sxp = "SXP"
 
-    /// Lower wins when two sources bind the same prefix.
+    /// Lower wins when two sources bind the same prefix. The order follows
+    /// IOS, whose TrustSec configuration guide ranks INTERNAL above SXP and SXP
+    /// above CLI. API bindings are run-time `cts role-based sgt-map` lines, so
+    /// they rank with CLI, just below the configuration file's.
     public var priority: Int {
         switch self {
         case .internal: return 0
-        case .config: return 1
-        case .api: return 2
-        case .sxp: return 3
+        case .sxp: return 1
+        case .config: return 2
+        case .api: return 3
         }
     }
 

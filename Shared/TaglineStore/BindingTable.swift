@@ -1,6 +1,6 @@
 // Every IP-SGT binding with its source, and the effective one per prefix.
 // When several sources bind the same prefix, the source with the lowest
-// `BindingSource.priority` wins (INTERNAL, then CLI, then API, then SXP).
+// `BindingSource.priority` wins (INTERNAL, then SXP, then CLI, then API).
 // The others stay stored and take over when the winner goes away. Lookups match
 // the longest effective prefix that contains the address.
 
@@ -22,6 +22,8 @@ public struct EffectiveBindingChange: Equatable, Sendable {
 public struct BindingTable: Sendable {
     private var bySource: [IPPrefix: [BindingSource: SGT]] = [:]
     private var winners: [IPPrefix: SGTBinding] = [:]
+    /// Stored bindings of each source, kept up to date by `add` and `remove`.
+    public private(set) var countsBySource: [BindingSource: Int] = [:]
 
     public init(_ bindings: [SGTBinding] = []) {
         bySource.reserveCapacity(bindings.count)
@@ -33,7 +35,9 @@ public struct BindingTable: Sendable {
     /// returns the effective change, or nil when the winner stayed the same.
     @discardableResult
     public mutating func add(_ binding: SGTBinding) -> EffectiveBindingChange? {
-        bySource[binding.prefix, default: [:]][binding.source] = binding.sgt
+        let previous = bySource[binding.prefix, default: [:]].updateValue(
+            binding.sgt, forKey: binding.source)
+        if previous == nil { countsBySource[binding.source, default: 0] += 1 }
         return resolve(binding.prefix)
     }
 
@@ -44,6 +48,8 @@ public struct BindingTable: Sendable {
         -> EffectiveBindingChange?
     {
         guard bySource[prefix]?.removeValue(forKey: source) != nil else { return nil }
+        countsBySource[source, default: 0] -= 1
+        if countsBySource[source] == 0 { countsBySource[source] = nil }
         if bySource[prefix]?.isEmpty == true { bySource[prefix] = nil }
         return resolve(prefix)
     }

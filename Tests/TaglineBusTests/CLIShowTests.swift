@@ -257,8 +257,8 @@ final class CLIShowTests: XCTestCase {
 
             IP-SGT Active Bindings Summary
             ============================================
-            Total number of CLI      bindings = 2
             Total number of API      bindings = 1
+            Total number of CLI      bindings = 2
             Total number of SXP      bindings = 1
             Total number of active   bindings = 4
 

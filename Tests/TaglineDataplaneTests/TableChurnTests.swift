@@ -82,8 +82,8 @@ final class TableChurnTests: XCTestCase {
                     publisher.stage(
                         prefix, SGTBinding(prefix: prefix, sgt: SGT(sgt)!, source: .api))
                 } else {
-                    let address = IPAddress("10.0.\(changes / 256 % 16).\(changes % 256)")!
-                    let prefix = IPPrefix(covering: address, length: 32)
+                    let address = IPAddress("2001:db8:400::\(String(changes % 4096, radix: 16))")!
+                    let prefix = IPPrefix(covering: address, length: 128)
                     let binding =
                         changes % 3 == 0
                         ? nil : SGTBinding(prefix: prefix, sgt: SGT(50)!, source: .api)

@@ -13,31 +13,31 @@ final class BindingTableTests: XCTestCase {
         var table = BindingTable()
         let prefix = IPPrefix("192.0.2.0/24")!
 
-        // SXP first: it wins while alone.
+        // API first: it wins while alone.
         XCTAssertEqual(
-            table.add(binding("192.0.2.0/24", 40, .sxp)),
-            EffectiveBindingChange(prefix: prefix, binding: binding("192.0.2.0/24", 40, .sxp)))
-        // API beats SXP.
-        XCTAssertEqual(
-            table.add(binding("192.0.2.0/24", 20, .api))?.binding,
-            binding("192.0.2.0/24", 20, .api))
+            table.add(binding("192.0.2.0/24", 40, .api)),
+            EffectiveBindingChange(prefix: prefix, binding: binding("192.0.2.0/24", 40, .api)))
         // CLI (configuration) beats API.
         XCTAssertEqual(
-            table.add(binding("192.0.2.0/24", 10, .config))?.binding,
-            binding("192.0.2.0/24", 10, .config))
+            table.add(binding("192.0.2.0/24", 20, .config))?.binding,
+            binding("192.0.2.0/24", 20, .config))
+        // SXP beats CLI, as on IOS.
+        XCTAssertEqual(
+            table.add(binding("192.0.2.0/24", 10, .sxp))?.binding,
+            binding("192.0.2.0/24", 10, .sxp))
         // A weaker source changing its tag does not change the winner.
-        XCTAssertNil(table.add(binding("192.0.2.0/24", 21, .api)))
+        XCTAssertNil(table.add(binding("192.0.2.0/24", 21, .config)))
         XCTAssertEqual(table.all.count, 3)
-        XCTAssertEqual(table.effective, [binding("192.0.2.0/24", 10, .config)])
+        XCTAssertEqual(table.effective, [binding("192.0.2.0/24", 10, .sxp)])
 
         // The winner goes away: the next source takes over, with its latest tag.
         XCTAssertEqual(
-            table.remove(prefix: prefix, source: .config)?.binding,
-            binding("192.0.2.0/24", 21, .api))
-        XCTAssertNil(table.remove(prefix: prefix, source: .sxp))
-        XCTAssertNil(table.remove(prefix: prefix, source: .sxp))
+            table.remove(prefix: prefix, source: .sxp)?.binding,
+            binding("192.0.2.0/24", 21, .config))
+        XCTAssertNil(table.remove(prefix: prefix, source: .api))
+        XCTAssertNil(table.remove(prefix: prefix, source: .api))
         XCTAssertEqual(
-            table.remove(prefix: prefix, source: .api),
+            table.remove(prefix: prefix, source: .config),
             EffectiveBindingChange(prefix: prefix, binding: nil))
         XCTAssertEqual(table.count, 0)
         XCTAssertTrue(table.all.isEmpty)
