@@ -90,7 +90,8 @@ enum BenchLab {
             forwarding: forwarding, slotCount: burst)
     }
 
-    /// An Ethernet frame from host A to host B carrying an IPv4 UDP packet of `size` bytes.
+    /// Returns an Ethernet frame from host A to host B carrying an IPv4 UDP packet of `size`
+    /// bytes.
     static func frame(innerSize size: Int) -> [UInt8] {
         var packet = [UInt8](repeating: 0x5A, count: size)
         let header: [UInt8] =

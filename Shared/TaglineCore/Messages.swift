@@ -363,7 +363,7 @@ public struct WorkerStatus: Codable, Sendable {
     /// The CPU the worker is pinned to; nil when the scheduler places it.
     public var cpu: Int?
     /// Frames the kernel dropped because the worker's RX rings were full, and the times it
-    /// froze a ring for that reason (PACKET_STATISTICS); nil from a dataplane without them.
+    /// froze a ring for that reason (PACKET_STATISTICS). Nil from a dataplane without them.
     public var ringDrops: UInt64?
     public var ringFreezes: UInt64?
     public init(

@@ -174,8 +174,8 @@ public final class DataplaneController {
         return totals
     }
 
-    /// The path MTU, interface MTU and outside interface of every installed SA, keyed by
-    /// inbound SPI in decimal.
+    /// Returns the path MTU, interface MTU and outside interface of every installed SA, keyed
+    /// by inbound SPI in decimal.
     public func pathMTUs(now: UInt64 = monotonicNanoseconds()) -> [String: SAPathMTU] {
         let outside = context.forwardingTable.current.outside
         var report: [String: SAPathMTU] = [:]

@@ -110,8 +110,8 @@ public final class DataplaneWorker: @unchecked Sendable {
         }
     }
 
-    /// The frames the kernel dropped because this worker's RX rings were full, and the ring
-    /// freezes, since start. The control thread calls it; see `RXRing.collectStatistics`.
+    /// Returns the frames the kernel dropped because this worker's RX rings were full, and the
+    /// ring freezes, since start. Only the control thread calls it (a system call per ring).
     public func ringStatistics() -> (drops: UInt64, freezes: UInt64) {
         let inside = insideRX.collectStatistics()
         let outside = outsideRX.collectStatistics()

@@ -57,7 +57,7 @@ public final class MemoryFrameSink: FrameSink {
         count += 1
     }
 
-    /// The bytes of committed frame `index`, valid until `removeAll`.
+    /// Returns the bytes of committed frame `index`, valid until `removeAll`.
     @inline(__always)
     public func frame(_ index: Int) -> UnsafeRawBufferPointer {
         precondition(index >= 0 && index < count, "frame \(index) of \(count)")
@@ -152,8 +152,8 @@ public final class MemoryPipeline {
 }
 
 extension ForwardingTable {
-    /// A gateway whose inside and outside networks are directly connected, with the
-    /// link-layer address of every neighbour in `neighbours` known.
+    /// Returns the table of a gateway whose inside and outside networks are directly
+    /// connected, with the link-layer address of every neighbour in `neighbours` known.
     public static func directlyConnected(
         inside: DataplaneInterface, insidePrefixes: [IPPrefix],
         outside: DataplaneInterface, outsidePrefixes: [IPPrefix],

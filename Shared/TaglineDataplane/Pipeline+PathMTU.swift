@@ -54,7 +54,7 @@ struct PacketTooBig {
     /// The start of the packet that did not fit, as the router quoted it.
     var quoted: UnsafeRawBufferPointer
 
-    /// Reads the message from an IP packet, or returns nil when it is none.
+    /// Reads the message from an IP packet, or returns nil when the packet is not one.
     static func parse(_ packet: UnsafeRawBufferPointer, isIPv4: Bool) -> PacketTooBig? {
         let icmp: Int
         let end: Int

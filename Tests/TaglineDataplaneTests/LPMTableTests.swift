@@ -294,7 +294,7 @@ final class LPMTableTests: XCTestCase {
         return IPPrefix(covering: .v6(high, low), length: length)
     }
 
-    /// An address inside a stored prefix with its host bits randomized, or a random one.
+    /// Returns an address inside a stored prefix with its host bits randomized, or a random one.
     static func randomAddress(_ random: inout SplitMix64, near prefixes: [IPPrefix])
         -> IPAddress
     {

@@ -5,7 +5,7 @@ import XCTest
 
 /// Rings that overflow, on a real veth. A burst larger than a TX ring's slot count, without
 /// a flush between frames, must all be sent (one RX block of small frames makes such a
-/// burst). Frames the kernel drops because nobody empties an RX ring must be counted from
+/// burst). Frames the kernel drops because no reader empties an RX ring must be counted from
 /// PACKET_STATISTICS, and the totals must survive the reset that reading them causes.
 final class RingOverflowTests: XCTestCase {
     private var lab: NamespaceLab!
