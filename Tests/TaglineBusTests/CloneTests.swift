@@ -36,10 +36,10 @@ final class CloneTests: XCTestCase {
         /// The table rebuilt only from the callbacks, as a dataplane would.
         var mirror: [String: Int] = [:]
 
-        init(runDirectory: String, loop: EventLoop) throws {
+        init(runDirectory: String, loop: EventLoop, service: ServiceName = .dataplane) throws {
             bus = try ServiceBus(
-                service: .dataplane, runDirectory: runDirectory, loop: loop,
-                logger: quietLogger("dataplane-tagger"))
+                service: service, runDirectory: runDirectory, loop: loop,
+                logger: quietLogger(service.rawValue))
             clone = bus.cloneClient(
                 from: .bindingStore, updateType: "test.update", snapshotType: "test.snapshot",
                 onSnapshot: { [unowned self] (items: [String: Int]) in
@@ -134,6 +134,36 @@ final class CloneTests: XCTestCase {
             })
         XCTAssertEqual(restarted.clone.items, server.items)
         XCTAssertEqual(restarted.mirror, server.items)
+    }
+
+    func testSeveralConsumersStayInStep() throws {
+        let (owner, server) = try makeOwner(items: ["a": 1])
+        defer { owner.shutdown() }
+        var consumers = try [ServiceName.dataplane, .saManager].map {
+            try Consumer(runDirectory: runDirectory, loop: loop, service: $0)
+        }
+        defer { for consumer in consumers { consumer.bus.shutdown() } }
+        XCTAssertTrue(spin(loop) { consumers.allSatisfy { $0.clone.isSynchronized } })
+
+        // Single changes and a batch, then a third consumer that joins late.
+        for index in 0..<50 { server.set("k\(index % 9)", index) }
+        server.apply([
+            CloneChange(key: "a", item: nil), CloneChange(key: "b", item: 2),
+            CloneChange(key: "k0", item: 100),
+        ])
+        consumers.append(
+            try Consumer(runDirectory: runDirectory, loop: loop, service: .ikeNegotiator))
+
+        XCTAssertTrue(
+            spin(loop) {
+                consumers.allSatisfy {
+                    $0.clone.isSynchronized && $0.clone.sequence == server.sequence
+                }
+            })
+        for consumer in consumers {
+            XCTAssertEqual(consumer.clone.items, server.items)
+            XCTAssertEqual(consumer.mirror, server.items)
+        }
     }
 
     func testMissedUpdateDetectedByHeartbeat() throws {
