@@ -18,7 +18,7 @@ extension Pipeline {
     /// the frame is dropped as too big.
     func segmentUDPAndEncapsulate<Sink: FrameSink>(
         _ packet: UnsafeRawBufferPointer, info: IPPacketInfo, offload: OffloadHeader,
-        state: SAState, sgt: SGT?, forwarding: ForwardingTable, sink: Sink
+        maximumInner: Int, state: SAState, sgt: SGT?, forwarding: ForwardingTable, sink: Sink
     ) -> PacketVerdict {
         let udpOffset = info.headerLength
         let headersLength = udpOffset + UDP.headerSize
@@ -26,11 +26,6 @@ extension Pipeline {
             headersLength < info.length, offload.gsoSize > 0
         else { return drop(.unsupportedOffload) }
 
-        let cmdLength = sgt == nil ? 0 : CMDHeader.size
-        let maximumInner =
-            OutboundLayout.maximumPayload(
-                sa: state.childSA, transform: state.outboundTransforms[worker],
-                mtu: forwarding.outside.mtu) - cmdLength
         guard headersLength + offload.gsoSize <= maximumInner else {
             // TODO: fragment datagrams too big for the tunnel when DF is clear.
             state.counters.add(.encapsFailed)

@@ -91,16 +91,17 @@ enum TCP {
 }
 
 extension Pipeline {
-    /// Splits a TCP GSO frame into segments that each fit the outside MTU after ESP,
-    /// and encapsulates each one. UDP GSO frames go to `segmentUDPAndEncapsulate`.
+    /// Splits a TCP GSO frame into segments of at most `maximumInner` bytes, the largest inner
+    /// packet the tunnel carries at its path MTU, and encapsulates each one. UDP GSO frames
+    /// go to `segmentUDPAndEncapsulate`.
     func segmentAndEncapsulate<Sink: FrameSink>(
         _ packet: UnsafeRawBufferPointer, info: IPPacketInfo, offload: OffloadHeader,
-        state: SAState, sgt: SGT?, forwarding: ForwardingTable, sink: Sink
+        maximumInner: Int, state: SAState, sgt: SGT?, forwarding: ForwardingTable, sink: Sink
     ) -> PacketVerdict {
         if offload.gsoType == OffloadHeader.gsoUDPL4 {
             return segmentUDPAndEncapsulate(
-                packet, info: info, offload: offload, state: state, sgt: sgt,
-                forwarding: forwarding, sink: sink)
+                packet, info: info, offload: offload, maximumInner: maximumInner, state: state,
+                sgt: sgt, forwarding: forwarding, sink: sink)
         }
         let expectedType = info.isIPv4 ? OffloadHeader.gsoTCPv4 : OffloadHeader.gsoTCPv6
         guard offload.gsoType == expectedType, info.ipProtocol == IPProtocolNumber.tcp,
@@ -113,12 +114,7 @@ extension Pipeline {
             offload.gsoSize > 0
         else { return drop(.unsupportedOffload) }
 
-        // Segment size: the sender's, or smaller when ESP would push it past the MTU.
-        let transform = state.outboundTransforms[worker]
-        let cmdLength = sgt == nil ? 0 : CMDHeader.size
-        let maximumInner =
-            OutboundLayout.maximumPayload(
-                sa: state.childSA, transform: transform, mtu: forwarding.outside.mtu) - cmdLength
+        // Segment size: the sender's, or smaller when ESP would push it past the path MTU.
         let segmentSize = min(offload.gsoSize, maximumInner - headersLength)
         guard segmentSize > 0 else { return drop(.tooBig) }
 

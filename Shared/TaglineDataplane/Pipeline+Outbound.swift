@@ -108,14 +108,9 @@ extension Pipeline {
                 sa: state.plan, transform: state.outboundTransforms[worker],
                 mtu: pathMTU) - cmdLength
         if offload.isSegmentationOffload {
-            var segments = offload
-            if pathMTU < forwarding.outside.mtu {
-                segments.gsoSize = min(
-                    offload.gsoSize, tcpSegmentSize(innerPacket, info: info, fitting: maximumInner))
-            }
             return segmentAndEncapsulate(
-                innerPacket, info: info, offload: segments, state: state,
-                sgt: sgt, forwarding: forwarding, sink: sink)
+                innerPacket, info: info, offload: offload, maximumInner: maximumInner,
+                state: state, sgt: sgt, forwarding: forwarding, sink: sink)
         }
 
         // Too big for the tunnel: cut TCP into smaller segments, tell other senders the MTU.
@@ -126,9 +121,8 @@ extension Pipeline {
                     gsoType: info.isIPv4 ? OffloadHeader.gsoTCPv4 : OffloadHeader.gsoTCPv6,
                     gsoSize: tcpSegmentSize(innerPacket, info: info, fitting: maximumInner))
                 return segmentAndEncapsulate(
-                    innerPacket, info: info, offload: resegment,
-                    state: state, sgt: sgt, forwarding: forwarding,
-                    sink: sink)
+                    innerPacket, info: info, offload: resegment, maximumInner: maximumInner,
+                    state: state, sgt: sgt, forwarding: forwarding, sink: sink)
             }
             // IPv6 senders do not go below 1280 bytes (RFC 8201 §4), so a narrower tunnel
             // carries such packets as outer fragments (RFC 8200 §5) in either fragmentation mode.
