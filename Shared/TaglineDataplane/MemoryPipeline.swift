@@ -10,8 +10,8 @@ import TaglineCore
 public final class MemoryFrameSink: FrameSink {
     public let frameSize: Int
     public let slotCount: Int
-    /// Bytes a reserved slot is filled with, so a test sees what the pipeline left unwritten;
-    /// nil leaves the previous contents, which saves a write per frame in benchmarks.
+    /// Byte a reserved slot is filled with, so a test can tell what the pipeline left
+    /// unwritten. Nil leaves the previous contents, which saves a write per frame in benchmarks.
     public let fill: UInt8?
     private let storage: UnsafeMutableRawBufferPointer
     /// Offset and length of each committed frame within its slot.

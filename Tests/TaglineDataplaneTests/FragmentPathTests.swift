@@ -202,7 +202,7 @@ final class FragmentPathTests: XCTestCase {
 
     // MARK: - Path MTU
 
-    /// An ICMP error from a router between the gateways to gw1, quoting the start of `esp`
+    /// Returns an ICMP error from a router between the gateways to gw1, quoting the start of `esp`
     /// (an outer IP packet) and announcing `mtu`.
     private func packetTooBig(quoting esp: [UInt8], mtu: Int) -> [UInt8] {
         if esp[0] >> 4 == 4 {
@@ -225,7 +225,7 @@ final class FragmentPathTests: XCTestCase {
             packet + quoted)
     }
 
-    /// The outer IP packet gw1 sends for a small packet.
+    /// Returns the outer IP packet gw1 sends for a small packet.
     private func sentESP(_ gw1: Pipeline) -> [UInt8] {
         let wire = MemorySink()
         _ = gw1.inside(Lab.fromHostA(udp(length: 100, dontFragment: true)), sink: wire)
@@ -317,7 +317,7 @@ final class FragmentPathTests: XCTestCase {
 
     // MARK: - Reassembly limits
 
-    /// The first of two outer fragments gw1 sends for a 1500-byte packet, with the outer
+    /// Returns the first of two outer fragments gw1 sends for a 1500-byte packet, with the outer
     /// identification set to `identification`.
     private func firstFragment(_ gw1: Pipeline, identification: UInt16) -> [UInt8] {
         let wire = MemorySink()
