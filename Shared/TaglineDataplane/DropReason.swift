@@ -29,6 +29,9 @@ public enum DropReason: String, CaseIterable, Sendable {
     case noPolicy
     /// ICV or AEAD tag mismatch.
     case integrityFailed
+    /// ICV or AEAD tag mismatch under the inferred ESN high bits and under each higher value
+    /// tried to resynchronize after a run of ICV failures.
+    case resyncFailed
     /// Sequence number already seen or left of the replay window.
     case replay
     /// Ciphertext that is not a multiple of the cipher block size.

@@ -251,7 +251,7 @@ extension Pipeline {
 
         // Replay window, before spending any cryptography on the packet. With ESN the window
         // also supplies the high 32 bits, which the ICV then confirms.
-        let (sequence, replayVerdict) = state.checkReplay(
+        var (sequence, replayVerdict) = state.checkReplay(
             low: esp.readUInt32(at: ESPLayout.sequenceOffset))
         guard replayVerdict == .accept else {
             counters.add(.replayFailed)
@@ -261,13 +261,19 @@ extension Pipeline {
         // ICV in constant time, before decrypting (the AEAD checks its tag while opening).
         let icv = esp.slice(bodyOffset + bodyLength, transform.icvLength)
         if let mac = transform.mac {
-            guard
-                verifyICV(
-                    esp.slice(0, bodyOffset + bodyLength), sequence: sequence, icv: icv,
+            let authenticated = esp.slice(0, bodyOffset + bodyLength)
+            if !verifyICV(
+                authenticated, sequence: sequence, icv: icv, transform: transform, mac: mac)
+            {
+                switch retryICV(
+                    authenticated, sequence: sequence, icv: icv, state: state,
                     transform: transform, mac: mac)
-            else {
-                counters.add(.verifyFailed)
-                return drop(.integrityFailed)
+                {
+                case .verified(let higher): sequence = higher
+                case .failed(let reason):
+                    counters.add(.verifyFailed)
+                    return drop(reason)
+                }
             }
         }
 
@@ -286,9 +292,17 @@ extension Pipeline {
                 let opened = try transform.withAAD(esp: esp, sequence: sequence) { aad in
                     try cipher.open(explicitIV: iv, aad: aad, data: plaintext, tag: icv)
                 }
-                guard opened else {
-                    counters.add(.verifyFailed)
-                    return drop(.integrityFailed)
+                if !opened {
+                    switch retryOpen(
+                        esp, sequence: sequence, state: state, transform: transform,
+                        cipher: cipher, ciphertextOffset: bodyOffset, plaintext: plaintext,
+                        iv: iv, icv: icv)
+                    {
+                    case .verified(let higher): sequence = higher
+                    case .failed(let reason):
+                        counters.add(.verifyFailed)
+                        return drop(reason)
+                    }
                 }
             case .null:
                 break
@@ -433,7 +447,7 @@ extension Pipeline {
 
     /// Computes the HMAC over `authenticated` (and with ESN the high 32 bits of `sequence`)
     /// and compares it with `icv` in constant time.
-    private func verifyICV(
+    func verifyICV(
         _ authenticated: UnsafeRawBufferPointer, sequence: UInt64, icv: UnsafeRawBufferPointer,
         transform: ESPTransform, mac: HMACContext
     ) -> Bool {

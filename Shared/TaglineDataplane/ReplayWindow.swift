@@ -1,6 +1,18 @@
 // Anti-replay window for ESP sequence numbers (RFC 4303 §3.4.3), kept as a
-// ring of 64-bit blocks as RFC 6479 describes, so sliding the window clears
-// whole blocks instead of shifting a bitmap.
+// ring of 64-bit words indexed by sequence number as RFC 6479 describes, so
+// sliding the window never shifts a bitmap. Workers that receive the same SA
+// share one window without a lock.
+//
+// Each word covers 32 sequence numbers: its low 32 bits are the bitmap and
+// its high 32 bits the low 32 bits of the block number (sequence >> 5) the
+// bitmap belongs to. The highest sequence number is advanced by
+// compare-and-swap. The first packet recorded in a block replaces the stale
+// word of the block that slid out, with one compare-and-swap that also sets
+// its bit. With in-order traffic that is the packet that advanced the top.
+// Clearing a word by a plain store after the top moved could erase a bit
+// that another worker had just set for the new block, and then that sequence
+// number would be accepted twice. The block number in the word makes that
+// race visible, so a bit is set only in a word that belongs to its block.
 //
 // Sequence numbers are 64-bit values. Without extended sequence numbers
 // (ESN) the high 32 bits are always 0. With ESN only the low 32 bits travel
@@ -9,10 +21,14 @@
 //
 // The receiver checks a sequence number before the ICV (cheap rejection of
 // replays) and records it only after the ICV verified, so forged packets
-// cannot move the window.
+// cannot move the window. `record` decides alone: of several workers
+// recording the same number at once, exactly one gets `.accept`.
 
-/// The set of recently received sequence numbers of one inbound SA.
-public struct ReplayWindow: Sendable {
+import CTaglineShim
+
+/// The set of recently received sequence numbers of one inbound SA, safe to check and
+/// record from several threads at once.
+public final class ReplayWindow: @unchecked Sendable {
     /// Verdict on one sequence number.
     public enum Verdict: Equatable, Sendable {
         case accept
@@ -28,27 +44,49 @@ public struct ReplayWindow: Sendable {
     public static let defaultSize = 1024
     /// Smallest width: RFC 4303 §3.4.3 requires at least 32 packets.
     public static let minimumSize = 32
-    /// Largest width, 8 KiB of bitmap per SA.
+    /// Largest width, 32 KiB of words per SA.
     public static let maximumSize = 65536
-    static let blockBits = 64
+    /// Sequence numbers per word, the bitmap half of the word.
+    static let blockBits: UInt64 = 32
+    static let blockShift: UInt64 = 5
+    private static let blockTagMask: UInt64 = 0xFFFF_FFFF_0000_0000
 
     /// Width in packets: the highest recorded number and the `size - 1` below it.
     public let size: Int
     /// True when the high 32 bits are inferred (ESN); false keeps them at 0.
     public let extendedSequenceNumbers: Bool
-    /// Highest sequence number recorded; 0 before the first packet.
-    public private(set) var highest: UInt64 = 0
-    private var blocks: [UInt64]
+    /// Number of words, a power of two.
+    let wordCount: Int
+    /// `UInt64(size)`, kept to spare a conversion per packet.
+    private let width: UInt64
+    private let wordIndexMask: UInt64
+    /// The highest recorded sequence number alone on the first 64-byte line, then the words.
+    private let storage: UnsafeMutablePointer<UInt64>
+    private static let wordsOffset = 8
 
     /// Creates a window of `size` packets, clamped to `minimumSize...maximumSize`.
+    ///
+    /// The ring has room for one block more than the window can touch. A word then belongs
+    /// to a newer block only when every number of its older block is left of the window,
+    /// which lets `record` tell a stale word from a newer one by loading the top alone.
     public init(size: Int = ReplayWindow.defaultSize, extendedSequenceNumbers: Bool = false) {
         let width = min(max(size, ReplayWindow.minimumSize), ReplayWindow.maximumSize)
         self.size = width
+        self.width = UInt64(width)
         self.extendedSequenceNumbers = extendedSequenceNumbers
-        let blockCount = (width + ReplayWindow.blockBits - 1) / ReplayWindow.blockBits
-        // One spare block, so the block being cleared by a slide is never inside the window.
-        self.blocks = [UInt64](repeating: 0, count: blockCount + 1)
+        let blocksNeeded = (width + Int(ReplayWindow.blockBits) - 1) / Int(ReplayWindow.blockBits)
+        var count = 1
+        while count < blocksNeeded + 1 { count <<= 1 }
+        wordCount = count
+        wordIndexMask = UInt64(count - 1)
+        storage = .allocate(capacity: ReplayWindow.wordsOffset + count)
+        storage.initialize(repeating: 0, count: ReplayWindow.wordsOffset + count)
     }
+
+    deinit { storage.deallocate() }
+
+    /// Highest sequence number recorded; 0 before the first packet.
+    public var highest: UInt64 { tagline_atomic_load_u64(storage) }
 
     /// Returns the full sequence number of a packet that carries `low`.
     ///
@@ -57,9 +95,10 @@ public struct ReplayWindow: Sendable {
     /// when `low` lies below the window's left edge, because the counter
     /// wrapped since. They are one less when the window spans a wrap and `low`
     /// lies in its upper part.
+    @inline(__always)
     public func infer(low: UInt32) -> UInt64 {
         guard extendedSequenceNumbers else { return UInt64(low) }
-        // TODO: resynchronize after 2^32 or more lost packets (RFC 4303 Appendix A3).
+        let highest = self.highest
         let highestLow = UInt32(truncatingIfNeeded: highest)
         let highestHigh = UInt32(truncatingIfNeeded: highest >> 32)
         // Low 32 bits of the left edge; it wraps below 0 when the window spans two subspaces.
@@ -75,46 +114,73 @@ public struct ReplayWindow: Sendable {
         return UInt64(high) << 32 | UInt64(low)
     }
 
-    /// Tells whether `sequence` would be accepted, without recording it.
+    /// Tells whether `sequence` would be accepted, without recording it. Another thread may
+    /// record it in between, so only `record` decides.
+    @inline(__always)
     public func check(_ sequence: UInt64) -> Verdict {
         if sequence == 0 { return .zero }
-        if sequence > highest { return .accept }
-        if highest - sequence >= UInt64(size) { return .tooOld }
-        let (block, mask) = position(of: sequence)
-        return blocks[block] & mask != 0 ? .duplicate : .accept
+        let top = highest
+        if sequence > top { return .accept }
+        if top - sequence >= width { return .tooOld }
+        let word = tagline_atomic_load_u64(wordPointer(sequence))
+        let (tag, bit) = ReplayWindow.tagAndBit(sequence)
+        return word & ReplayWindow.blockTagMask == tag && word & bit != 0 ? .duplicate : .accept
     }
 
-    /// Records `sequence` after its ICV verified; returns the same verdict as `check`,
-    /// and records nothing unless it is `.accept`.
+    /// Records `sequence` after its ICV verified. Returns `.accept` when this call set its bit,
+    /// and otherwise the reason, having recorded nothing.
     @discardableResult
-    public mutating func record(_ sequence: UInt64) -> Verdict {
-        let verdict = check(sequence)
-        guard verdict == .accept else { return verdict }
-        if sequence > highest {
-            slide(to: sequence)
+    @inline(__always)
+    public func record(_ sequence: UInt64) -> Verdict {
+        if sequence == 0 { return .zero }
+
+        // Advance the top first, so that any word holding this block is written only after the
+        // top covers it.
+        var top = highest
+        while sequence > top {
+            let found = tagline_atomic_compare_exchange_previous_u64(storage, top, sequence)
+            if found == top {
+                top = sequence
+                break
+            }
+            top = found
         }
-        let (block, mask) = position(of: sequence)
-        blocks[block] |= mask
-        return .accept
+        if top - sequence >= width { return .tooOld }
+
+        // Set the bit. The compare-and-swap fails when another thread changed the word since
+        // the load, and the loop decides again on the value it found.
+        let slot = wordPointer(sequence)
+        let (tag, bit) = ReplayWindow.tagAndBit(sequence)
+        var word = tagline_atomic_load_u64(slot)
+        while true {
+            let desired: UInt64
+            if word & ReplayWindow.blockTagMask == tag {
+                if word & bit != 0 { return .duplicate }
+                desired = word | bit
+            } else {
+                // The word holds another block. It is older unless the top has moved so far
+                // that this number left the window, and then the word may be newer.
+                if highest - sequence >= width { return .tooOld }
+                desired = tag | bit
+            }
+            let found = tagline_atomic_compare_exchange_previous_u64(slot, word, desired)
+            if found == word { return .accept }
+            word = found
+        }
     }
 
-    /// Moves the right edge to `sequence`, clearing the blocks that enter the window.
-    private mutating func slide(to sequence: UInt64) {
-        let blockBits = UInt64(ReplayWindow.blockBits)
-        let currentBlock = highest / blockBits
-        let newBlock = sequence / blockBits
-        let blocksToClear = Int(min(newBlock - currentBlock, UInt64(blocks.count)))
-        var index = Int(currentBlock % UInt64(blocks.count))
-        for _ in 0..<blocksToClear {
-            index = (index + 1) % blocks.count
-            blocks[index] = 0
-        }
-        highest = sequence
+    @inline(__always)
+    private func wordPointer(_ sequence: UInt64) -> UnsafeMutablePointer<UInt64> {
+        let index = (sequence >> ReplayWindow.blockShift) & wordIndexMask
+        return storage + ReplayWindow.wordsOffset + Int(truncatingIfNeeded: index)
     }
 
-    private func position(of sequence: UInt64) -> (block: Int, mask: UInt64) {
-        let blockBits = UInt64(ReplayWindow.blockBits)
-        let block = Int((sequence / blockBits) % UInt64(blocks.count))
-        return (block, UInt64(1) << (sequence % blockBits))
+    /// Returns the block tag (high half of a word) and the bitmap bit of `sequence`. The tag
+    /// keeps 32 bits of the block number, so a word is mistaken for its own block only after
+    /// 2^37 sequence numbers pass while one thread sits between its load and its swap.
+    @inline(__always)
+    private static func tagAndBit(_ sequence: UInt64) -> (tag: UInt64, bit: UInt64) {
+        let tag = (sequence >> blockShift) << 32
+        return (tag, UInt64(1) << (sequence & (blockBits - 1)))
     }
 }

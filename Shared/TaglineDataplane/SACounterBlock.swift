@@ -82,24 +82,3 @@ public final class SACounterBlock: @unchecked Sendable {
         return out
     }
 }
-
-/// A test-and-set lock for the replay window of one SA. Inbound packets of one SA
-/// normally reach one worker because the fanout hash covers the outer addresses, so
-/// the lock is almost never contended. It keeps the window correct when they do not.
-final class SpinLock: @unchecked Sendable {
-    private let word: UnsafeMutablePointer<UInt64>
-
-    init() {
-        word = .allocate(capacity: 1)
-        word.initialize(to: 0)
-    }
-
-    deinit { word.deallocate() }
-
-    @inline(__always)
-    func withLock<T>(_ body: () -> T) -> T {
-        while tagline_atomic_compare_exchange_u64(word, 0, 1) == 0 {}
-        defer { tagline_atomic_store_u64(word, 0) }
-        return body()
-    }
-}

@@ -18,13 +18,10 @@ public final class SAState: @unchecked Sendable {
     /// The selectors of `childSA`, in the form the packet path matches.
     let localSelectors: [PlanSelector]
     let remoteSelectors: [PlanSelector]
-    /// Behind a pointer, so that reads and writes under the lock skip the dynamic
-    /// exclusivity check a class's stored property gets inside a closure.
-    private let replayWindow: UnsafeMutablePointer<ReplayWindow>
-    /// The replay window's lock, taken twice per inbound packet (check, then record). It is
-    /// uncontended while one worker receives the SA.
-    // TODO: make the window lock-free in the RFC 6479 block layout (atomic OR per block).
-    private let replayLock = SpinLock()
+    /// Inbound anti-replay window, shared by the workers without a lock.
+    let replayWindow: ReplayWindow
+    /// Consecutive ICV failures, which trigger an ESN resynchronization.
+    public let resync = ESNResync()
     /// Index = worker number.
     let outboundTransforms: [ESPTransform]
     let inboundTransforms: [ESPTransform]
@@ -59,35 +56,24 @@ public final class SAState: @unchecked Sendable {
         }
         outboundTransforms = outbound
         inboundTransforms = inbound
-        // Allocated last, once nothing can throw, so a failed init leaks nothing.
-        replayWindow = .allocate(capacity: 1)
-        replayWindow.initialize(
-            to: ReplayWindow(size: replayWindowSize, extendedSequenceNumbers: extended))
-    }
-
-    deinit {
-        replayWindow.deinitialize(count: 1)
-        replayWindow.deallocate()
+        replayWindow = ReplayWindow(size: replayWindowSize, extendedSequenceNumbers: extended)
     }
 
     /// Infers the full sequence number of a packet carrying `low` and checks it against the
     /// replay window, without recording it.
     @inline(__always)
     func checkReplay(low: UInt32) -> (sequence: UInt64, verdict: ReplayWindow.Verdict) {
-        replayLock.withLock {
-            let sequence = replayWindow.pointee.infer(low: low)
-            return (sequence, replayWindow.pointee.check(sequence))
-        }
+        let sequence = replayWindow.infer(low: low)
+        return (sequence, replayWindow.check(sequence))
     }
 
-    /// Records `sequence` once its ICV verified.
+    /// Records `sequence` once its ICV verified, and ends a run of ICV failures.
     @inline(__always)
     func recordReplay(_ sequence: UInt64) -> ReplayWindow.Verdict {
-        replayLock.withLock { replayWindow.pointee.record(sequence) }
+        resync.recordSuccess()
+        return replayWindow.record(sequence)
     }
 
     /// Highest inbound sequence number accepted so far.
-    public var highestInboundSequence: UInt64 {
-        replayLock.withLock { replayWindow.pointee.highest }
-    }
+    public var highestInboundSequence: UInt64 { replayWindow.highest }
 }

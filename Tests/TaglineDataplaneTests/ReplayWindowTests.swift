@@ -27,7 +27,7 @@ final class ReplayWindowTests: XCTestCase {
             (0xFFFF_FFFF - 63, .accept, "left edge at the top"),
             (0xFFFF_FFFF - 64, .tooOld, "one past the left edge at the top"),
         ]
-        var window = ReplayWindow(size: 64)
+        let window = ReplayWindow(size: 64)
         for (index, row) in rows.enumerated() {
             let checked = window.check(row.sequence)
             let recorded = window.record(row.sequence)
@@ -57,7 +57,7 @@ final class ReplayWindowTests: XCTestCase {
             ({ w in 10 * w }, .duplicate, "right edge again"),
         ]
         for size in [32, 64, 1024, 4096] {
-            var window = ReplayWindow(size: size)
+            let window = ReplayWindow(size: size)
             XCTAssertEqual(window.size, size)
             for (index, row) in rows.enumerated() {
                 let sequence = row.sequence(UInt64(size))
@@ -98,7 +98,7 @@ final class ReplayWindowTests: XCTestCase {
             ({ _ in .max }, { _ in 1 << 32 | top }, .accept, true, "far ahead, same subspace"),
         ]
         for size in [32, 64, 1024, 4096] {
-            var window = ReplayWindow(size: size, extendedSequenceNumbers: true)
+            let window = ReplayWindow(size: size, extendedSequenceNumbers: true)
             for (index, row) in rows.enumerated() {
                 let label = "size \(size) row \(index): \(row.note)"
                 let full = window.infer(low: row.low(UInt32(size)))
@@ -120,7 +120,7 @@ final class ReplayWindowTests: XCTestCase {
     }
 
     func testInferHighSubspace() {
-        var window = ReplayWindow(size: 128, extendedSequenceNumbers: true)
+        let window = ReplayWindow(size: 128, extendedSequenceNumbers: true)
         window.record(0x7_0000_0010)
         XCTAssertEqual(window.infer(low: 0x20), 0x7_0000_0020)
         XCTAssertEqual(window.infer(low: 0xFFFF_FFA0), 0x6_FFFF_FFA0)
@@ -128,14 +128,14 @@ final class ReplayWindowTests: XCTestCase {
     }
 
     func testWithoutESNNoWrap() {
-        var window = ReplayWindow(size: 64)
+        let window = ReplayWindow(size: 64)
         XCTAssertEqual(window.record(0xFFFF_FFFF), .accept)
         XCTAssertEqual(window.infer(low: 2), 2)
         XCTAssertEqual(window.record(window.infer(low: 2)), .tooOld)
     }
 
     func testDefaultSizeIs1024() {
-        var window = ReplayWindow()
+        let window = ReplayWindow()
         XCTAssertEqual(window.size, 1024)
         XCTAssertEqual(window.record(2000), .accept)
         XCTAssertEqual(window.record(977), .accept)
@@ -143,7 +143,7 @@ final class ReplayWindowTests: XCTestCase {
     }
 
     func testCheckDoesNotRecord() {
-        var window = ReplayWindow(size: 128)
+        let window = ReplayWindow(size: 128)
         XCTAssertEqual(window.check(5), .accept)
         XCTAssertEqual(window.check(5), .accept)
         XCTAssertEqual(window.highest, 0)
@@ -155,14 +155,14 @@ final class ReplayWindowTests: XCTestCase {
         XCTAssertEqual(ReplayWindow(size: 100).size, 100)
         XCTAssertEqual(ReplayWindow(size: 8).size, ReplayWindow.minimumSize)
         XCTAssertEqual(ReplayWindow(size: 1 << 20).size, ReplayWindow.maximumSize)
-        var window = ReplayWindow(size: 100)
+        let window = ReplayWindow(size: 100)
         window.record(200)
         XCTAssertEqual(window.check(100), .tooOld)
         XCTAssertEqual(window.check(101), .accept)
     }
 
     func testEveryNumberOnceInOrderAndReversed() {
-        var window = ReplayWindow(size: 256)
+        let window = ReplayWindow(size: 256)
         for sequence in stride(from: UInt64(300), through: 45, by: -1) {
             XCTAssertEqual(window.record(sequence), .accept, "sequence \(sequence)")
         }

@@ -68,6 +68,16 @@ static inline int tagline_atomic_compare_exchange_u64(uint64_t *slot, uint64_t e
                                        __ATOMIC_ACQUIRE);
 }
 
+/// Strong compare-and-swap with acquire-release ordering that returns the value found, so a
+/// retry loop (the replay window's bitmap words) needs no second load after a failure.
+/// The swap happened when the returned value equals `expected`.
+static inline uint64_t tagline_atomic_compare_exchange_previous_u64(uint64_t *slot,
+                                                                    uint64_t expected,
+                                                                    uint64_t desired) {
+    __atomic_compare_exchange_n(slot, &expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    return expected;
+}
+
 /// Full memory fence between a ring status read and the frame data that follows it.
 static inline void tagline_atomic_fence(void) {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
