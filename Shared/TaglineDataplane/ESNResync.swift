@@ -1,21 +1,25 @@
 // Resynchronization of the ESN high 32 bits after 2^32 or more consecutive
 // lost packets (RFC 4303 Appendix A3). The receiver then infers high bits that
 // are too small, and every packet fails its ICV. The SA counts consecutive ICV
-// failures. Once the run reaches `trigger`, each failing packet is verified
-// again with the next `tries` values of the high bits. A packet that verifies
-// moves the window to its sequence number, and a valid packet ends the run.
+// failures. Each time the run reaches a multiple of `trigger`, that one
+// failing packet is verified again with the next `tries` values of the high
+// bits (RFC 4303 Appendix A3.2 selects one bad packet). A packet that
+// verifies moves the window to its sequence number, and a valid packet ends
+// the run.
 //
-// The extra work is bounded per packet: at most `tries` more ICV computations,
-// and only for packets that fail after a run of `trigger` failures, so a flood
-// of forged packets costs at most `tries + 1` ICVs each.
+// Forged packets also lengthen the run, so an attacker can always reach the
+// trigger. Retrying one packet per `trigger` failures keeps a flood of them
+// at `1 + tries / trigger` ICVs per packet on average, and at most
+// `tries + 1` for any one packet. Retrying every failure after the trigger
+// would let 64 forged packets make each later one cost `tries + 1` ICVs.
 
 import CTaglineShim
 
 /// The consecutive ICV failures of one inbound SA and the resynchronizations they triggered.
 public final class ESNResync: @unchecked Sendable {
-    /// Consecutive ICV failures before failing packets are retried with higher values.
+    /// Consecutive ICV failures per run, the last of which is retried with higher values.
     public static let defaultTrigger = 64
-    /// Higher values of the high 32 bits tried per failing packet once triggered.
+    /// Higher values of the high 32 bits tried for the packet that completes a run.
     public static let defaultTries = 3
 
     public let trigger: UInt64
@@ -40,11 +44,13 @@ public final class ESNResync: @unchecked Sendable {
     public var resynchronizations: UInt64 { tagline_atomic_load_u64(slots + 1) }
 
     /// Counts one ICV failure and returns how many higher values of the high bits the failing
-    /// packet may try: 0 until the run reaches `trigger`, then `tries`.
+    /// packet may try: `tries` when the run reaches a multiple of `trigger`, otherwise 0. Of
+    /// several workers failing at once, only the one whose failure completes the multiple
+    /// retries.
     @inline(__always)
     func recordFailure() -> Int {
         let run = tagline_atomic_fetch_add_u64(slots, 1) &+ 1
-        return run >= trigger ? tries : 0
+        return run % trigger == 0 ? tries : 0
     }
 
     /// Ends the failure run after a valid packet. The load comes first so that the common

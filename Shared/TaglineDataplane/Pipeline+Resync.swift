@@ -1,5 +1,5 @@
-// ESN resynchronization on the inbound path (RFC 4303 Appendix A3.2): a
-// packet that fails its ICV after a run of failures is verified again with
+// ESN resynchronization on the inbound path (RFC 4303 Appendix A3.2): the
+// packet whose ICV failure completes a run of failures is verified again with
 // the next values of the high 32 bits. ESNResync decides when and how many
 // tries, and this file runs them with the worker's own contexts.
 
@@ -45,7 +45,7 @@ extension Pipeline {
         }
     }
 
-    /// Counts the failure and, once the SA's run of failures reached its trigger, runs
+    /// Counts the failure and, when it completes a run of the SA's trigger length, runs
     /// `verify` on `sequence` plus 2^32, 2^33 and so on, up to the SA's tries. Only
     /// candidates that the replay window would accept are tried.
     private func retryHigherSequences(

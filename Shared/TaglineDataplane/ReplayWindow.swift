@@ -3,10 +3,14 @@
 // sliding the window never shifts a bitmap. Workers that receive the same SA
 // share one window without a lock.
 //
-// Each word covers 32 sequence numbers: its low 32 bits are the bitmap and
-// its high 32 bits the low 32 bits of the block number (sequence >> 5) the
-// bitmap belongs to. The highest sequence number is advanced by
-// compare-and-swap. The first packet recorded in a block replaces the stale
+// Each word covers 16 sequence numbers: its low 16 bits are the bitmap and
+// its high 48 bits the low 48 bits of the block number (sequence >> 4) the
+// bitmap belongs to. A word left untouched while the top moves on keeps its
+// old block number, so the tag must not repeat within any distance a sender
+// can reach. 48 bits repeat only after 2^52 numbers, about 1.4 years at
+// 10^8 packets per second on one SA. 32 bits would repeat after an ESN jump
+// of 2^37, and the stale bits would then drop new packets as duplicates.
+// The highest sequence number is advanced by compare-and-swap. The first packet recorded in a block replaces the stale
 // word of the block that slid out, with one compare-and-swap that also sets
 // its bit. With in-order traffic that is the packet that advanced the top.
 // Clearing a word by a plain store after the top moved could erase a bit
@@ -44,12 +48,13 @@ public final class ReplayWindow: @unchecked Sendable {
     public static let defaultSize = 1024
     /// Smallest width: RFC 4303 §3.4.3 requires at least 32 packets.
     public static let minimumSize = 32
-    /// Largest width, 32 KiB of words per SA.
+    /// Largest width, 64 KiB of words per SA.
     public static let maximumSize = 65536
-    /// Sequence numbers per word, the bitmap half of the word.
-    static let blockBits: UInt64 = 32
-    static let blockShift: UInt64 = 5
-    private static let blockTagMask: UInt64 = 0xFFFF_FFFF_0000_0000
+    /// Sequence numbers per word, the bitmap part of the word.
+    static let blockBits: UInt64 = 16
+    static let blockShift: UInt64 = 4
+    /// The block number part of the word, above the bitmap.
+    private static let blockTagMask: UInt64 = 0xFFFF_FFFF_FFFF_0000
 
     /// Width in packets: the highest recorded number and the `size - 1` below it.
     public let size: Int
@@ -175,12 +180,12 @@ public final class ReplayWindow: @unchecked Sendable {
         return storage + ReplayWindow.wordsOffset + Int(truncatingIfNeeded: index)
     }
 
-    /// Returns the block tag (high half of a word) and the bitmap bit of `sequence`. The tag
-    /// keeps 32 bits of the block number, so a word is mistaken for its own block only after
-    /// 2^37 sequence numbers pass while one thread sits between its load and its swap.
+    /// Returns the block tag (the word above its bitmap) and the bitmap bit of `sequence`. The
+    /// tag keeps 48 bits of the block number, so a stale word is mistaken for a newer block
+    /// only 2^52 sequence numbers later.
     @inline(__always)
     private static func tagAndBit(_ sequence: UInt64) -> (tag: UInt64, bit: UInt64) {
-        let tag = (sequence >> blockShift) << 32
+        let tag = (sequence >> blockShift) << blockBits
         return (tag, UInt64(1) << (sequence & (blockBits - 1)))
     }
 }

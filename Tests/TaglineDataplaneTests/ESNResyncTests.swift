@@ -80,8 +80,9 @@ final class ESNResyncTests: XCTestCase {
         }
     }
 
-    /// A jump past the tries of one packet never resynchronizes. Each packet after the
-    /// trigger costs the bounded tries and counts under `resyncFailed`.
+    /// A jump past the tries of one packet never resynchronizes. The packet that completes
+    /// each run of `trigger` failures costs the bounded tries and counts under
+    /// `resyncFailed`, and the others fail once.
     func testJumpBeyondTriesStaysDropped() throws {
         let (gw1, gw1State, gw2, gw2State) = try esnGateways(.aesGCM128, nil)
         let trigger = Int(gw2State.resync.trigger)
@@ -90,15 +91,16 @@ final class ESNResyncTests: XCTestCase {
             gw2.outside($0, sink: MemorySink())
         }
         let first = (tries + 1) << 32 | ESNResyncTests.lowAfterJump
-        let frames = send(trigger + 3, from: first, through: gw1, state: gw1State)
+        let frames = send(2 * trigger + 3, from: first, through: gw1, state: gw1State)
         var verdicts = [PacketVerdict]()
         for frame in frames { verdicts.append(gw2.outside(frame, sink: MemorySink())) }
         XCTAssertEqual(
-            verdicts.filter { $0 == .dropped(.integrityFailed) }.count, trigger - 1)
-        XCTAssertEqual(verdicts.filter { $0 == .dropped(.resyncFailed) }.count, 4)
+            verdicts.filter { $0 == .dropped(.integrityFailed) }.count, 2 * trigger + 1)
+        XCTAssertEqual(verdicts[trigger - 1], .dropped(.resyncFailed))
+        XCTAssertEqual(verdicts[2 * trigger - 1], .dropped(.resyncFailed))
         XCTAssertEqual(gw2State.resync.resynchronizations, 0)
         XCTAssertEqual(gw2State.highestInboundSequence, 1)
-        XCTAssertEqual(gw2.drops.value(.resyncFailed), 4)
+        XCTAssertEqual(gw2.drops.value(.resyncFailed), 2)
     }
 
     /// A valid packet ends the run, so failures spread between valid packets never trigger.
