@@ -27,6 +27,10 @@ public enum DropReason: String, CaseIterable, Sendable {
     case packetTooBigIgnored
     /// Clear packet whose addresses match no outbound SA selector.
     case noPolicy
+    /// Non-initial fragment (or other TCP, UDP or SCTP packet without readable ports) that
+    /// only SAs limited to some ports would carry. RFC 4301 §7 allows such a packet only on
+    /// an SA whose port selectors are ANY or OPAQUE. Counted in both directions.
+    case nonInitialFragmentPortLimited
     /// ICV or AEAD tag mismatch.
     case integrityFailed
     /// Sequence number already seen or left of the replay window.

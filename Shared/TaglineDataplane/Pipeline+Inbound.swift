@@ -381,7 +381,7 @@ extension Pipeline {
                 state, source: info.source, destination: info.destination,
                 ipProtocol: info.ipProtocol,
                 ports: info.ports)
-        else { return drop(.policyMismatch) }
+        else { return drop(saTable.inboundMismatchReason(state, info: info)) }
 
         // Tag accounting: extracted only on an SA that negotiated tagging.
         if let cmd {

@@ -82,7 +82,9 @@ extension Pipeline {
         }
 
         // Policy, then the tag: only an SA that negotiated tagging carries one.
-        guard let state = outboundSA(tables.sa, for: info) else { return drop(.noPolicy) }
+        guard let state = outboundSA(tables.sa, for: info) else {
+            return drop(tables.sa.outboundMissReason(for: info))
+        }
         var sgt: SGT?
         if state.plan.taggingNegotiated {
             sgt = tables.bindings.sgt(for: info.source)
