@@ -78,6 +78,9 @@ public enum DropReason: String, CaseIterable, Sendable {
     case cryptoError
     /// An ICMP error about a dropped packet was not sent: the worker's rate limit was reached.
     case icmpRateLimited
+    /// An ICMP error about a decrypted packet was not sent back through the tunnel: no
+    /// outbound SA covers the error from the inside address to the packet's source.
+    case icmpErrorNoPolicy
 
     /// Position of the counter in a `DropCounters` block.
     @inline(__always)
