@@ -37,17 +37,13 @@ extension SATable {
         let opaquePorts = ports == nil && IPProtocolNumber.hasPorts(ipProtocol)
         var matches = 0
         for state in outbound {
-            let localMatch = state.localSelectors.contains {
-                $0.matches(
-                    address: source, ipProtocol: ipProtocol, port: ports?.source,
-                    opaquePorts: opaquePorts)
-            }
+            let localMatch = state.localSelectors.containsMatch(
+                address: source, ipProtocol: ipProtocol, port: ports?.source,
+                opaquePorts: opaquePorts)
             guard localMatch else { continue }
-            let remoteMatch = state.remoteSelectors.contains {
-                $0.matches(
-                    address: destination, ipProtocol: ipProtocol, port: ports?.destination,
-                    opaquePorts: opaquePorts)
-            }
+            let remoteMatch = state.remoteSelectors.containsMatch(
+                address: destination, ipProtocol: ipProtocol, port: ports?.destination,
+                opaquePorts: opaquePorts)
             guard remoteMatch else { continue }
             matches += 1
             if matches > 1 { return false }

@@ -51,17 +51,12 @@ struct PlanSelector {
     /// Matches a packet's address, protocol and port as `TrafficSelector.matches` does:
     /// the address in range and of the start address's family, the protocol equal unless
     /// the selector allows any, and the port in range unless the protocol has none.
-    /// With `opaquePorts` (a packet whose protocol has ports that cannot be read, such as a
-    /// non-initial fragment) only a port-agnostic selector matches (RFC 4301 §7).
     @inline(__always)
-    func matches(
-        address: IPAddress, ipProtocol proto: UInt8, port: UInt16?, opaquePorts: Bool = false
-    ) -> Bool {
+    func matches(address: IPAddress, ipProtocol proto: UInt8, port: UInt16?) -> Bool {
         let key = address.orderedKey
         guard key.family == start.family, start <= key, key <= end else { return false }
         if ipProtocol != 0 && ipProtocol != proto { return false }
         if let port, port < startPort || port > endPort { return false }
-        if opaquePorts && !isPortAgnostic { return false }
         return true
     }
 }

@@ -24,6 +24,24 @@ extension PlanSelector {
     }
 }
 
+extension Array where Element == PlanSelector {
+    /// Tells whether one of the selectors matches a packet's address, protocol and port, as
+    /// `PlanSelector.matches` does. With `opaquePorts` (a packet whose protocol has ports that
+    /// cannot be read, such as a non-initial fragment) only port-agnostic selectors match.
+    /// The flag is tested once per call, not once per selector, to keep the packet path short.
+    @inline(__always)
+    func containsMatch(
+        address: IPAddress, ipProtocol: UInt8, port: UInt16?, opaquePorts: Bool
+    ) -> Bool {
+        if opaquePorts {
+            return contains {
+                $0.isPortAgnostic && $0.matches(address: address, ipProtocol: ipProtocol, port: nil)
+            }
+        }
+        return contains { $0.matches(address: address, ipProtocol: ipProtocol, port: port) }
+    }
+}
+
 extension SATable {
     /// Returns the reason to count when `outboundSA` found no SA for a packet: a packet
     /// without readable ports that only port-limited SAs would carry counts under
@@ -41,6 +59,19 @@ extension SATable {
                 }
         }
         return portLimitedMatch ? .nonInitialFragmentPortLimited : .noPolicy
+    }
+
+    /// `inboundSelectorsMatch` for a packet whose ports cannot be read: only port-agnostic
+    /// selectors match. Kept out of line so that the check of ported packets stays short.
+    @inline(never)
+    func opaquePortsSelectorsMatch(
+        _ state: SAState, source: IPAddress, destination: IPAddress, ipProtocol: UInt8
+    ) -> Bool {
+        let remoteMatch = state.remoteSelectors.containsMatch(
+            address: source, ipProtocol: ipProtocol, port: nil, opaquePorts: true)
+        guard remoteMatch else { return false }
+        return state.localSelectors.containsMatch(
+            address: destination, ipProtocol: ipProtocol, port: nil, opaquePorts: true)
     }
 
     /// Returns the reason to count when a decrypted packet failed `inboundSelectorsMatch`:
@@ -64,6 +95,6 @@ extension PlanSelector {
     /// Matches the address and protocol only, without the rule for packets whose ports
     /// cannot be read.
     fileprivate func matchesIgnoringPorts(address: IPAddress, ipProtocol: UInt8) -> Bool {
-        matches(address: address, ipProtocol: ipProtocol, port: nil, opaquePorts: false)
+        matches(address: address, ipProtocol: ipProtocol, port: nil)
     }
 }

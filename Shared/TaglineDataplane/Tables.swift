@@ -62,17 +62,13 @@ public final class SATable: @unchecked Sendable {
         for state in outbound {
             // The plan and selectors, not childSA: a ChildSA copy retains its strings and arrays.
             let plan = state.plan
-            let localMatch = state.localSelectors.contains {
-                $0.matches(
-                    address: source, ipProtocol: ipProtocol, port: ports?.source,
-                    opaquePorts: opaquePorts)
-            }
+            let localMatch = state.localSelectors.containsMatch(
+                address: source, ipProtocol: ipProtocol, port: ports?.source,
+                opaquePorts: opaquePorts)
             guard localMatch else { continue }
-            let remoteMatch = state.remoteSelectors.contains {
-                $0.matches(
-                    address: destination, ipProtocol: ipProtocol, port: ports?.destination,
-                    opaquePorts: opaquePorts)
-            }
+            let remoteMatch = state.remoteSelectors.containsMatch(
+                address: destination, ipProtocol: ipProtocol, port: ports?.destination,
+                opaquePorts: opaquePorts)
             guard remoteMatch else { continue }
             if newest == nil { newest = state }
             guard state.sequence.remaining > 0 else { continue }
@@ -96,17 +92,16 @@ public final class SATable: @unchecked Sendable {
     )
         -> Bool
     {
-        let opaquePorts = ports == nil && IPProtocolNumber.hasPorts(ipProtocol)
+        if ports == nil && IPProtocolNumber.hasPorts(ipProtocol) {
+            return opaquePortsSelectorsMatch(
+                state, source: source, destination: destination, ipProtocol: ipProtocol)
+        }
         let remoteMatch = state.remoteSelectors.contains {
-            $0.matches(
-                address: source, ipProtocol: ipProtocol, port: ports?.source,
-                opaquePorts: opaquePorts)
+            $0.matches(address: source, ipProtocol: ipProtocol, port: ports?.source)
         }
         guard remoteMatch else { return false }
         return state.localSelectors.contains {
-            $0.matches(
-                address: destination, ipProtocol: ipProtocol, port: ports?.destination,
-                opaquePorts: opaquePorts)
+            $0.matches(address: destination, ipProtocol: ipProtocol, port: ports?.destination)
         }
     }
 }
