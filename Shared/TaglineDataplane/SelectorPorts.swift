@@ -61,8 +61,9 @@ extension SATable {
         return portLimitedMatch ? .nonInitialFragmentPortLimited : .noPolicy
     }
 
-    /// `inboundSelectorsMatch` for a packet whose ports cannot be read: only port-agnostic
-    /// selectors match. Kept out of line so that the check of ported packets stays short.
+    /// Checks a packet whose ports cannot be read against the SA's selectors, as
+    /// `inboundSelectorsMatch` does, where only port-agnostic selectors match. It is kept out
+    /// of line so that the check of packets with ports stays short.
     @inline(never)
     func opaquePortsSelectorsMatch(
         _ state: SAState, source: IPAddress, destination: IPAddress, ipProtocol: UInt8
