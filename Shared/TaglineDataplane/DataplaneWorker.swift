@@ -152,7 +152,8 @@ public final class DataplaneWorker: @unchecked Sendable {
                     replySink: insideTX)
             }
             handled += outsideRX.receiveBlock { frame, _ in
-                _ = pipeline.processOutside(frame, tables: tables, sink: insideTX)
+                _ = pipeline.processOutside(
+                    frame, tables: tables, sink: insideTX, replySink: outsideTX)
             }
         }
 

@@ -27,6 +27,10 @@ public enum DropReason: String, CaseIterable, Sendable {
     case packetTooBigIgnored
     /// Clear packet whose addresses match no outbound SA selector.
     case noPolicy
+    /// Non-initial fragment (or other TCP, UDP or SCTP packet without readable ports) that
+    /// only SAs limited to some ports would carry. RFC 4301 §7 allows such a packet only on
+    /// an SA whose port selectors are ANY or OPAQUE. Counted in both directions.
+    case nonInitialFragmentPortLimited
     /// ICV or AEAD tag mismatch.
     case integrityFailed
     /// ICV or AEAD tag mismatch under the inferred ESN high bits and under each higher value
@@ -77,6 +81,9 @@ public enum DropReason: String, CaseIterable, Sendable {
     case cryptoError
     /// An ICMP error about a dropped packet was not sent: the worker's rate limit was reached.
     case icmpRateLimited
+    /// An ICMP error about a decrypted packet was not sent back through the tunnel: no
+    /// outbound SA covers the error from the inside address to the packet's source.
+    case icmpErrorNoPolicy
 
     /// Position of the counter in a `DropCounters` block.
     @inline(__always)

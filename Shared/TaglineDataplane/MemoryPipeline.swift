@@ -80,7 +80,8 @@ public final class MemoryFrameSink: FrameSink {
 public final class MemoryPipeline {
     public let pipeline: Pipeline
     public let state: SAState
-    /// Frames for the outside interface: ESP from `runInside`, ARP and Neighbour Solicitations.
+    /// Frames for the outside interface: ESP from `runInside`, ICMP errors in ESP from
+    /// `runOutside`, ARP and Neighbour Solicitations.
     public let outside: MemoryFrameSink
     /// Frames for the inside interface: clear packets from `runOutside`, ICMP errors.
     public let inside: MemoryFrameSink
@@ -130,8 +131,9 @@ public final class MemoryPipeline {
         return sent
     }
 
-    /// Runs `count` frames from the outside interface, `frame(index)` each, into `inside`.
-    /// The inside sink is emptied first. Returns the frames sent.
+    /// Runs `count` frames from the outside interface, `frame(index)` each, into `inside`
+    /// (ICMP errors back through the tunnel into `outside`, which is not emptied). The inside
+    /// sink is emptied first. Returns the frames sent to `inside`.
     @inline(__always)
     public func runOutside(count: Int, frame: (Int) -> UnsafeRawBufferPointer) -> Int {
         inside.removeAll()
@@ -142,7 +144,7 @@ public final class MemoryPipeline {
         var sent = 0
         for index in 0..<count {
             if case .forwarded(let frames) = pipeline.processOutside(
-                frame(index), tables: tables, sink: inside)
+                frame(index), tables: tables, sink: inside, replySink: outside)
             {
                 sent += frames
             }

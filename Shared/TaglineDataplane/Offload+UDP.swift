@@ -15,10 +15,11 @@ extension Pipeline {
     /// Splits a UDP GSO frame into datagrams of `offload.gsoSize` payload bytes, each with
     /// its own IP header, lengths and UDP checksum, and encapsulates each one. UDP keeps
     /// message boundaries, so a datagram that does not fit the tunnel is not cut smaller:
-    /// the frame is dropped as too big.
-    func segmentUDPAndEncapsulate<Sink: FrameSink>(
+    /// `fragmentUDPDatagrams` fragments it or drops the frame.
+    func segmentUDPAndEncapsulate<Sink: FrameSink, ReplySink: FrameSink>(
         _ packet: UnsafeRawBufferPointer, info: IPPacketInfo, offload: OffloadHeader,
-        maximumInner: Int, state: SAState, sgt: SGT?, forwarding: ForwardingTable, sink: Sink
+        maximumInner: Int, state: SAState, sgt: SGT?, forwarding: ForwardingTable, sink: Sink,
+        replySink: ReplySink?, senderMAC: MACAddress
     ) -> PacketVerdict {
         let udpOffset = info.headerLength
         let headersLength = udpOffset + UDP.headerSize
@@ -27,9 +28,10 @@ extension Pipeline {
         else { return drop(.unsupportedOffload) }
 
         guard headersLength + offload.gsoSize <= maximumInner else {
-            // TODO: fragment datagrams too big for the tunnel when DF is clear.
-            state.counters.add(.encapsFailed)
-            return drop(.tooBig)
+            return fragmentUDPDatagrams(
+                packet, info: info, offload: offload, maximumInner: maximumInner, state: state,
+                sgt: sgt, forwarding: forwarding, sink: sink, replySink: replySink,
+                senderMAC: senderMAC)
         }
 
         let dataLength = info.length - headersLength

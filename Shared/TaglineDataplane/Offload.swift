@@ -93,15 +93,18 @@ enum TCP {
 extension Pipeline {
     /// Splits a TCP GSO frame into segments of at most `maximumInner` bytes, the largest inner
     /// packet the tunnel carries at its path MTU, and encapsulates each one. UDP GSO frames
-    /// go to `segmentUDPAndEncapsulate`.
-    func segmentAndEncapsulate<Sink: FrameSink>(
+    /// go to `segmentUDPAndEncapsulate`, which may send an ICMP error to `replySink`, the
+    /// inside interface, addressed to `senderMAC`.
+    func segmentAndEncapsulate<Sink: FrameSink, ReplySink: FrameSink>(
         _ packet: UnsafeRawBufferPointer, info: IPPacketInfo, offload: OffloadHeader,
-        maximumInner: Int, state: SAState, sgt: SGT?, forwarding: ForwardingTable, sink: Sink
+        maximumInner: Int, state: SAState, sgt: SGT?, forwarding: ForwardingTable, sink: Sink,
+        replySink: ReplySink?, senderMAC: MACAddress
     ) -> PacketVerdict {
         if offload.gsoType == OffloadHeader.gsoUDPL4 {
             return segmentUDPAndEncapsulate(
                 packet, info: info, offload: offload, maximumInner: maximumInner, state: state,
-                sgt: sgt, forwarding: forwarding, sink: sink)
+                sgt: sgt, forwarding: forwarding, sink: sink, replySink: replySink,
+                senderMAC: senderMAC)
         }
         let expectedType = info.isIPv4 ? OffloadHeader.gsoTCPv4 : OffloadHeader.gsoTCPv6
         guard offload.gsoType == expectedType, info.ipProtocol == IPProtocolNumber.tcp,

@@ -2,7 +2,10 @@
 // flow walks the selectors once instead of per packet. An entry is kept only
 // when exactly one SA matched. Among several matching SAs, as during a rekey,
 // the choice depends on sequence leases and received packets. Those change
-// without a new table, so such flows take the full walk every time.
+// without a new table, so such flows take the full walk every time. A packet
+// without ports (a non-initial fragment) has a flow key of its own, so it
+// never takes the SA cached for the ported packets of the same addresses:
+// that SA may be limited to ports, which RFC 4301 §7 keeps fragments off.
 
 import TaglineCore
 
@@ -31,15 +34,16 @@ extension SATable {
         source: IPAddress, destination: IPAddress, ipProtocol: UInt8,
         ports: (source: UInt16, destination: UInt16)?
     ) -> Bool {
+        let opaquePorts = ports == nil && IPProtocolNumber.hasPorts(ipProtocol)
         var matches = 0
         for state in outbound {
-            let localMatch = state.localSelectors.contains {
-                $0.matches(address: source, ipProtocol: ipProtocol, port: ports?.source)
-            }
+            let localMatch = state.localSelectors.containsMatch(
+                address: source, ipProtocol: ipProtocol, port: ports?.source,
+                opaquePorts: opaquePorts)
             guard localMatch else { continue }
-            let remoteMatch = state.remoteSelectors.contains {
-                $0.matches(address: destination, ipProtocol: ipProtocol, port: ports?.destination)
-            }
+            let remoteMatch = state.remoteSelectors.containsMatch(
+                address: destination, ipProtocol: ipProtocol, port: ports?.destination,
+                opaquePorts: opaquePorts)
             guard remoteMatch else { continue }
             matches += 1
             if matches > 1 { return false }

@@ -1,5 +1,5 @@
-// ICMP errors the gateway sends back to a host on the inside interface.
-// A packet too big for the tunnel gets Destination Unreachable, Fragmentation
+// ICMP errors the gateway sends back to a host, on the inside link or through
+// the tunnel (Pipeline+TunnelICMP.swift). A packet too big for the tunnel gets Destination Unreachable, Fragmentation
 // Needed (RFC 792, with the next-hop MTU of RFC 1191) or the ICMPv6 Packet Too
 // Big (RFC 4443 §3.2). Path MTU discovery at the source then lowers the packet
 // size. A packet whose TTL or hop limit runs out here gets Time Exceeded
@@ -41,28 +41,82 @@ enum ICMPErrorKind {
     }
 }
 
-extension Pipeline {
-    /// Sends the ICMP or ICMPv6 error `kind` about `packet` to its source.
-    func sendICMPError<Sink: FrameSink>(
-        _ kind: ICMPErrorKind, about packet: UnsafeRawBufferPointer, info: IPPacketInfo,
-        destinationMAC: MACAddress, forwarding: ForwardingTable, sink: Sink
-    ) {
-        // No error about an ICMP error or a non-first fragment (RFC 1122 §3.2.2, RFC 4443 §2.4).
+extension ICMPErrorKind {
+    /// Tells whether an error may be sent about `packet`: never about an ICMP error or a
+    /// non-first fragment (RFC 1122 §3.2.2, RFC 4443 §2.4).
+    static func mayReport(_ packet: UnsafeRawBufferPointer, info: IPPacketInfo) -> Bool {
         let transport = info.headerLength
         if info.isIPv4 {
             let fragmentOffset = packet.readUInt16(at: IPv4.flagsOffset) & IPv4.fragmentOffsetMask
-            if fragmentOffset != 0 { return }
+            if fragmentOffset != 0 { return false }
             let errorTypes: Set<UInt8> = [3, 4, 5, 11, 12]
             if info.ipProtocol == IPProtocolNumber.icmp, packet.count > transport,
                 errorTypes.contains(packet[transport])
             {
-                return
+                return false
             }
         } else if info.ipProtocol == IPProtocolNumber.icmpv6, packet.count > transport,
             packet[transport] < 128
         {
-            return
+            return false
         }
+        return true
+    }
+
+    /// Returns the length of the IP packet that carries an error about a packet of
+    /// `packetLength` bytes. The quote is cut to the family's limit and to `maximumLength`.
+    static func messageLength(quoting packetLength: Int, isIPv4: Bool, maximumLength: Int) -> Int {
+        let ipHeaderSize = isIPv4 ? IPv4.minimumHeaderSize : IPv6.headerSize
+        let limit = min(isIPv4 ? maximumIPv4Datagram : maximumIPv6Packet, maximumLength)
+        let quoted = min(packetLength, limit - ipHeaderSize - headerSize)
+        return ipHeaderSize + headerSize + max(quoted, 0)
+    }
+
+    /// Writes the error about `packet` into `out` as an IP packet from `source` to
+    /// `destination`, quoting as much of `packet` as `out` leaves room for.
+    func write(
+        into out: UnsafeMutableRawBufferPointer, about packet: UnsafeRawBufferPointer,
+        isIPv4: Bool, source: IPAddress, destination: IPAddress, identification: UInt16
+    ) {
+        // The ICMP message with its checksum, then the IP header.
+        let ipHeaderSize = isIPv4 ? IPv4.minimumHeaderSize : IPv6.headerSize
+        let icmpLength = out.count - ipHeaderSize
+        let quoted = icmpLength - ICMPErrorKind.headerSize
+        let icmp = ipHeaderSize
+        let (type, code) = isIPv4 ? typeAndCode.ipv4 : typeAndCode.ipv6
+        out[icmp] = type
+        out[icmp + 1] = code
+        out.writeUInt16(0, at: icmp + 2)
+        out.writeUInt32(word(isIPv4: isIPv4), at: icmp + 4)
+        out.copyBytes(from: packet.slice(0, quoted), at: icmp + ICMPErrorKind.headerSize)
+        if isIPv4 {
+            let sum = InternetChecksum.sum(UnsafeRawBufferPointer(out.slice(icmp, icmpLength)))
+            out.writeUInt16(InternetChecksum.finish(sum), at: icmp + 2)
+            IPv4.writeHeader(
+                out, at: 0, totalLength: out.count, ipProtocol: IPProtocolNumber.icmp,
+                source: source, destination: destination, identification: identification,
+                tos: 0, dontFragment: false)
+        } else {
+            let pseudo = InternetChecksum.pseudoHeaderSum(
+                source: source, destination: destination, ipProtocol: IPProtocolNumber.icmpv6,
+                length: icmpLength)
+            let sum = InternetChecksum.sum(
+                UnsafeRawBufferPointer(out.slice(icmp, icmpLength)), initial: pseudo)
+            out.writeUInt16(InternetChecksum.finish(sum), at: icmp + 2)
+            IPv6.writeHeader(
+                out, at: 0, payloadLength: icmpLength, nextHeader: IPProtocolNumber.icmpv6,
+                source: source, destination: destination, trafficClass: 0)
+        }
+    }
+}
+
+extension Pipeline {
+    /// Sends the ICMP or ICMPv6 error `kind` about `packet` to its source on the inside link.
+    func sendICMPError<Sink: FrameSink>(
+        _ kind: ICMPErrorKind, about packet: UnsafeRawBufferPointer, info: IPPacketInfo,
+        destinationMAC: MACAddress, forwarding: ForwardingTable, sink: Sink
+    ) {
+        guard ICMPErrorKind.mayReport(packet, info: info) else { return }
         guard icmpRateLimit.take(now: monotonicNanoseconds()) else {
             drops.increment(.icmpRateLimited)
             return
@@ -70,48 +124,19 @@ extension Pipeline {
         guard let source = forwarding.inside.addresses.first(where: { $0.isIPv4 == info.isIPv4 }),
             let out = sink.reserveFrame()
         else { return }
-
-        // Sizes: the quoted packet is cut to the family's limit.
-        let ipHeaderSize = info.isIPv4 ? IPv4.minimumHeaderSize : IPv6.headerSize
-        let limit =
-            info.isIPv4 ? ICMPErrorKind.maximumIPv4Datagram : ICMPErrorKind.maximumIPv6Packet
-        let quoted = min(packet.count, limit - ipHeaderSize - ICMPErrorKind.headerSize)
-        let icmpLength = ICMPErrorKind.headerSize + quoted
-        let frameLength = Ethernet.headerSize + ipHeaderSize + icmpLength
+        let ipLength = ICMPErrorKind.messageLength(
+            quoting: packet.count, isIPv4: info.isIPv4,
+            maximumLength: out.count - Ethernet.headerSize)
+        let frameLength = Ethernet.headerSize + ipLength
         guard frameLength <= out.count else { return }
 
-        // Ethernet, the ICMP message with its checksum, then the IP header.
         Ethernet.writeHeader(
             out, at: 0, destination: destinationMAC, source: forwarding.inside.mac,
             type: info.isIPv4 ? Ethernet.typeIPv4 : Ethernet.typeIPv6)
-        let icmp = Ethernet.headerSize + ipHeaderSize
-        let (type, code) = info.isIPv4 ? kind.typeAndCode.ipv4 : kind.typeAndCode.ipv6
-        out[icmp] = type
-        out[icmp + 1] = code
-        out.writeUInt16(0, at: icmp + 2)
-        out.writeUInt32(kind.word(isIPv4: info.isIPv4), at: icmp + 4)
-        out.copyBytes(from: packet.slice(0, quoted), at: icmp + ICMPErrorKind.headerSize)
-        if info.isIPv4 {
-            let sum = InternetChecksum.sum(UnsafeRawBufferPointer(out.slice(icmp, icmpLength)))
-            out.writeUInt16(InternetChecksum.finish(sum), at: icmp + 2)
-            IPv4.writeHeader(
-                out, at: Ethernet.headerSize, totalLength: ipHeaderSize + icmpLength,
-                ipProtocol: IPProtocolNumber.icmp, source: source,
-                destination: info.source, identification: nextIdentification,
-                tos: 0, dontFragment: false)
-            nextIdentification &+= 1
-        } else {
-            let pseudo = InternetChecksum.pseudoHeaderSum(
-                source: source, destination: info.source, ipProtocol: IPProtocolNumber.icmpv6,
-                length: icmpLength)
-            let sum = InternetChecksum.sum(
-                UnsafeRawBufferPointer(out.slice(icmp, icmpLength)), initial: pseudo)
-            out.writeUInt16(InternetChecksum.finish(sum), at: icmp + 2)
-            IPv6.writeHeader(
-                out, at: Ethernet.headerSize, payloadLength: icmpLength,
-                nextHeader: IPProtocolNumber.icmpv6, source: source,
-                destination: info.source, trafficClass: 0)
-        }
+        kind.write(
+            into: out.slice(Ethernet.headerSize, ipLength), about: packet, isIPv4: info.isIPv4,
+            source: source, destination: info.source, identification: nextIdentification)
+        if info.isIPv4 { nextIdentification &+= 1 }
         sink.commitFrame(offset: 0, length: frameLength)
     }
 }

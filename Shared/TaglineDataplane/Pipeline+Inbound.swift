@@ -27,16 +27,25 @@ enum OuterParse {
 }
 
 extension Pipeline {
-    /// Processes one frame received on the outside interface.
+    /// Processes one frame received on the outside interface. Clear packets go to `sink`, the
+    /// inside interface. An ICMP error for a decrypted packet too big for the inside link goes
+    /// back through the tunnel to `replySink`, the outside interface, when one is given.
+    public func processOutside<Sink: FrameSink, ReplySink: FrameSink>(
+        _ frame: UnsafeRawBufferPointer, sink: Sink, replySink: ReplySink?
+    ) -> PacketVerdict {
+        processOutside(frame, tables: context.currentTables(), sink: sink, replySink: replySink)
+    }
+
+    /// `processOutside` without ICMP errors back through the tunnel.
     public func processOutside<Sink: FrameSink>(_ frame: UnsafeRawBufferPointer, sink: Sink)
         -> PacketVerdict
     {
-        processOutside(frame, tables: context.currentTables(), sink: sink)
+        processOutside(frame, tables: context.currentTables(), sink: sink, replySink: nil as Sink?)
     }
 
     /// `processOutside` with the tables the caller read at the start of its burst.
-    public func processOutside<Sink: FrameSink>(
-        _ frame: UnsafeRawBufferPointer, tables: PacketTables, sink: Sink
+    public func processOutside<Sink: FrameSink, ReplySink: FrameSink>(
+        _ frame: UnsafeRawBufferPointer, tables: PacketTables, sink: Sink, replySink: ReplySink?
     ) -> PacketVerdict {
         let forwarding = tables.forwarding
         let packet: UnsafeRawBufferPointer
@@ -62,20 +71,22 @@ extension Pipeline {
             guard forwarding.localAddresses.contains(fragment.key.destination) else {
                 return .passed
             }
-            return reassemble(fragment, packet: packet, tables: tables, sink: sink)
+            return reassemble(
+                fragment, packet: packet, tables: tables, sink: sink, replySink: replySink)
         }
         guard isLocalAddress(location.outerDestination, forwarding: forwarding) else {
             return .passed
         }
         let esp = frame.slice(Ethernet.headerSize + location.offset, location.length)
-        return decapsulate(esp, location: location, tables: tables, sink: sink)
+        return decapsulate(
+            esp, location: location, tables: tables, sink: sink, replySink: replySink)
     }
 
     /// Adds an outer fragment to the worker's reassembler and decapsulates the datagram once
     /// it is complete.
-    private func reassemble<Sink: FrameSink>(
+    private func reassemble<Sink: FrameSink, ReplySink: FrameSink>(
         _ fragment: FragmentInfo, packet: UnsafeRawBufferPointer, tables: PacketTables,
-        sink: Sink
+        sink: Sink, replySink: ReplySink?
     ) -> PacketVerdict {
         let data = packet.slice(fragment.dataOffset, fragment.dataLength)
         let outcome = reassembler.add(fragment, data: data, now: monotonicNanoseconds())
@@ -97,7 +108,7 @@ extension Pipeline {
                 case .esp(let location):
                     return decapsulate(
                         buffer.slice(location.offset, location.length), location: location,
-                        tables: tables, sink: sink)
+                        tables: tables, sink: sink, replySink: replySink)
                 case .invalid(let reason):
                     return drop(reason)
                 case .notESP, .fragment:
@@ -228,9 +239,9 @@ extension Pipeline {
     }
 
     /// Verifies, decrypts and forwards one ESP packet.
-    func decapsulate<Sink: FrameSink>(
+    func decapsulate<Sink: FrameSink, ReplySink: FrameSink>(
         _ esp: UnsafeRawBufferPointer, location: ESPLocation, tables: PacketTables,
-        sink: Sink
+        sink: Sink, replySink: ReplySink?
     ) -> PacketVerdict {
         let forwarding = tables.forwarding
         // SA by SPI. The SA must belong to the address the packet was sent to.
@@ -340,14 +351,14 @@ extension Pipeline {
         return deliverPayload(
             payload, nextHeader: nextHeader, state: state, saTable: saTable,
             out: out, payloadOffset: plaintextOffset, forwarding: forwarding,
-            sink: sink)
+            sink: sink, replySink: replySink)
     }
 
     /// Handles the CMD, checks the inner packet against the SA and sends it inside.
-    private func deliverPayload<Sink: FrameSink>(
+    private func deliverPayload<Sink: FrameSink, ReplySink: FrameSink>(
         _ payload: UnsafeRawBufferPointer, nextHeader: UInt8, state: SAState, saTable: SATable,
         out: UnsafeMutableRawBufferPointer, payloadOffset: Int, forwarding: ForwardingTable,
-        sink: Sink
+        sink: Sink, replySink: ReplySink?
     ) -> PacketVerdict {
         let counters = state.counters
         var innerStart = 0
@@ -395,7 +406,7 @@ extension Pipeline {
                 state, source: info.source, destination: info.destination,
                 ipProtocol: info.ipProtocol,
                 ports: info.ports)
-        else { return drop(.policyMismatch) }
+        else { return drop(saTable.inboundMismatchReason(state, info: info)) }
 
         // Tag accounting: extracted only on an SA that negotiated tagging.
         if let cmd {
@@ -419,7 +430,7 @@ extension Pipeline {
         if info.length > forwarding.inside.mtu {
             let verdict = deliverFragments(
                 UnsafeRawBufferPointer(innerOut), info: info, nextHop: nextHop,
-                forwarding: forwarding, sink: sink)
+                saTable: saTable, forwarding: forwarding, sink: sink, replySink: replySink)
             if case .dropped = verdict { return verdict }
             counters.add(.bytesIn, UInt64(info.length), worker: worker)
             return verdict

@@ -2,22 +2,34 @@
 // packets for its own tunnel, not for this gateway's inside link, and a link
 // drops a frame over its MTU without a trace. An IPv4 packet without DF is cut
 // into fragments that fit (RFC 791 §3.2). Any other packet is dropped and
-// counted as too big.
+// counted as too big. When it has DF set or is IPv6, its sender across the
+// tunnel also gets an ICMP error with the inside MTU.
 
 import TaglineCore
 
 extension Pipeline {
     /// Sends `packet`, a decrypted inner packet longer than the inside MTU whose TTL is
     /// already lowered, as IPv4 fragments to `nextHop`, or drops it when it has DF set, is
-    /// IPv6 or carries IPv4 options. `packet` may lie in a frame reserved from `sink`.
-    func deliverFragments<Sink: FrameSink>(
+    /// IPv6 or carries IPv4 options. `packet` may lie in a frame reserved from `sink`. For a
+    /// packet with DF set or an IPv6 packet, an ICMP error quoting it (TTL lowered) goes
+    /// back through the tunnel to `replySink`, when one is given.
+    func deliverFragments<Sink: FrameSink, ReplySink: FrameSink>(
         _ packet: UnsafeRawBufferPointer, info: IPPacketInfo, nextHop: IPAddress,
-        forwarding: ForwardingTable, sink: Sink
+        saTable: SATable, forwarding: ForwardingTable, sink: Sink, replySink: ReplySink?
     ) -> PacketVerdict {
+        // Only the source may fragment an IPv6 packet or an IPv4 packet with DF set.
+        if !info.isIPv4 || info.dontFragment {
+            if let replySink {
+                sendICMPErrorThroughTunnel(
+                    .packetTooBig(mtu: forwarding.inside.mtu), about: packet, info: info,
+                    saTable: saTable, forwarding: forwarding, sink: replySink)
+            }
+            return drop(.tooBig)
+        }
+
         let headerLength = info.headerLength
         let chunkLength = (forwarding.inside.mtu - headerLength) / 8 * 8
-        // TODO: send ICMP fragmentation needed or packet too big back through the tunnel.
-        guard info.isIPv4, !info.dontFragment, headerLength == IPv4.minimumHeaderSize,
+        guard headerLength == IPv4.minimumHeaderSize,
             chunkLength > 0, packet.count <= outerFragments.buffer.count
         else { return drop(.tooBig) }
 

@@ -82,7 +82,9 @@ extension Pipeline {
         }
 
         // Policy, then the tag: only an SA that negotiated tagging carries one.
-        guard let state = outboundSA(tables.sa, for: info) else { return drop(.noPolicy) }
+        guard let state = outboundSA(tables.sa, for: info) else {
+            return drop(tables.sa.outboundMissReason(for: info))
+        }
         var sgt: SGT?
         if state.plan.taggingNegotiated {
             sgt = tables.bindings.sgt(for: info.source)
@@ -110,7 +112,8 @@ extension Pipeline {
         if offload.isSegmentationOffload {
             return segmentAndEncapsulate(
                 innerPacket, info: info, offload: offload, maximumInner: maximumInner,
-                state: state, sgt: sgt, forwarding: forwarding, sink: sink)
+                state: state, sgt: sgt, forwarding: forwarding, sink: sink,
+                replySink: replySink, senderMAC: sourceMAC)
         }
 
         // Too big for the tunnel: cut TCP into smaller segments, tell other senders the MTU.
@@ -122,7 +125,8 @@ extension Pipeline {
                     gsoSize: tcpSegmentSize(innerPacket, info: info, fitting: maximumInner))
                 return segmentAndEncapsulate(
                     innerPacket, info: info, offload: resegment, maximumInner: maximumInner,
-                    state: state, sgt: sgt, forwarding: forwarding, sink: sink)
+                    state: state, sgt: sgt, forwarding: forwarding, sink: sink,
+                    replySink: replySink, senderMAC: sourceMAC)
             }
             // IPv6 senders do not go below 1280 bytes (RFC 8201 §4), so a narrower tunnel
             // carries such packets as outer fragments (RFC 8200 §5) in either fragmentation mode.

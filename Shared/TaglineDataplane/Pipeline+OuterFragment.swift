@@ -17,13 +17,20 @@ final class OuterFragmentState {
     /// Size of the IPv6 Fragment header.
     static let ipv6FragmentHeaderSize = 8
     let buffer: UnsafeMutableRawBufferPointer
+    /// One datagram cut from a UDP GSO frame, built here before it is fragmented, because
+    /// `buffer` is in use while its ESP packet is built.
+    let datagram: UnsafeMutableRawBufferPointer
     var nextIdentification: UInt32 = 1
 
     init() {
         buffer = .allocate(byteCount: OuterFragmentState.bufferSize, alignment: 16)
+        datagram = .allocate(byteCount: 65535, alignment: 16)
     }
 
-    deinit { buffer.deallocate() }
+    deinit {
+        buffer.deallocate()
+        datagram.deallocate()
+    }
 }
 
 extension Pipeline {

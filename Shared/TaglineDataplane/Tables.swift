@@ -45,7 +45,9 @@ public final class SATable: @unchecked Sendable {
     public static let empty = SATable(states: [])
 
     /// Finds the newest SA whose local selectors match the packet's source and whose remote
-    /// selectors match its destination. `ports` is nil for protocols without ports. A
+    /// selectors match its destination. `ports` is nil for protocols without ports, and for a
+    /// TCP, UDP or SCTP packet without readable ports (a non-initial fragment), which only
+    /// port-agnostic selectors match (RFC 4301 §7). A
     /// successor yields to an older match while it has no sequence numbers leased yet, and,
     /// when it awaits inbound traffic (this gateway responded to the rekey), until a valid
     /// packet has arrived on it. A rekey then costs no packets. With no usable match left,
@@ -55,17 +57,18 @@ public final class SATable: @unchecked Sendable {
         ports: (source: UInt16, destination: UInt16)?
     ) -> SAState? {
         // TODO: index the selectors (a trie per family) once gateways carry hundreds of SAs.
+        let opaquePorts = ports == nil && IPProtocolNumber.hasPorts(ipProtocol)
         var newest: SAState?
         for state in outbound {
             // The plan and selectors, not childSA: a ChildSA copy retains its strings and arrays.
             let plan = state.plan
-            let localMatch = state.localSelectors.contains {
-                $0.matches(address: source, ipProtocol: ipProtocol, port: ports?.source)
-            }
+            let localMatch = state.localSelectors.containsMatch(
+                address: source, ipProtocol: ipProtocol, port: ports?.source,
+                opaquePorts: opaquePorts)
             guard localMatch else { continue }
-            let remoteMatch = state.remoteSelectors.contains {
-                $0.matches(address: destination, ipProtocol: ipProtocol, port: ports?.destination)
-            }
+            let remoteMatch = state.remoteSelectors.containsMatch(
+                address: destination, ipProtocol: ipProtocol, port: ports?.destination,
+                opaquePorts: opaquePorts)
             guard remoteMatch else { continue }
             if newest == nil { newest = state }
             guard state.sequence.remaining > 0 else { continue }
@@ -81,13 +84,18 @@ public final class SATable: @unchecked Sendable {
     }
 
     /// Tells whether a decrypted inner packet is one the SA may carry (RFC 4301 §5.2):
-    /// its source in the remote selectors and its destination in the local ones.
+    /// its source in the remote selectors and its destination in the local ones. A packet
+    /// without readable ports matches only port-agnostic selectors, as in `outboundSA`.
     func inboundSelectorsMatch(
         _ state: SAState, source: IPAddress, destination: IPAddress,
         ipProtocol: UInt8, ports: (source: UInt16, destination: UInt16)?
     )
         -> Bool
     {
+        if ports == nil && IPProtocolNumber.hasPorts(ipProtocol) {
+            return opaquePortsSelectorsMatch(
+                state, source: source, destination: destination, ipProtocol: ipProtocol)
+        }
         let remoteMatch = state.remoteSelectors.contains {
             $0.matches(address: source, ipProtocol: ipProtocol, port: ports?.source)
         }

@@ -246,8 +246,10 @@ extension Pipeline {
         }
     }
 
-    func outside(_ frame: [UInt8], sink: MemorySink) -> PacketVerdict {
-        frame.withUnsafeBytes { processOutside($0, sink: sink) }
+    /// Runs `frame` through the outside path. ICMP errors back through the tunnel go to
+    /// `replies` when it is given.
+    func outside(_ frame: [UInt8], sink: MemorySink, replies: MemorySink? = nil) -> PacketVerdict {
+        frame.withUnsafeBytes { processOutside($0, sink: sink, replySink: replies) }
     }
 }
 

@@ -104,7 +104,7 @@ final class UDPOffloadTests: XCTestCase {
         var tcp = udp
         tcp[9] = 6  // protocol TCP under a UDP GSO type
         let cases: [(packet: [UInt8], gsoSize: Int, reason: DropReason, name: String)] = [
-            (udp, 1420, .tooBig, "datagram larger than the tunnel"),
+            (udp, 1420, .tooBig, "datagram larger than the tunnel, DF set"),
             (udp, 0, .unsupportedOffload, "zero gso_size"),
             (tcp, 1000, .unsupportedOffload, "not UDP"),
             (Lab.ipv4UDP(payload: []), 1000, .unsupportedOffload, "no payload"),

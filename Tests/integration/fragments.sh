@@ -100,3 +100,37 @@ lab_fragments() {
     echo "$output" | grep -qE "mtu ?= ?1238" ||
         fail "hostA did not learn MTU 1238 from gw1's fragmentation-needed message"
 }
+
+# gw2's inside link narrowed to 1300 bytes. hostA's 1400-byte pings with DF
+# cross the tunnel, gw2 drops them as too big and sends "fragmentation
+# needed" with MTU 1300 from 203.0.113.1 back through the tunnel, which
+# hostA's ping reports. Without DF, gw2 fragments the pings and they are
+# answered.
+lab_inside_mtu() {
+    lab_start
+    ip -n "$ns_gw2" link set in0 mtu 1300
+    ip -n "$ns_hostB" link set eth0 mtu 1300
+    # The dataplane reads interface MTUs only when it starts, so gw2's is restarted.
+    local pid waited
+    pid=$(supervisorctl -c "$LAB_DIR/gw2/supervisord.conf" pid dataplane-tagger)
+    [ "$pid" -gt 0 ] 2>/dev/null || fail "no PID for gw2's dataplane-tagger"
+    kill -KILL "$pid"
+    waited=$(seconds_until_ping "$ns_hostA" 203.0.113.2 8)
+    [ "$waited" -lt 8 ] || fail "no ping answered within 8 s of restarting gw2's dataplane"
+
+    local encaps output
+    encaps=$(sa_counter gw2 encaps)
+    output=$(ip netns exec "$ns_hostA" ping -M do -s 1372 -c 3 -i 0.2 -W 1 203.0.113.2 2>&1 || true)
+    echo "$output"
+    echo "$output" | grep -qE "mtu ?= ?1300" ||
+        fail "hostA did not learn MTU 1300 from gw2's fragmentation-needed message"
+    settle
+    [ $(($(sa_counter gw2 encaps) - encaps)) -ge 1 ] ||
+        fail "gw2 sent no ICMP error through the tunnel"
+    tl gw2 show dataplane | grep -E "tooBig +[1-9]" ||
+        fail "gw2 did not count the 1400-byte pings as tooBig"
+
+    expect_eq "echo replies to 1400-byte pings without DF" 3 \
+        "$(ip netns exec "$ns_hostA" ping -M dont -s 1372 -c 3 -i 0.2 -W 2 203.0.113.2 |
+            awk '/received/ { print $4 }')"
+}
