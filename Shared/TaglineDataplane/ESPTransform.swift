@@ -17,6 +17,9 @@ final class ESPTransform {
     }
 
     let cipher: Cipher
+    /// The AEAD cipher's contexts, which the packet path calls directly. They live as long as
+    /// `cipher`. Nil for CBC and NULL encryption.
+    let aead: AEADPacketCipher?
     let mac: HMACContext?
     let encryption: EncryptionAlgorithm
     /// Explicit IV bytes after the ESP header.
@@ -36,12 +39,16 @@ final class ESPTransform {
         self.extendedSequenceNumbers = extendedSequenceNumbers
         switch encryption {
         case .aesGCM128, .aesGCM256, .chacha20Poly1305:
-            cipher = .aead(
-                try makeAEADCipher(algorithm: encryption, keyMaterial: keys.encryptionKey.bytes))
+            let aeadCipher = try makeAEADCipher(
+                algorithm: encryption, keyMaterial: keys.encryptionKey.bytes)
+            cipher = .aead(aeadCipher)
+            aead = aeadCipher.packetCipher
         case .null:
             cipher = .null
+            aead = nil
         case .tripleDES, .aesCBC128, .aesCBC192, .aesCBC256:
             cipher = .cbc(try CBCCipher(algorithm: encryption, key: keys.encryptionKey.bytes))
+            aead = nil
         }
         // An AEAD cipher carries its own integrity; a configured integrity algorithm is ignored.
         if let integrity, !encryption.isAEAD {

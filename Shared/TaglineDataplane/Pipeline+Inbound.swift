@@ -278,24 +278,45 @@ extension Pipeline {
         out.copyBytes(from: esp.slice(bodyOffset, bodyLength), at: plaintextOffset)
         let plaintext = out.slice(plaintextOffset, bodyLength)
         let iv = esp.slice(ivOffset, transform.ivLength)
-        do {
-            switch transform.cipher {
-            case .cbc(let cipher):
-                try cipher.decrypt(iv: iv, data: plaintext)
-            case .aead(let cipher):
-                let opened = try transform.withAAD(esp: esp, sequence: sequence) { aad in
-                    try cipher.open(explicitIV: iv, aad: aad, data: plaintext, tag: icv)
-                }
-                guard opened else {
-                    counters.add(.verifyFailed)
-                    return drop(.integrityFailed)
-                }
-            case .null:
-                break
+        if let aead = transform.aead, let base = esp.baseAddress,
+            let plaintextBase = plaintext.baseAddress
+        {
+            let outcome = transform.withAAD(esp: esp, sequence: sequence) { aad in
+                aead.open(
+                    explicitIV: base + ivOffset, aad: aad.baseAddress!, aadLength: aad.count,
+                    data: plaintextBase, dataLength: bodyLength, tag: base + bodyOffset + bodyLength
+                )
             }
-        } catch {
-            counters.add(.internalErrorsReceive)
-            return drop(.cryptoError)
+            switch outcome {
+            case .verified:
+                break
+            case .tagMismatch:
+                counters.add(.verifyFailed)
+                return drop(.integrityFailed)
+            case .failed:
+                counters.add(.internalErrorsReceive)
+                return drop(.cryptoError)
+            }
+        } else {
+            do {
+                switch transform.cipher {
+                case .cbc(let cipher):
+                    try cipher.decrypt(iv: iv, data: plaintext)
+                case .aead(let cipher):
+                    let opened = try transform.withAAD(esp: esp, sequence: sequence) { aad in
+                        try cipher.open(explicitIV: iv, aad: aad, data: plaintext, tag: icv)
+                    }
+                    guard opened else {
+                        counters.add(.verifyFailed)
+                        return drop(.integrityFailed)
+                    }
+                case .null:
+                    break
+                }
+            } catch {
+                counters.add(.internalErrorsReceive)
+                return drop(.cryptoError)
+            }
         }
         guard state.recordReplay(sequence) == .accept else {
             counters.add(.replayFailed)

@@ -353,6 +353,17 @@ enum ESPSeal {
         esp[bodyOffset + padded - 2] = UInt8(padLength)
         esp[bodyOffset + padded - 1] = nextHeader
 
+        // AES-GCM and ChaCha20-Poly1305 straight on their OpenSSL contexts. The sequence number
+        // is unique under one key, as RFC 4106 §3.1 and RFC 7634 §2 require of the IV.
+        if let aead = transform.aead, let base = esp.baseAddress {
+            esp.writeUInt64(sequence, at: ivOffset)
+            return transform.withAAD(esp: UnsafeRawBufferPointer(esp), sequence: sequence) { aad in
+                aead.seal(
+                    explicitIV: base + ivOffset, aad: aad.baseAddress!, aadLength: aad.count,
+                    data: base + bodyOffset, dataLength: padded, tag: base + bodyOffset + padded)
+            }
+        }
+
         let iv = esp.slice(ivOffset, transform.ivLength)
         let body = esp.slice(bodyOffset, padded)
         let icv = esp.slice(bodyOffset + padded, transform.icvLength)
