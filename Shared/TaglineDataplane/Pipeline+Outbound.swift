@@ -19,25 +19,26 @@ struct OutboundLayout {
     var ipLength: Int
     var frameLength: Int
 
+    @inline(__always)
     init(sa: SAPlan, transform: ESPTransform, payloadLength: Int) {
-        outerIPHeaderSize = sa.remoteAddress.isIPv4 ? IPv4.minimumHeaderSize : IPv6.headerSize
-        udpHeaderSize = sa.udpEncapsulation == nil ? 0 : UDP.headerSize
+        outerIPHeaderSize = sa.outerIPHeaderSize
+        udpHeaderSize = sa.udpHeaderSize
         espOffset = Ethernet.headerSize + outerIPHeaderSize + udpHeaderSize
         payloadOffset = espOffset + ESPLayout.headerSize + transform.ivLength
         self.payloadLength = payloadLength
         paddedLength = transform.paddedLength(payloadLength)
-        espLength = ESPLayout.headerSize + transform.ivLength + paddedLength + transform.icvLength
+        espLength = transform.fixedOverhead + paddedLength
         ipLength = outerIPHeaderSize + udpHeaderSize + espLength
         frameLength = Ethernet.headerSize + ipLength
     }
 
     /// Largest payload whose outer IP packet fits `mtu`.
+    @inline(__always)
     static func maximumPayload(sa: SAPlan, transform: ESPTransform, mtu: Int) -> Int {
-        let outer =
-            (sa.remoteAddress.isIPv4 ? IPv4.minimumHeaderSize : IPv6.headerSize)
-            + (sa.udpEncapsulation == nil ? 0 : UDP.headerSize)
-        let room = mtu - outer - ESPLayout.headerSize - transform.ivLength - transform.icvLength
-        let padded = room / transform.blockSize * transform.blockSize
+        let room = mtu - sa.outerIPHeaderSize - sa.udpHeaderSize - transform.fixedOverhead
+        // Rounded to the block size towards zero, as a division would, so that a tiny MTU
+        // still gives the same negative result.
+        let padded = room >= 0 ? room & ~transform.blockMask : -(-room & ~transform.blockMask)
         return padded - ESPLayout.trailerSize
     }
 }
@@ -272,7 +273,7 @@ extension Pipeline {
                 out, at: ipOffset, totalLength: layout.ipLength,
                 ipProtocol: transportProtocol, source: sa.localAddress,
                 destination: sa.remoteAddress, identification: nextIdentification,
-                tos: trafficClass, dontFragment: dontFragment)
+                tos: trafficClass, dontFragment: dontFragment, fixedSum: sa.outerIPv4Sum)
             nextIdentification &+= 1
         } else {
             IPv6.writeHeader(
