@@ -239,6 +239,7 @@ struct IPPacketInfo {
 
     /// Validates the IP packet at the start of `packet` and reads its fields. Link padding may
     /// follow the packet. Returns nil when the header is invalid or runs past `packet`.
+    @inline(__always)
     static func parse(_ packet: UnsafeRawBufferPointer) -> IPPacketInfo? {
         guard packet.count >= 1 else { return nil }
         switch packet[0] >> 4 {
@@ -248,6 +249,7 @@ struct IPPacketInfo {
         }
     }
 
+    @inline(__always)
     private static func parseIPv4(_ packet: UnsafeRawBufferPointer) -> IPPacketInfo? {
         guard packet.count >= IPv4.minimumHeaderSize else { return nil }
         let headerLength = Int(packet[0] & 0x0F) * 4
@@ -308,6 +310,7 @@ struct IPPacketInfo {
         return nil
     }
 
+    @inline(__always)
     private static func readPorts(
         _ packet: UnsafeRawBufferPointer, at offset: Int, end: Int,
         ipProtocol: UInt8

@@ -240,6 +240,7 @@ extension Pipeline {
             state.plan.localAddress == location.outerDestination
         else { return drop(.noSA) }
         let counters = state.counters
+        let row = counters.row(worker: worker)
         let transform = state.inboundTransforms[worker]
         let ivOffset = ESPLayout.headerSize
         let bodyOffset = ivOffset + transform.ivLength
@@ -322,9 +323,9 @@ extension Pipeline {
             counters.add(.replayFailed)
             return drop(.replay)
         }
-        counters.add(.decaps, worker: worker)
-        counters.add(.decrypt, worker: worker)
-        if transform.icvLength > 0 { counters.add(.verify, worker: worker) }
+        row.add(.decaps)
+        row.add(.decrypt)
+        if transform.icvLength > 0 { row.add(.verify) }
 
         // Trailer: Next Header, Pad Length and the monotonic padding bytes.
         let nextHeader = plaintext[bodyLength - 1]
@@ -357,6 +358,7 @@ extension Pipeline {
         sink: Sink
     ) -> PacketVerdict {
         let counters = state.counters
+        let row = counters.row(worker: worker)
         var innerStart = 0
         var cmd: CMDHeader?
         switch nextHeader {
@@ -406,10 +408,10 @@ extension Pipeline {
 
         // Tag accounting: extracted only on an SA that negotiated tagging.
         if let cmd {
-            counters.add(.untagged, worker: worker)
+            row.add(.untagged)
             if let sgt = cmd.sgt { reportDebug(.extracted, sgt: sgt.value, source: info.source) }
         } else {
-            counters.add(.notUntagged, worker: worker)
+            row.add(.notUntagged)
         }
 
         // Next hop on the inside interface.
@@ -428,7 +430,7 @@ extension Pipeline {
                 UnsafeRawBufferPointer(innerOut), info: info, nextHop: nextHop,
                 forwarding: forwarding, sink: sink)
             if case .dropped = verdict { return verdict }
-            counters.add(.bytesIn, UInt64(info.length), worker: worker)
+            row.add(.bytesIn, UInt64(info.length))
             return verdict
         }
 
@@ -448,7 +450,7 @@ extension Pipeline {
                 on: forwarding.inside, sink: sink, reserved: out)
             if case .dropped = verdict { return verdict }
         }
-        counters.add(.bytesIn, UInt64(info.length), worker: worker)
+        row.add(.bytesIn, UInt64(info.length))
         return verdict
     }
 

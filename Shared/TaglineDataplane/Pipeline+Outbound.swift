@@ -247,16 +247,16 @@ extension Pipeline {
         }
 
         // Counters and the debug line, for a held packet too: it is encapsulated already.
-        let counters = state.counters
-        counters.add(.encaps, worker: worker)
-        counters.add(.encrypt, worker: worker)
-        if transform.icvLength > 0 { counters.add(.digest, worker: worker) }
-        counters.add(.bytesOut, UInt64(innerLength), worker: worker)
+        let row = state.counters.row(worker: worker)
+        row.add(.encaps)
+        row.add(.encrypt)
+        if transform.icvLength > 0 { row.add(.digest) }
+        row.add(.bytesOut, UInt64(innerLength))
         if let sgt {
-            counters.add(.tagged, worker: worker)
+            row.add(.tagged)
             reportDebug(.inserted, sgt: sgt.value, source: info.source)
         } else {
-            counters.add(.notTagged, worker: worker)
+            row.add(.notTagged)
         }
         return verdict
     }
