@@ -232,21 +232,39 @@ extension Pipeline {
         _ esp: UnsafeRawBufferPointer, location: ESPLocation, tables: PacketTables,
         sink: Sink
     ) -> PacketVerdict {
-        let forwarding = tables.forwarding
-        // SA by SPI. The SA must belong to the address the packet was sent to.
-        let saTable = tables.sa
+        // SA by SPI. The SA must belong to the address the packet was sent to. The table keeps
+        // the SA and its transforms alive for the whole call, so both are borrowed without a
+        // retain and release per packet.
         let spi = esp.readUInt32(at: ESPLayout.spiOffset)
-        guard let state = saTable.inboundIndex.state(spi: spi),
-            state.plan.localAddress == location.outerDestination
-        else { return drop(.noSA) }
-        let counters = state.counters
-        let row = counters.row(worker: worker)
-        let transform = state.inboundTransforms[worker]
+        guard let found = tables.sa.inboundIndex.unretainedState(spi: spi) else {
+            return drop(.noSA)
+        }
+        return found._withUnsafeGuaranteedRef { state in
+            guard state.plan.localAddress == location.outerDestination else {
+                return drop(.noSA)
+            }
+            return state.unretainedInboundTransforms[worker]._withUnsafeGuaranteedRef {
+                transform in
+                decapsulate(
+                    esp, state: state, transform: transform, tables: tables, sink: sink)
+            }
+        }
+    }
+
+    /// Verifies, decrypts and forwards one ESP packet of `state`'s inbound SA.
+    @inline(__always)
+    private func decapsulate<Sink: FrameSink>(
+        _ esp: UnsafeRawBufferPointer, state: SAState, transform: ESPTransform,
+        tables: PacketTables, sink: Sink
+    ) -> PacketVerdict {
+        let forwarding = tables.forwarding
+        let saTable = tables.sa
+        let row = state.counters.row(worker: worker)
         let ivOffset = ESPLayout.headerSize
         let bodyOffset = ivOffset + transform.ivLength
         let bodyLength = esp.count - bodyOffset - transform.icvLength
-        guard bodyLength >= ESPLayout.trailerSize, bodyLength % transform.blockSize == 0 else {
-            counters.add(.invalidLength)
+        guard bodyLength >= ESPLayout.trailerSize, bodyLength & transform.blockMask == 0 else {
+            state.counters.add(.invalidLength)
             return drop(.invalidCiphertextLength)
         }
 
@@ -255,7 +273,7 @@ extension Pipeline {
         let (sequence, replayVerdict) = state.checkReplay(
             low: esp.readUInt32(at: ESPLayout.sequenceOffset))
         guard replayVerdict == .accept else {
-            counters.add(.replayFailed)
+            state.counters.add(.replayFailed)
             return drop(.replay)
         }
 
@@ -267,7 +285,7 @@ extension Pipeline {
                     esp.slice(0, bodyOffset + bodyLength), sequence: sequence, icv: icv,
                     transform: transform, mac: mac)
             else {
-                counters.add(.verifyFailed)
+                state.counters.add(.verifyFailed)
                 return drop(.integrityFailed)
             }
         }
@@ -292,10 +310,10 @@ extension Pipeline {
             case .verified:
                 break
             case .tagMismatch:
-                counters.add(.verifyFailed)
+                state.counters.add(.verifyFailed)
                 return drop(.integrityFailed)
             case .failed:
-                counters.add(.internalErrorsReceive)
+                state.counters.add(.internalErrorsReceive)
                 return drop(.cryptoError)
             }
         } else {
@@ -308,19 +326,19 @@ extension Pipeline {
                         try cipher.open(explicitIV: iv, aad: aad, data: plaintext, tag: icv)
                     }
                     guard opened else {
-                        counters.add(.verifyFailed)
+                        state.counters.add(.verifyFailed)
                         return drop(.integrityFailed)
                     }
                 case .null:
                     break
                 }
             } catch {
-                counters.add(.internalErrorsReceive)
+                state.counters.add(.internalErrorsReceive)
                 return drop(.cryptoError)
             }
         }
         guard state.recordReplay(sequence) == .accept else {
-            counters.add(.replayFailed)
+            state.counters.add(.replayFailed)
             return drop(.replay)
         }
         row.add(.decaps)
@@ -331,7 +349,7 @@ extension Pipeline {
         let nextHeader = plaintext[bodyLength - 1]
         let padLength = Int(plaintext[bodyLength - 2])
         guard padLength + ESPLayout.trailerSize <= bodyLength else {
-            counters.add(.decapsFailed)
+            state.counters.add(.decapsFailed)
             return drop(.invalidPadding)
         }
         let payloadLength = bodyLength - ESPLayout.trailerSize - padLength
@@ -339,7 +357,7 @@ extension Pipeline {
         while padIndex < padLength {
             guard plaintext[payloadLength + padIndex] == UInt8(truncatingIfNeeded: padIndex + 1)
             else {
-                counters.add(.decapsFailed)
+                state.counters.add(.decapsFailed)
                 return drop(.invalidPadding)
             }
             padIndex += 1
@@ -357,8 +375,7 @@ extension Pipeline {
         out: UnsafeMutableRawBufferPointer, payloadOffset: Int, forwarding: ForwardingTable,
         sink: Sink
     ) -> PacketVerdict {
-        let counters = state.counters
-        let row = counters.row(worker: worker)
+        let row = state.counters.row(worker: worker)
         var innerStart = 0
         var cmd: CMDHeader?
         switch nextHeader {
@@ -367,7 +384,7 @@ extension Pipeline {
                 do {
                     cmd = try CMDHeader.parse(payload)
                 } catch {
-                    counters.add(.decapsFailed)
+                    state.counters.add(.decapsFailed)
                     return drop(error.dropReason)
                 }
                 innerStart = cmd!.headerLength
@@ -383,7 +400,7 @@ extension Pipeline {
         case ESPLayout.nextHeaderNone:
             return .consumed
         default:
-            counters.add(.decapsFailed)
+            state.counters.add(.decapsFailed)
             return drop(.unknownNextHeader)
         }
 

@@ -169,8 +169,21 @@ extension Pipeline {
         forwarding: ForwardingTable, sink: Sink,
         writeInner: (UnsafeMutableRawBufferPointer) -> Bool
     ) -> PacketVerdict {
+        // The state keeps its transforms alive, so the worker's is borrowed without a retain.
+        state.unretainedOutboundTransforms[worker]._withUnsafeGuaranteedRef { transform in
+            encapsulate(
+                innerLength: innerLength, info: info, state: state, transform: transform,
+                sgt: sgt, forwarding: forwarding, sink: sink, writeInner: writeInner)
+        }
+    }
+
+    @inline(__always)
+    private func encapsulate<Sink: FrameSink>(
+        innerLength: Int, info: IPPacketInfo, state: SAState, transform: ESPTransform, sgt: SGT?,
+        forwarding: ForwardingTable, sink: Sink,
+        writeInner: (UnsafeMutableRawBufferPointer) -> Bool
+    ) -> PacketVerdict {
         let sa = state.plan
-        let transform = state.outboundTransforms[worker]
         let cmdLength = sgt == nil ? 0 : CMDHeader.size
         let layout = OutboundLayout(
             sa: sa, transform: transform,

@@ -28,6 +28,10 @@ public final class SAState: @unchecked Sendable {
     /// Index = worker number.
     let outboundTransforms: [ESPTransform]
     let inboundTransforms: [ESPTransform]
+    /// The transforms without ownership, so the packet path borrows them without a retain
+    /// while this state lives.
+    let unretainedOutboundTransforms: [Unmanaged<ESPTransform>]
+    let unretainedInboundTransforms: [Unmanaged<ESPTransform>]
 
     /// Creates the contexts for `workerCount` workers. Throws the crypto library's error when
     /// a key has the wrong length for its algorithm.
@@ -59,6 +63,8 @@ public final class SAState: @unchecked Sendable {
         }
         outboundTransforms = outbound
         inboundTransforms = inbound
+        unretainedOutboundTransforms = outbound.map(Unmanaged.passUnretained)
+        unretainedInboundTransforms = inbound.map(Unmanaged.passUnretained)
         // Allocated last, once nothing can throw, so a failed init leaks nothing.
         replayWindow = .allocate(capacity: 1)
         replayWindow.initialize(
