@@ -82,8 +82,26 @@ extension Pipeline {
             return .passed
         }
 
-        // Policy, then the tag: only an SA that negotiated tagging carries one.
-        guard let state = outboundSA(tables.sa, for: info) else { return drop(.noPolicy) }
+        // Policy, then the tag: only an SA that negotiated tagging carries one. The SA table
+        // keeps the SA alive for the whole call, so it is borrowed without a retain.
+        guard let found = unretainedOutboundSA(tables.sa, for: info) else {
+            return drop(.noPolicy)
+        }
+        return found._withUnsafeGuaranteedRef { state in
+            processInside(
+                frame, packet: packet, info: info, state: state, tables: tables,
+                offload: offload, sink: sink, replySink: replySink)
+        }
+    }
+
+    /// Processes an inside packet whose outbound SA is known.
+    @inline(__always)
+    private func processInside<Sink: FrameSink, ReplySink: FrameSink>(
+        _ frame: UnsafeRawBufferPointer, packet: UnsafeRawBufferPointer, info: IPPacketInfo,
+        state: SAState, tables: PacketTables, offload: OffloadHeader, sink: Sink,
+        replySink: ReplySink?
+    ) -> PacketVerdict {
+        let forwarding = tables.forwarding
         var sgt: SGT?
         if state.plan.taggingNegotiated {
             sgt = tables.bindings.sgt(for: info.source)
