@@ -109,6 +109,7 @@ extension Pipeline {
     }
 
     /// Walks the outer IPv4 or IPv6 header (and UDP on port 4500) to the ESP header.
+    @inline(__always)
     static func locateESP(_ packet: UnsafeRawBufferPointer, isIPv4: Bool) -> OuterParse {
         var nextHeader: UInt8
         var offset: Int

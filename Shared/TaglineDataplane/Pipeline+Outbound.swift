@@ -292,6 +292,7 @@ extension Pipeline {
         return verdict
     }
 
+    @inline(__always)
     func writeOuterHeaders(
         _ out: UnsafeMutableRawBufferPointer, layout: OutboundLayout,
         sa: SAPlan, trafficClass: UInt8, dontFragment: Bool
