@@ -5,8 +5,8 @@
 import COpenSSL
 
 /// The two OpenSSL contexts and the nonce buffer of an AES-GCM or ChaCha20-Poly1305 cipher
-/// with a salt. A copy borrows them from the cipher that made it, so it is valid only while
-/// that cipher lives, and like the cipher it is not safe to use from two threads at once.
+/// with a salt. A copy borrows them from the cipher that made it and is valid only while that
+/// cipher lives. Like the cipher, it is not safe to use from two threads at once.
 public struct AEADPacketCipher {
     @usableFromInline let sealContext: OpaquePointer
     @usableFromInline let openContext: OpaquePointer
@@ -28,7 +28,7 @@ public struct AEADPacketCipher {
         explicitIV: UnsafeRawPointer, aad: UnsafeRawPointer, aadLength: Int,
         data: UnsafeMutableRawPointer, dataLength: Int, tag: UnsafeMutableRawPointer
     ) -> Bool {
-        guard start(sealContext, explicitIV, aad, aadLength, data, dataLength) else {
+        guard start(sealContext, explicitIV, aad, aadLength, data, data, dataLength) else {
             return false
         }
         var written: Int32 = 0
@@ -38,16 +38,17 @@ public struct AEADPacketCipher {
                 sealContext, EVP_CTRL_AEAD_GET_TAG, Int32(AEADLayout.tagLength), tag) == 1
     }
 
-    /// Decrypts `dataLength` bytes at `data` in place and checks the 16-byte tag at `tag`.
-    /// On `.tagMismatch` the data is zeroed and OpenSSL's error queue cleared, as
-    /// `AEADCipher.open` does.
+    /// Decrypts `dataLength` bytes from `input` to `output`, which is either exactly `input`
+    /// or does not overlap it, and checks the 16-byte tag at `tag`. On `.tagMismatch` the
+    /// output is zeroed and OpenSSL's error queue cleared.
     @inlinable @inline(__always)
     public func open(
         explicitIV: UnsafeRawPointer, aad: UnsafeRawPointer, aadLength: Int,
-        data: UnsafeMutableRawPointer, dataLength: Int, tag: UnsafeRawPointer
+        input: UnsafeRawPointer, output: UnsafeMutableRawPointer, dataLength: Int,
+        tag: UnsafeRawPointer
     ) -> AEADOpenOutcome {
         // EVP_CTRL_AEAD_SET_TAG copies the tag and only reads through the pointer.
-        guard start(openContext, explicitIV, aad, aadLength, data, dataLength),
+        guard start(openContext, explicitIV, aad, aadLength, input, output, dataLength),
             EVP_CIPHER_CTX_ctrl(
                 openContext, EVP_CTRL_AEAD_SET_TAG, Int32(AEADLayout.tagLength),
                 UnsafeMutableRawPointer(mutating: tag)) == 1
@@ -55,17 +56,19 @@ public struct AEADPacketCipher {
         var written: Int32 = 0
         var finalOutput: UInt8 = 0
         guard EVP_CipherFinal_ex(openContext, &finalOutput, &written) > 0 else {
-            AEADPacketCipher.rejectTag(data: data, dataLength: dataLength)
+            AEADPacketCipher.rejectTag(data: output, dataLength: dataLength)
             return .tagMismatch
         }
         return .verified
     }
 
-    /// Sets the nonce, then runs the AAD and the data through `context`.
+    /// Sets the nonce, then runs the AAD and the data from `input` to `output` through
+    /// `context`.
     @inlinable @inline(__always)
     func start(
         _ context: OpaquePointer, _ explicitIV: UnsafeRawPointer, _ aad: UnsafeRawPointer,
-        _ aadLength: Int, _ data: UnsafeMutableRawPointer, _ dataLength: Int
+        _ aadLength: Int, _ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer,
+        _ dataLength: Int
     ) -> Bool {
         guard let aadCount = Int32(exactly: aadLength), let dataCount = Int32(exactly: dataLength)
         else { return false }
@@ -74,7 +77,6 @@ public struct AEADPacketCipher {
             as: UInt64.self)
 
         // A NULL cipher and key keep the prepared key, and enc -1 keeps the direction.
-        let bytes = data.assumingMemoryBound(to: UInt8.self)
         var written: Int32 = 0
         guard
             EVP_CipherInit_ex(
@@ -90,7 +92,9 @@ public struct AEADPacketCipher {
         }
         // Both ciphers are stream modes, so the output may be exactly the input.
         guard dataCount > 0 else { return true }
-        return EVP_CipherUpdate(context, bytes, &written, bytes, dataCount) == 1
+        return EVP_CipherUpdate(
+            context, output.assumingMemoryBound(to: UInt8.self), &written,
+            input.assumingMemoryBound(to: UInt8.self), dataCount) == 1
             && written == dataCount
     }
 

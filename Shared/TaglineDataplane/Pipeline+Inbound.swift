@@ -291,11 +291,11 @@ extension Pipeline {
             }
         }
 
-        // Decrypt in the TX frame: the only copy of the packet.
+        // Decrypt into the TX frame: the only copy of the packet. An AEAD decrypts straight from
+        // the received frame, and the other ciphers decrypt a copy in place.
         guard let out = sink.reserveFrame() else { return drop(.txRingFull) }
         let plaintextOffset = Ethernet.headerSize
         guard plaintextOffset + bodyLength <= out.count else { return drop(.tooBig) }
-        out.copyBytes(from: esp.slice(bodyOffset, bodyLength), at: plaintextOffset)
         let plaintext = out.slice(plaintextOffset, bodyLength)
         let iv = esp.slice(ivOffset, transform.ivLength)
         if let aead = transform.aead, let base = esp.baseAddress,
@@ -304,8 +304,8 @@ extension Pipeline {
             let outcome = transform.withAAD(esp: esp, sequence: sequence) { aad in
                 aead.open(
                     explicitIV: base + ivOffset, aad: aad.baseAddress!, aadLength: aad.count,
-                    data: plaintextBase, dataLength: bodyLength, tag: base + bodyOffset + bodyLength
-                )
+                    input: base + bodyOffset, output: plaintextBase, dataLength: bodyLength,
+                    tag: base + bodyOffset + bodyLength)
             }
             switch outcome {
             case .verified:
@@ -318,6 +318,7 @@ extension Pipeline {
                 return drop(.cryptoError)
             }
         } else {
+            out.copyBytes(from: esp.slice(bodyOffset, bodyLength), at: plaintextOffset)
             do {
                 switch transform.cipher {
                 case .cbc(let cipher):
