@@ -366,18 +366,18 @@ extension Pipeline {
         }
         let payload = UnsafeRawBufferPointer(plaintext.slice(0, payloadLength))
         return deliverPayload(
-            payload, nextHeader: nextHeader, state: state, saTable: saTable,
+            payload, nextHeader: nextHeader, state: state, row: row, saTable: saTable,
             out: out, payloadOffset: plaintextOffset, forwarding: forwarding,
             sink: sink)
     }
 
     /// Handles the CMD, checks the inner packet against the SA and sends it inside.
     private func deliverPayload<Sink: FrameSink>(
-        _ payload: UnsafeRawBufferPointer, nextHeader: UInt8, state: SAState, saTable: SATable,
+        _ payload: UnsafeRawBufferPointer, nextHeader: UInt8, state: SAState, row: SACounterRow,
+        saTable: SATable,
         out: UnsafeMutableRawBufferPointer, payloadOffset: Int, forwarding: ForwardingTable,
         sink: Sink
     ) -> PacketVerdict {
-        let row = state.counters.row(worker: worker)
         var innerStart = 0
         var cmd: CMDHeader?
         switch nextHeader {
