@@ -35,6 +35,9 @@ public protocol AEADCipher: AnyObject {
         nonce: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
         data: UnsafeMutableRawBufferPointer, tag: UnsafeRawBufferPointer
     ) throws -> Bool
+
+    /// The same contexts for a packet path, or nil for a cipher made from a bare key.
+    var packetCipher: AEADPacketCipher? { get }
 }
 
 /// Sizes that AES-GCM with ENCR_AES_GCM_16 and ChaCha20-Poly1305 share.
@@ -71,12 +74,12 @@ public func makeAEADCipher(algorithm: EncryptionAlgorithm, keyMaterial: [UInt8])
 /// sets only the nonce (EVP_CipherInit_ex with a NULL cipher and key), so the
 /// calls allocate nothing. `name` only labels error messages.
 final class AEADContexts {
-    private let sealContext: OpaquePointer
-    private let openContext: OpaquePointer
+    let sealContext: OpaquePointer
+    let openContext: OpaquePointer
     /// Salt followed by the current explicit IV. The salt is key material.
-    private let nonce: UnsafeMutableRawBufferPointer
+    let nonce: UnsafeMutableRawBufferPointer
     /// False for a cipher made from a bare key, which takes only full 12-byte nonces.
-    private let hasSalt: Bool
+    let hasSalt: Bool
     private let name: String
 
     init(cipher: OpaquePointer, key: [UInt8], salt: [UInt8]?, name: String) throws {

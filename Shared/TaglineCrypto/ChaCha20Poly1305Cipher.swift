@@ -25,7 +25,7 @@ public final class ChaCha20Poly1305Cipher: AEADCipher {
     /// Explicit IV length in bytes carried in each packet (RFC 7634 §2).
     public static let explicitIVLength = AEADLayout.explicitIVLength
 
-    private let contexts: AEADContexts
+    let contexts: AEADContexts
 
     /// Prepares ChaCha20-Poly1305 from IKEv2 key material (EVP_CIPHER_CTX_new,
     /// EVP_CipherInit_ex): the 32-byte key followed by the 4-byte salt, 36 bytes.

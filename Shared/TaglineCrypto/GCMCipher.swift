@@ -21,7 +21,7 @@ public final class GCMCipher: AEADCipher {
     /// Explicit IV length in bytes carried in each packet (RFC 4106 §3.1).
     public static let explicitIVLength = AEADLayout.explicitIVLength
 
-    private let contexts: AEADContexts
+    let contexts: AEADContexts
 
     /// Prepares AES-GCM from IKEv2 key material (EVP_CIPHER_CTX_new,
     /// EVP_CipherInit_ex): `keyMaterial` is the AES key followed by the 4-byte

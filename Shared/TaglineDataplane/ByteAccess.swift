@@ -89,7 +89,10 @@ extension UnsafeRawBufferPointer {
         assert(offset >= 0)
         assert(length >= 0)
         assert(offset + length <= count)
-        return UnsafeRawBufferPointer(rebasing: self[offset..<(offset + length)])
+        // Pointer arithmetic, because `rebasing: self[range]` first builds and checks a Range,
+        // which costs several instructions per slice on the packet path.
+        guard let base = baseAddress else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base + offset, count: length)
     }
 }
 
@@ -99,6 +102,9 @@ extension UnsafeMutableRawBufferPointer {
         assert(offset >= 0)
         assert(length >= 0)
         assert(offset + length <= count)
-        return UnsafeMutableRawBufferPointer(rebasing: self[offset..<(offset + length)])
+        guard let base = baseAddress else {
+            return UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        }
+        return UnsafeMutableRawBufferPointer(start: base + offset, count: length)
     }
 }

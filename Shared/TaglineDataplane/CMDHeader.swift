@@ -55,6 +55,7 @@ public struct CMDHeader: Equatable, Sendable {
 
     /// Parses the header at the start of `payload`, which ends where the ESP padding starts.
     /// Throws the first rule the bytes break; never reads past `payload`.
+    @inline(__always)
     public static func parse(_ payload: UnsafeRawBufferPointer) throws(CMDError) -> CMDHeader {
         // Structure: the fixed part, then the length the header announces.
         guard payload.count >= size else {
@@ -93,6 +94,7 @@ public struct CMDHeader: Equatable, Sendable {
     }
 
     /// Writes the 8-byte form (Length 1, OptLen 0) at the start of `out`.
+    @inline(__always)
     public func write(to out: UnsafeMutableRawBufferPointer) {
         precondition(out.count >= CMDHeader.size, "CMD needs \(CMDHeader.size) bytes")
         out[CMDHeader.versionOffset] = CMDHeader.version

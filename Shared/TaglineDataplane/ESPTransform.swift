@@ -17,6 +17,9 @@ final class ESPTransform {
     }
 
     let cipher: Cipher
+    /// The AEAD cipher's contexts, which the packet path calls directly. They live as long as
+    /// `cipher`. Nil for CBC and NULL encryption.
+    let aead: AEADPacketCipher?
     let mac: HMACContext?
     let encryption: EncryptionAlgorithm
     /// Explicit IV bytes after the ESP header.
@@ -25,6 +28,11 @@ final class ESPTransform {
     let icvLength: Int
     /// Alignment of payload plus trailer (RFC 4303 §2.4).
     let blockSize: Int
+    /// `blockSize - 1`. Every supported block size is a power of two, so padding rounds up
+    /// with this mask instead of a division.
+    let blockMask: Int
+    /// Bytes of the ESP header, IV and ICV, which every packet of this SA carries.
+    let fixedOverhead: Int
     /// 64-bit sequence numbers whose high 32 bits are authenticated but not sent (ESN).
     let extendedSequenceNumbers: Bool
 
@@ -36,12 +44,16 @@ final class ESPTransform {
         self.extendedSequenceNumbers = extendedSequenceNumbers
         switch encryption {
         case .aesGCM128, .aesGCM256, .chacha20Poly1305:
-            cipher = .aead(
-                try makeAEADCipher(algorithm: encryption, keyMaterial: keys.encryptionKey.bytes))
+            let aeadCipher = try makeAEADCipher(
+                algorithm: encryption, keyMaterial: keys.encryptionKey.bytes)
+            cipher = .aead(aeadCipher)
+            aead = aeadCipher.packetCipher
         case .null:
             cipher = .null
+            aead = nil
         case .tripleDES, .aesCBC128, .aesCBC192, .aesCBC256:
             cipher = .cbc(try CBCCipher(algorithm: encryption, key: keys.encryptionKey.bytes))
+            aead = nil
         }
         // An AEAD cipher carries its own integrity; a configured integrity algorithm is ignored.
         if let integrity, !encryption.isAEAD {
@@ -53,6 +65,11 @@ final class ESPTransform {
         }
         ivLength = encryption.ivLength
         blockSize = encryption.blockSize
+        precondition(
+            blockSize > 0 && blockSize & (blockSize - 1) == 0,
+            "ESP block size \(blockSize) is not a power of two")
+        blockMask = blockSize - 1
+        fixedOverhead = ESPLayout.headerSize + ivLength + icvLength
     }
 
     /// Bytes ESP adds around a payload of `payloadLength` bytes: header, IV, padding,
@@ -102,8 +119,7 @@ final class ESPTransform {
     /// Payload plus padding plus the 2-byte trailer, rounded up to the block size.
     @inline(__always)
     func paddedLength(_ payloadLength: Int) -> Int {
-        let withTrailer = payloadLength + ESPLayout.trailerSize
-        return (withTrailer + blockSize - 1) / blockSize * blockSize
+        (payloadLength + ESPLayout.trailerSize + blockMask) & ~blockMask
     }
 }
 

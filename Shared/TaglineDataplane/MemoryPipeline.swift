@@ -54,7 +54,7 @@ public final class MemoryFrameSink: FrameSink {
             count < slotCount && offset >= 0 && length >= 0 && offset + length <= frameSize,
             "commit outside the reserved slot")
         spans[count] = (offset, length)
-        count += 1
+        count &+= 1
     }
 
     /// Returns the bytes of committed frame `index`, valid until `removeAll`.

@@ -65,9 +65,17 @@ public struct OffloadHeader: Equatable, Sendable {
 
     /// Completes a partial checksum in an inner packet copied to `packet`, whose frame had
     /// `frameHeaderLength` bytes before it. Returns false when the offsets lie outside it.
+    @inline(__always)
     func completeChecksum(in packet: UnsafeMutableRawBufferPointer, frameHeaderLength: Int) -> Bool
     {
         guard needsChecksum else { return true }
+        return completePendingChecksum(in: packet, frameHeaderLength: frameHeaderLength)
+    }
+
+    @inline(never)
+    private func completePendingChecksum(
+        in packet: UnsafeMutableRawBufferPointer, frameHeaderLength: Int
+    ) -> Bool {
         let start = checksumStart - frameHeaderLength
         let field = start + checksumOffset
         guard start >= 0, field >= start, field + 2 <= packet.count else { return false }

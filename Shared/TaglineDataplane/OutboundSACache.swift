@@ -18,6 +18,8 @@ struct OutboundSACache {
     /// Protocol, ports and whether the packet has ports, packed by `OutboundSACache.flow`.
     var flow: UInt64 = 0
     var state: SAState?
+    /// `state` without ownership, for lookups that borrow it while the entry lives.
+    var unretained: Unmanaged<SAState>?
 
     @inline(__always)
     static func flow(ipProtocol: UInt8, ports: (source: UInt16, destination: UInt16)?) -> UInt64 {
@@ -74,8 +76,33 @@ extension Pipeline {
                 ipProtocol: info.ipProtocol, ports: info.ports)
         {
             outboundSACache = OutboundSACache(
-                table: table, source: source, destination: destination, flow: flow, state: state)
+                table: table, source: source, destination: destination, flow: flow, state: state,
+                unretained: state.map(Unmanaged.passUnretained))
         }
         return state
+    }
+
+    /// Returns what `outboundSA` returns, without a retain. `table` keeps the SA alive, so
+    /// the reference is valid while the caller holds the table.
+    @inline(__always)
+    func unretainedOutboundSA(_ table: SATable, for info: IPPacketInfo) -> Unmanaged<SAState>? {
+        let source = info.source.orderedKey
+        let destination = info.destination.orderedKey
+        let flow = OutboundSACache.flow(ipProtocol: info.ipProtocol, ports: info.ports)
+        if outboundSACache.table === table, outboundSACache.flow == flow,
+            outboundSACache.source == source, outboundSACache.destination == destination
+        {
+            return outboundSACache.unretained
+        }
+        return lookUpOutboundSA(table, for: info)
+    }
+
+    /// Looks up the SA on a cache miss of `unretainedOutboundSA`, out of line so that the hit
+    /// stays small.
+    @inline(never)
+    private func lookUpOutboundSA(_ table: SATable, for info: IPPacketInfo)
+        -> Unmanaged<SAState>?
+    {
+        outboundSA(table, for: info).map(Unmanaged.passUnretained)
     }
 }

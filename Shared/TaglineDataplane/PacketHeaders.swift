@@ -76,6 +76,45 @@ enum IPv4 {
         let sum = InternetChecksum.sum(UnsafeRawBufferPointer(out.slice(offset, minimumHeaderSize)))
         out.writeUInt16(InternetChecksum.finish(sum), at: offset + checksumOffset)
     }
+
+    /// Writes a 20-byte header like `writeHeader`. The checksum starts from `fixedSum`, which
+    /// `fixedFieldsSum` returned for the same protocol and addresses, and adds only the
+    /// fields that vary per packet, as an RFC 1624 update does.
+    @inline(__always)
+    static func writeHeader(
+        _ out: UnsafeMutableRawBufferPointer, at offset: Int, totalLength: Int,
+        ipProtocol: UInt8, source: IPAddress, destination: IPAddress,
+        identification: UInt16, tos: UInt8, dontFragment: Bool, fixedSum: UInt64
+    ) {
+        let flags = dontFragment ? dontFragmentFlag : 0
+        out[offset] = 0x45
+        out[offset + 1] = tos
+        out.writeUInt16(UInt16(totalLength), at: offset + totalLengthOffset)
+        out.writeUInt16(identification, at: offset + identificationOffset)
+        out.writeUInt16(flags, at: offset + flagsOffset)
+        out[offset + ttlOffset] = defaultTTL
+        out[offset + protocolOffset] = ipProtocol
+        out.writeAddress(source, at: offset + sourceOffset)
+        out.writeAddress(destination, at: offset + destinationOffset)
+        let sum =
+            fixedSum + UInt64(tos) + UInt64(UInt16(totalLength)) + UInt64(identification)
+            + UInt64(flags)
+        out.writeUInt16(InternetChecksum.finish(sum), at: offset + checksumOffset)
+    }
+
+    /// Returns the checksum sum of the header fields `writeHeader` sets the same for every
+    /// packet: version and header length, TTL, protocol and both addresses.
+    static func fixedFieldsSum(ipProtocol: UInt8, source: IPAddress, destination: IPAddress)
+        -> UInt64
+    {
+        var sum = UInt64(0x45) << 8 + (UInt64(defaultTTL) << 8 | UInt64(ipProtocol))
+        for address in [source, destination] {
+            if case .v4(let value) = address {
+                sum += UInt64(value >> 16) + UInt64(value & 0xFFFF)
+            }
+        }
+        return sum
+    }
 }
 
 ///  |Version| Traffic Class |           Flow Label                  |
@@ -200,6 +239,7 @@ struct IPPacketInfo {
 
     /// Validates the IP packet at the start of `packet` and reads its fields. Link padding may
     /// follow the packet. Returns nil when the header is invalid or runs past `packet`.
+    @inline(__always)
     static func parse(_ packet: UnsafeRawBufferPointer) -> IPPacketInfo? {
         guard packet.count >= 1 else { return nil }
         switch packet[0] >> 4 {
@@ -209,6 +249,7 @@ struct IPPacketInfo {
         }
     }
 
+    @inline(__always)
     private static func parseIPv4(_ packet: UnsafeRawBufferPointer) -> IPPacketInfo? {
         guard packet.count >= IPv4.minimumHeaderSize else { return nil }
         let headerLength = Int(packet[0] & 0x0F) * 4
@@ -269,6 +310,7 @@ struct IPPacketInfo {
         return nil
     }
 
+    @inline(__always)
     private static func readPorts(
         _ packet: UnsafeRawBufferPointer, at offset: Int, end: Int,
         ipProtocol: UInt8

@@ -150,6 +150,7 @@ enum HopLimit {
 
     /// Lowers the TTL or hop limit by one and updates the IPv4 header checksum
     /// (RFC 1624: the TTL is the high byte of its 16-bit word, so the sum drops by 0x0100).
+    @inline(__always)
     static func decrement(_ packet: UnsafeMutableRawBufferPointer, isIPv4: Bool) {
         guard isIPv4 else {
             packet[IPv6.hopLimitOffset] &-= 1

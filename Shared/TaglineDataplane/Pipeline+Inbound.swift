@@ -120,6 +120,7 @@ extension Pipeline {
     }
 
     /// Walks the outer IPv4 or IPv6 header (and UDP on port 4500) to the ESP header.
+    @inline(__always)
     static func locateESP(_ packet: UnsafeRawBufferPointer, isIPv4: Bool) -> OuterParse {
         var nextHeader: UInt8
         var offset: Int
@@ -243,20 +244,40 @@ extension Pipeline {
         _ esp: UnsafeRawBufferPointer, location: ESPLocation, tables: PacketTables,
         sink: Sink, replySink: ReplySink?
     ) -> PacketVerdict {
-        let forwarding = tables.forwarding
-        // SA by SPI. The SA must belong to the address the packet was sent to.
-        let saTable = tables.sa
+        // SA by SPI. The SA must belong to the address the packet was sent to. The table keeps
+        // the SA and its transforms alive for the whole call, so both are borrowed without a
+        // retain and release per packet.
         let spi = esp.readUInt32(at: ESPLayout.spiOffset)
-        guard let state = saTable.inboundIndex.state(spi: spi),
-            state.plan.localAddress == location.outerDestination
-        else { return drop(.noSA) }
-        let counters = state.counters
-        let transform = state.inboundTransforms[worker]
+        guard let found = tables.sa.inboundIndex.unretainedState(spi: spi) else {
+            return drop(.noSA)
+        }
+        return found._withUnsafeGuaranteedRef { state in
+            guard state.plan.localAddress == location.outerDestination else {
+                return drop(.noSA)
+            }
+            return state.unretainedInboundTransforms[worker]._withUnsafeGuaranteedRef {
+                transform in
+                decapsulate(
+                    esp, state: state, transform: transform, tables: tables, sink: sink,
+                    replySink: replySink)
+            }
+        }
+    }
+
+    /// Verifies, decrypts and forwards one ESP packet of `state`'s inbound SA.
+    @inline(__always)
+    private func decapsulate<Sink: FrameSink, ReplySink: FrameSink>(
+        _ esp: UnsafeRawBufferPointer, state: SAState, transform: ESPTransform,
+        tables: PacketTables, sink: Sink, replySink: ReplySink?
+    ) -> PacketVerdict {
+        let forwarding = tables.forwarding
+        let saTable = tables.sa
+        let row = state.counters.row(worker: worker)
         let ivOffset = ESPLayout.headerSize
         let bodyOffset = ivOffset + transform.ivLength
         let bodyLength = esp.count - bodyOffset - transform.icvLength
-        guard bodyLength >= ESPLayout.trailerSize, bodyLength % transform.blockSize == 0 else {
-            counters.add(.invalidLength)
+        guard bodyLength >= ESPLayout.trailerSize, bodyLength & transform.blockMask == 0 else {
+            state.counters.add(.invalidLength)
             return drop(.invalidCiphertextLength)
         }
 
@@ -265,7 +286,7 @@ extension Pipeline {
         var (sequence, replayVerdict) = state.checkReplay(
             low: esp.readUInt32(at: ESPLayout.sequenceOffset))
         guard replayVerdict == .accept else {
-            counters.add(.replayFailed)
+            state.counters.add(.replayFailed)
             return drop(.replay)
         }
 
@@ -282,59 +303,88 @@ extension Pipeline {
                 {
                 case .verified(let higher): sequence = higher
                 case .failed(let reason):
-                    counters.add(.verifyFailed)
+                    state.counters.add(.verifyFailed)
                     return drop(reason)
                 }
             }
         }
 
-        // Decrypt in the TX frame: the only copy of the packet.
+        // Decrypt into the TX frame: the only copy of the packet. An AEAD decrypts straight from
+        // the received frame, and the other ciphers decrypt a copy in place.
         guard let out = sink.reserveFrame() else { return drop(.txRingFull) }
         let plaintextOffset = Ethernet.headerSize
         guard plaintextOffset + bodyLength <= out.count else { return drop(.tooBig) }
-        out.copyBytes(from: esp.slice(bodyOffset, bodyLength), at: plaintextOffset)
         let plaintext = out.slice(plaintextOffset, bodyLength)
         let iv = esp.slice(ivOffset, transform.ivLength)
-        do {
-            switch transform.cipher {
-            case .cbc(let cipher):
-                try cipher.decrypt(iv: iv, data: plaintext)
-            case .aead(let cipher):
-                let opened = try transform.withAAD(esp: esp, sequence: sequence) { aad in
-                    try cipher.open(explicitIV: iv, aad: aad, data: plaintext, tag: icv)
-                }
-                if !opened {
-                    switch retryOpen(
-                        esp, sequence: sequence, state: state, transform: transform,
-                        cipher: cipher, ciphertextOffset: bodyOffset, plaintext: plaintext,
-                        iv: iv, icv: icv)
-                    {
-                    case .verified(let higher): sequence = higher
-                    case .failed(let reason):
-                        counters.add(.verifyFailed)
-                        return drop(reason)
-                    }
-                }
-            case .null:
-                break
+        if let aead = transform.aead, let base = esp.baseAddress,
+            let plaintextBase = plaintext.baseAddress
+        {
+            let outcome = transform.withAAD(esp: esp, sequence: sequence) { aad in
+                aead.open(
+                    explicitIV: base + ivOffset, aad: aad.baseAddress!, aadLength: aad.count,
+                    input: base + bodyOffset, output: plaintextBase, dataLength: bodyLength,
+                    tag: base + bodyOffset + bodyLength)
             }
-        } catch {
-            counters.add(.internalErrorsReceive)
-            return drop(.cryptoError)
+            switch outcome {
+            case .verified:
+                break
+            case .tagMismatch:
+                switch retryPacketOpen(
+                    esp, sequence: sequence, state: state, transform: transform, aead: aead,
+                    plaintext: plaintextBase, bodyOffset: bodyOffset, bodyLength: bodyLength)
+                {
+                case .verified(let higher): sequence = higher
+                case .failed(let reason):
+                    state.counters.add(.verifyFailed)
+                    return drop(reason)
+                }
+            case .failed:
+                state.counters.add(.internalErrorsReceive)
+                return drop(.cryptoError)
+            }
+        } else {
+            out.copyBytes(from: esp.slice(bodyOffset, bodyLength), at: plaintextOffset)
+            do {
+                switch transform.cipher {
+                case .cbc(let cipher):
+                    try cipher.decrypt(iv: iv, data: plaintext)
+                case .aead(let cipher):
+                    let opened = try transform.withAAD(esp: esp, sequence: sequence) { aad in
+                        try cipher.open(explicitIV: iv, aad: aad, data: plaintext, tag: icv)
+                    }
+                    if !opened {
+                        switch retryOpen(
+                            esp, sequence: sequence, state: state, transform: transform,
+                            cipher: cipher, ciphertextOffset: bodyOffset, plaintext: plaintext,
+                            iv: iv, icv: icv)
+                        {
+                        case .verified(let higher): sequence = higher
+                        case .failed(let reason):
+                            state.counters.add(.verifyFailed)
+                            return drop(reason)
+                        }
+                    }
+                case .null:
+                    break
+                }
+            } catch {
+                state.counters.add(.internalErrorsReceive)
+                return drop(.cryptoError)
+            }
         }
         guard state.recordReplay(sequence) == .accept else {
-            counters.add(.replayFailed)
+            state.counters.add(.replayFailed)
             return drop(.replay)
         }
-        counters.add(.decaps, worker: worker)
-        counters.add(.decrypt, worker: worker)
-        if transform.icvLength > 0 { counters.add(.verify, worker: worker) }
+        row.add(.decaps)
+        row.add(.decrypt)
+        if transform.icvLength > 0 { row.add(.verify) }
 
         // Trailer: Next Header, Pad Length and the monotonic padding bytes.
         let nextHeader = plaintext[bodyLength - 1]
         let padLength = Int(plaintext[bodyLength - 2])
         guard padLength + ESPLayout.trailerSize <= bodyLength else {
-            counters.add(.decapsFailed)
+            state.counters.add(.decapsFailed)
             return drop(.invalidPadding)
         }
         let payloadLength = bodyLength - ESPLayout.trailerSize - padLength
@@ -342,25 +392,25 @@ extension Pipeline {
         while padIndex < padLength {
             guard plaintext[payloadLength + padIndex] == UInt8(truncatingIfNeeded: padIndex + 1)
             else {
-                counters.add(.decapsFailed)
+                state.counters.add(.decapsFailed)
                 return drop(.invalidPadding)
             }
             padIndex += 1
         }
         let payload = UnsafeRawBufferPointer(plaintext.slice(0, payloadLength))
         return deliverPayload(
-            payload, nextHeader: nextHeader, state: state, saTable: saTable,
+            payload, nextHeader: nextHeader, state: state, row: row, saTable: saTable,
             out: out, payloadOffset: plaintextOffset, forwarding: forwarding,
             sink: sink, replySink: replySink)
     }
 
     /// Handles the CMD, checks the inner packet against the SA and sends it inside.
     private func deliverPayload<Sink: FrameSink, ReplySink: FrameSink>(
-        _ payload: UnsafeRawBufferPointer, nextHeader: UInt8, state: SAState, saTable: SATable,
+        _ payload: UnsafeRawBufferPointer, nextHeader: UInt8, state: SAState, row: SACounterRow,
+        saTable: SATable,
         out: UnsafeMutableRawBufferPointer, payloadOffset: Int, forwarding: ForwardingTable,
         sink: Sink, replySink: ReplySink?
     ) -> PacketVerdict {
-        let counters = state.counters
         var innerStart = 0
         var cmd: CMDHeader?
         switch nextHeader {
@@ -369,7 +419,7 @@ extension Pipeline {
                 do {
                     cmd = try CMDHeader.parse(payload)
                 } catch {
-                    counters.add(.decapsFailed)
+                    state.counters.add(.decapsFailed)
                     return drop(error.dropReason)
                 }
                 innerStart = cmd!.headerLength
@@ -385,7 +435,7 @@ extension Pipeline {
         case ESPLayout.nextHeaderNone:
             return .consumed
         default:
-            counters.add(.decapsFailed)
+            state.counters.add(.decapsFailed)
             return drop(.unknownNextHeader)
         }
 
@@ -410,10 +460,10 @@ extension Pipeline {
 
         // Tag accounting: extracted only on an SA that negotiated tagging.
         if let cmd {
-            counters.add(.untagged, worker: worker)
+            row.add(.untagged)
             if let sgt = cmd.sgt { reportDebug(.extracted, sgt: sgt.value, source: info.source) }
         } else {
-            counters.add(.notUntagged, worker: worker)
+            row.add(.notUntagged)
         }
 
         // Next hop on the inside interface.
@@ -432,7 +482,7 @@ extension Pipeline {
                 UnsafeRawBufferPointer(innerOut), info: info, nextHop: nextHop,
                 saTable: saTable, forwarding: forwarding, sink: sink, replySink: replySink)
             if case .dropped = verdict { return verdict }
-            counters.add(.bytesIn, UInt64(info.length), worker: worker)
+            row.add(.bytesIn, UInt64(info.length))
             return verdict
         }
 
@@ -452,7 +502,7 @@ extension Pipeline {
                 on: forwarding.inside, sink: sink, reserved: out)
             if case .dropped = verdict { return verdict }
         }
-        counters.add(.bytesIn, UInt64(info.length), worker: worker)
+        row.add(.bytesIn, UInt64(info.length))
         return verdict
     }
 

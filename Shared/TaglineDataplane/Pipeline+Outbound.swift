@@ -19,25 +19,26 @@ struct OutboundLayout {
     var ipLength: Int
     var frameLength: Int
 
+    @inline(__always)
     init(sa: SAPlan, transform: ESPTransform, payloadLength: Int) {
-        outerIPHeaderSize = sa.remoteAddress.isIPv4 ? IPv4.minimumHeaderSize : IPv6.headerSize
-        udpHeaderSize = sa.udpEncapsulation == nil ? 0 : UDP.headerSize
+        outerIPHeaderSize = sa.outerIPHeaderSize
+        udpHeaderSize = sa.udpHeaderSize
         espOffset = Ethernet.headerSize + outerIPHeaderSize + udpHeaderSize
         payloadOffset = espOffset + ESPLayout.headerSize + transform.ivLength
         self.payloadLength = payloadLength
         paddedLength = transform.paddedLength(payloadLength)
-        espLength = ESPLayout.headerSize + transform.ivLength + paddedLength + transform.icvLength
+        espLength = transform.fixedOverhead + paddedLength
         ipLength = outerIPHeaderSize + udpHeaderSize + espLength
         frameLength = Ethernet.headerSize + ipLength
     }
 
     /// Largest payload whose outer IP packet fits `mtu`.
+    @inline(__always)
     static func maximumPayload(sa: SAPlan, transform: ESPTransform, mtu: Int) -> Int {
-        let outer =
-            (sa.remoteAddress.isIPv4 ? IPv4.minimumHeaderSize : IPv6.headerSize)
-            + (sa.udpEncapsulation == nil ? 0 : UDP.headerSize)
-        let room = mtu - outer - ESPLayout.headerSize - transform.ivLength - transform.icvLength
-        let padded = room / transform.blockSize * transform.blockSize
+        let room = mtu - sa.outerIPHeaderSize - sa.udpHeaderSize - transform.fixedOverhead
+        // Rounded to the block size towards zero, as a division would, so that a tiny MTU
+        // still gives the same negative result.
+        let padded = room >= 0 ? room & ~transform.blockMask : -(-room & ~transform.blockMask)
         return padded - ESPLayout.trailerSize
     }
 }
@@ -81,10 +82,26 @@ extension Pipeline {
             return .passed
         }
 
-        // Policy, then the tag: only an SA that negotiated tagging carries one.
-        guard let state = outboundSA(tables.sa, for: info) else {
+        // Policy, then the tag: only an SA that negotiated tagging carries one. The SA table
+        // keeps the SA alive for the whole call, so it is borrowed without a retain.
+        guard let found = unretainedOutboundSA(tables.sa, for: info) else {
             return drop(tables.sa.outboundMissReason(for: info))
         }
+        return found._withUnsafeGuaranteedRef { state in
+            processInside(
+                frame, packet: packet, info: info, state: state, tables: tables,
+                offload: offload, sink: sink, replySink: replySink)
+        }
+    }
+
+    /// Processes an inside packet whose outbound SA is known.
+    @inline(__always)
+    private func processInside<Sink: FrameSink, ReplySink: FrameSink>(
+        _ frame: UnsafeRawBufferPointer, packet: UnsafeRawBufferPointer, info: IPPacketInfo,
+        state: SAState, tables: PacketTables, offload: OffloadHeader, sink: Sink,
+        replySink: ReplySink?
+    ) -> PacketVerdict {
+        let forwarding = tables.forwarding
         var sgt: SGT?
         if state.plan.taggingNegotiated {
             sgt = tables.bindings.sgt(for: info.source)
@@ -172,8 +189,21 @@ extension Pipeline {
         forwarding: ForwardingTable, sink: Sink,
         writeInner: (UnsafeMutableRawBufferPointer) -> Bool
     ) -> PacketVerdict {
+        // The state keeps its transforms alive, so the worker's is borrowed without a retain.
+        state.unretainedOutboundTransforms[worker]._withUnsafeGuaranteedRef { transform in
+            encapsulate(
+                innerLength: innerLength, info: info, state: state, transform: transform,
+                sgt: sgt, forwarding: forwarding, sink: sink, writeInner: writeInner)
+        }
+    }
+
+    @inline(__always)
+    private func encapsulate<Sink: FrameSink>(
+        innerLength: Int, info: IPPacketInfo, state: SAState, transform: ESPTransform, sgt: SGT?,
+        forwarding: ForwardingTable, sink: Sink,
+        writeInner: (UnsafeMutableRawBufferPointer) -> Bool
+    ) -> PacketVerdict {
         let sa = state.plan
-        let transform = state.outboundTransforms[worker]
         let cmdLength = sgt == nil ? 0 : CMDHeader.size
         let layout = OutboundLayout(
             sa: sa, transform: transform,
@@ -250,20 +280,21 @@ extension Pipeline {
         }
 
         // Counters and the debug line, for a held packet too: it is encapsulated already.
-        let counters = state.counters
-        counters.add(.encaps, worker: worker)
-        counters.add(.encrypt, worker: worker)
-        if transform.icvLength > 0 { counters.add(.digest, worker: worker) }
-        counters.add(.bytesOut, UInt64(innerLength), worker: worker)
+        let row = state.counters.row(worker: worker)
+        row.add(.encaps)
+        row.add(.encrypt)
+        if transform.icvLength > 0 { row.add(.digest) }
+        row.add(.bytesOut, UInt64(innerLength))
         if let sgt {
-            counters.add(.tagged, worker: worker)
+            row.add(.tagged)
             reportDebug(.inserted, sgt: sgt.value, source: info.source)
         } else {
-            counters.add(.notTagged, worker: worker)
+            row.add(.notTagged)
         }
         return verdict
     }
 
+    @inline(__always)
     func writeOuterHeaders(
         _ out: UnsafeMutableRawBufferPointer, layout: OutboundLayout,
         sa: SAPlan, trafficClass: UInt8, dontFragment: Bool
@@ -276,7 +307,7 @@ extension Pipeline {
                 out, at: ipOffset, totalLength: layout.ipLength,
                 ipProtocol: transportProtocol, source: sa.localAddress,
                 destination: sa.remoteAddress, identification: nextIdentification,
-                tos: trafficClass, dontFragment: dontFragment)
+                tos: trafficClass, dontFragment: dontFragment, fixedSum: sa.outerIPv4Sum)
             nextIdentification &+= 1
         } else {
             IPv6.writeHeader(
@@ -356,6 +387,17 @@ enum ESPSeal {
         }
         esp[bodyOffset + padded - 2] = UInt8(padLength)
         esp[bodyOffset + padded - 1] = nextHeader
+
+        // AES-GCM and ChaCha20-Poly1305 straight on their OpenSSL contexts. The sequence number
+        // is unique under one key, as RFC 4106 §3.1 and RFC 7634 §2 require of the IV.
+        if let aead = transform.aead, let base = esp.baseAddress {
+            esp.writeUInt64(sequence, at: ivOffset)
+            return transform.withAAD(esp: UnsafeRawBufferPointer(esp), sequence: sequence) { aad in
+                aead.seal(
+                    explicitIV: base + ivOffset, aad: aad.baseAddress!, aadLength: aad.count,
+                    data: base + bodyOffset, dataLength: padded, tag: base + bodyOffset + padded)
+            }
+        }
 
         let iv = esp.slice(ivOffset, transform.ivLength)
         let body = esp.slice(bodyOffset, padded)

@@ -45,6 +45,25 @@ extension Pipeline {
         }
     }
 
+    /// Retries the out-of-place AEAD open of a packet whose tag failed under `sequence`. The
+    /// ciphertext stays in `esp`, so each try decrypts it again into `plaintext`.
+    func retryPacketOpen(
+        _ esp: UnsafeRawBufferPointer, sequence: UInt64, state: SAState,
+        transform: ESPTransform, aead: AEADPacketCipher, plaintext: UnsafeMutableRawPointer,
+        bodyOffset: Int, bodyLength: Int
+    ) -> IntegrityRetry {
+        guard let base = esp.baseAddress else { return .failed(.integrityFailed) }
+        return retryHigherSequences(sequence, state: state, transform: transform) { candidate in
+            let outcome = transform.withAAD(esp: esp, sequence: candidate) { aad in
+                aead.open(
+                    explicitIV: base + ESPLayout.headerSize, aad: aad.baseAddress!,
+                    aadLength: aad.count, input: base + bodyOffset, output: plaintext,
+                    dataLength: bodyLength, tag: base + bodyOffset + bodyLength)
+            }
+            return outcome == .verified
+        }
+    }
+
     /// Counts the failure and, when it completes a run of the SA's trigger length, runs
     /// `verify` on `sequence` plus 2^32, 2^33 and so on, up to the SA's tries. Only
     /// candidates that the replay window would accept are tried.

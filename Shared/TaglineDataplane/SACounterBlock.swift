@@ -47,6 +47,13 @@ public final class SACounterBlock: @unchecked Sendable {
         tagline_atomic_store_u64(slot, tagline_atomic_load_u64(slot) &+ amount)
     }
 
+    /// Returns `worker`'s row for the packet path, valid while this block lives.
+    @inline(__always)
+    func row(worker: Int) -> SACounterRow {
+        precondition(worker >= 0 && worker < rows - 1, "worker \(worker) out of range")
+        return SACounterRow(slots: slots + worker * SACounterBlock.rowStride)
+    }
+
     public func value(_ field: SACounterField) -> UInt64 {
         var total: UInt64 = 0
         for row in 0..<rows {
@@ -80,5 +87,18 @@ public final class SACounterBlock: @unchecked Sendable {
         out.bytesOut = value(.bytesOut)
         out.bytesIn = value(.bytesIn)
         return out
+    }
+}
+
+/// One worker's row of an `SACounterBlock` as a plain pointer. Adding through it checks no
+/// worker number and retains no block, so a packet fetches it once and adds several times.
+/// Only the row's worker may add to it.
+struct SACounterRow {
+    let slots: UnsafeMutablePointer<UInt64>
+
+    @inline(__always)
+    func add(_ field: SACounterField, _ amount: UInt64 = 1) {
+        let slot = slots + field.rawValue
+        tagline_atomic_store_u64(slot, tagline_atomic_load_u64(slot) &+ amount)
     }
 }

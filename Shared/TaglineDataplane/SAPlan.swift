@@ -17,6 +17,12 @@ struct SAPlan {
     let inboundSPI: UInt32
     /// True while this gateway, as the rekey responder, waits for a first packet on the SA.
     let awaitsInboundTraffic: Bool
+    /// Bytes of the outer IPv4 or IPv6 header, and of the UDP header (0 without NAT traversal).
+    let outerIPHeaderSize: Int
+    let udpHeaderSize: Int
+    /// Checksum sum of the outer IPv4 header fields that stay the same for every packet, as
+    /// `IPv4.fixedFieldsSum` computes it. 0 for an IPv6 peer.
+    let outerIPv4Sum: UInt64
 
     init(_ sa: ChildSA) {
         localAddress = sa.localAddress
@@ -26,6 +32,15 @@ struct SAPlan {
         taggingNegotiated = sa.taggingNegotiated
         inboundSPI = sa.inboundSPI
         awaitsInboundTraffic = sa.awaitsInboundTraffic == true
+        outerIPHeaderSize = sa.remoteAddress.isIPv4 ? IPv4.minimumHeaderSize : IPv6.headerSize
+        udpHeaderSize = sa.udpEncapsulation == nil ? 0 : UDP.headerSize
+        outerIPv4Sum =
+            sa.remoteAddress.isIPv4
+            ? IPv4.fixedFieldsSum(
+                ipProtocol: sa.udpEncapsulation == nil
+                    ? IPProtocolNumber.esp : IPProtocolNumber.udp,
+                source: sa.localAddress, destination: sa.remoteAddress)
+            : 0
     }
 }
 

@@ -25,6 +25,10 @@ public final class SAState: @unchecked Sendable {
     /// Index = worker number.
     let outboundTransforms: [ESPTransform]
     let inboundTransforms: [ESPTransform]
+    /// The transforms without ownership, so the packet path borrows them without a retain
+    /// while this state lives.
+    let unretainedOutboundTransforms: [Unmanaged<ESPTransform>]
+    let unretainedInboundTransforms: [Unmanaged<ESPTransform>]
 
     /// Creates the contexts for `workerCount` workers. Throws the crypto library's error when
     /// a key has the wrong length for its algorithm.
@@ -56,6 +60,8 @@ public final class SAState: @unchecked Sendable {
         }
         outboundTransforms = outbound
         inboundTransforms = inbound
+        unretainedOutboundTransforms = outbound.map(Unmanaged.passUnretained)
+        unretainedInboundTransforms = inbound.map(Unmanaged.passUnretained)
         replayWindow = ReplayWindow(size: replayWindowSize, extendedSequenceNumbers: extended)
     }
 

@@ -10,6 +10,8 @@
 struct SPIIndex {
     private let spis: [UInt32]
     private let states: [SAState?]
+    /// The same states without ownership, for lookups that borrow them from `states`.
+    private let unretained: [Unmanaged<SAState>?]
     private let mask: Int
 
     init(_ states: [UInt32: SAState]) {
@@ -26,6 +28,7 @@ struct SPIIndex {
         }
         self.spis = spis
         self.states = slots
+        unretained = slots.map { $0.map(Unmanaged.passUnretained) }
     }
 
     /// Returns the SA whose inbound SPI is `spi`, or nil.
@@ -34,6 +37,18 @@ struct SPIIndex {
         var index = SPIIndex.slot(of: spi, mask: mask)
         // The table is at most half full, so an empty slot ends every probe sequence.
         while let state = states[index] {
+            if spis[index] == spi { return state }
+            index = (index + 1) & mask
+        }
+        return nil
+    }
+
+    /// Returns the state of `spi` like `state(spi:)`, without a retain. It is valid while this
+    /// index lives.
+    @inline(__always)
+    func unretainedState(spi: UInt32) -> Unmanaged<SAState>? {
+        var index = SPIIndex.slot(of: spi, mask: mask)
+        while let state = unretained[index] {
             if spis[index] == spi { return state }
             index = (index + 1) & mask
         }
