@@ -15,14 +15,27 @@ import TaglineCore
 
 /// Sizes of an RX ring.
 public struct RXRingConfiguration: Sendable {
+    /// Default ring size: 16 blocks of 256 KiB, about 2,700 frames of 1400 bytes or 26,000
+    /// of 64 bytes. A larger ring absorbs longer pauses of a descheduled worker. 16 MiB, the
+    /// size afpacket-fwd uses, showed no gain beyond the noise of a shared 2-core machine.
+    public static let defaultMebibytes = 4
+    /// Upper bound of `--rx-ring-mib`; each worker maps one ring per interface.
+    public static let maximumMebibytes = 1024
+
     /// Bytes per block; a multiple of the page size, and larger than the largest GSO frame
     /// (64 KiB plus headers) so no frame is truncated.
     public var blockSize: Int = 1 << 18
-    public var blockCount: Int = 16
+    public var blockCount: Int = RXRingConfiguration.defaultMebibytes * 4
     /// Milliseconds after which the kernel hands over a block that is not full.
     public var retireTimeoutMilliseconds: UInt32 = 2
 
     public init() {}
+
+    /// A ring of `mebibytes` MiB of the default blocks, clamped to 1...`maximumMebibytes`.
+    public init(mebibytes: Int) {
+        let clamped = min(max(mebibytes, 1), RXRingConfiguration.maximumMebibytes)
+        blockCount = clamped * (1 << 20) / blockSize
+    }
 }
 
 /// One worker's receive ring on one interface.
