@@ -19,7 +19,7 @@ public struct RXRingConfiguration: Sendable {
     /// of 64 bytes. A larger ring absorbs longer pauses of a descheduled worker. 16 MiB, the
     /// size afpacket-fwd uses, showed no gain beyond the noise of a shared 2-core machine.
     public static let defaultMebibytes = 4
-    /// Upper bound of `--rx-ring-mib`; each worker maps one ring per interface.
+    /// Upper bound of `--rx-ring-mib`, per ring. Each worker maps one ring per interface.
     public static let maximumMebibytes = 1024
 
     /// Bytes per block; a multiple of the page size, and larger than the largest GSO frame
@@ -31,7 +31,8 @@ public struct RXRingConfiguration: Sendable {
 
     public init() {}
 
-    /// A ring of `mebibytes` MiB of the default blocks, clamped to 1...`maximumMebibytes`.
+    /// Creates a ring of `mebibytes` MiB in default-size blocks, clamped to
+    /// 1...`maximumMebibytes`.
     public init(mebibytes: Int) {
         let clamped = min(max(mebibytes, 1), RXRingConfiguration.maximumMebibytes)
         blockCount = clamped * (1 << 20) / blockSize
