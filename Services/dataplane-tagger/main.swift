@@ -7,7 +7,7 @@
 // --cpus pins worker i to the i-th CPU of LIST (`0,1` or `0-1`); --workers
 // defaults to the number of CPUs listed. --idle-us is how long a worker polls
 // empty rings before it sleeps in poll() (0 sleeps at once). --rx-ring-mib is
-// the size of each receive ring in MiB (default 4). Every worker has one
+// the size of each receive ring in MiB (default 16). Every worker has one
 // ring on each of the two interfaces.
 //
 // The outside interface defaults to the configuration's interface with a

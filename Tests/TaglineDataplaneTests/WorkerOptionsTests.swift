@@ -44,7 +44,7 @@ final class WorkerOptionsTests: XCTestCase {
     }
 
     func testRXRingSizes() {
-        XCTAssertEqual(RXRingConfiguration().blockCount, 16)
+        XCTAssertEqual(RXRingConfiguration().blockCount, 64)
         XCTAssertEqual(RXRingConfiguration(mebibytes: 16).blockCount, 64)
         XCTAssertEqual(RXRingConfiguration(mebibytes: 1).blockCount, 4)
         XCTAssertEqual(RXRingConfiguration(mebibytes: 0).blockCount, 4)
