@@ -15,6 +15,14 @@
 MEASURE_UDP=measure_udp
 SENDER_CAP_NOTE="iperf3 sender cap"
 
+# The Debian package of each command that require_cmd checks. bench-lib.sh
+# declares its table with 'declare -A', which is local to the function that
+# sources it (parse_args), so require_cmd would find no table afterwards.
+declare -gA BENCH_PKG_HINT=([ip]=iproute2 [ss]=iproute2 [tc]=iproute2 [trafgen]=netsniff-ng
+    [tcpdump]=tcpdump [iperf3]=iperf3 [ethtool]=ethtool [python3]=python3
+    [ping]=iputils-ping [awk]=gawk [timeout]=coreutils [swanctl]=strongswan-swanctl
+    [supervisord]=supervisor [gcc]=gcc [openssl]=openssl [taskset]=util-linux)
+
 # The addresses and MTUs of strongswan-esp-rate.
 INNER_MTU=1400 OUTER_MTU=1500
 HOST_A=192.0.2.2 SW_A_IN=192.0.2.1 SW_A_OUT=198.51.100.1
