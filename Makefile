@@ -10,8 +10,9 @@
 #                packet path on memory against a bare AES-GCM loop, the LPM
 #                binding table figures, SXP UPDATE ingestion over loopback,
 #                then make bench-esp unless ESP_BENCH=0
-#   make bench-esp  ESP packets/s and TCP goodput through two Tagline
-#                gateways, strongSwan and a bare AF_PACKET forwarder (root)
+#   make bench-esp  ESP packets/s (trafgen sender) and TCP goodput (iperf3)
+#                through two Tagline gateways, strongSwan and a bare AF_PACKET
+#                forwarder (root)
 #
 # Every target that needs a package runs `make deps` first, so a fresh
 # Debian machine needs nothing but this repository and the Swift toolchain.
@@ -23,10 +24,12 @@ BUILD_DIR := .build/$(CONFIGURATION)
 SHARED_DIR ?= $(abspath ../shared)
 
 # Debian packages: the C libraries linked through .systemLibrary targets, the
-# process supervisor, the lab's tools and the strongSwan peer for interop.
+# process supervisor, the lab's tools, the strongSwan peer for interop, and
+# the ESP benchmark's senders (iperf3, and trafgen from netsniff-ng).
 PACKAGES := pkg-config libzmq3-dev libssl-dev libsqlite3-dev sqlite3 \
 	supervisor iproute2 iputils-ping ethtool tcpdump python3 \
-	charon-systemd strongswan-swanctl libcharon-extra-plugins tshark nftables openssl
+	charon-systemd strongswan-swanctl libcharon-extra-plugins tshark nftables openssl \
+	iperf3 netsniff-ng
 
 .PHONY: all deps build demo demo-down test unit-test integration-test format lint-config clean
 
@@ -76,8 +79,9 @@ bench: build
 	bench/sxp-ingest --bin $(BUILD_DIR)
 	if [ "$(ESP_BENCH)" = 1 ]; then $(ESP_COMPARE); fi
 
-# ESP forwarding comparison (bench/esp-compare, about 8 minutes); extra
-# options in ESP_BENCH_ARGS, e.g. ESP_BENCH_ARGS='--duration 5 --no-tcp'.
+# ESP forwarding comparison (bench/esp-compare, which runs bench/esp-trafgen);
+# extra options in ESP_BENCH_ARGS, e.g. ESP_BENCH_ARGS='--duration 5 --no-tcp',
+# or ESP_BENCH_ARGS='--generator iperf3' for the iperf3 loss-bounded search.
 ESP_BENCH ?= 1
 ESP_BENCH_ARGS ?=
 ESP_COMPARE = bench/esp-compare --bin $(BUILD_DIR) --shared $(SHARED_DIR) $(ESP_BENCH_ARGS)

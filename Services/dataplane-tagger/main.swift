@@ -1,11 +1,14 @@
 // dataplane-tagger: ESP and CMD processing on AF_PACKET rings.
 //
 //   dataplane-tagger --config FILE [--run-dir DIR] [--inside IF] [--outside IF]
-//                    [--workers N] [--cpus LIST] [--idle-us N] [--log-level LEVEL]
+//                    [--workers N] [--cpus LIST] [--idle-us N] [--rx-ring-mib N]
+//                    [--log-level LEVEL]
 //
 // --cpus pins worker i to the i-th CPU of LIST (`0,1` or `0-1`); --workers
 // defaults to the number of CPUs listed. --idle-us is how long a worker polls
-// empty rings before it sleeps in poll() (0 sleeps at once).
+// empty rings before it sleeps in poll() (0 sleeps at once). --rx-ring-mib is
+// the size of each receive ring in MiB (default 16). Every worker has one
+// ring on each of the two interfaces.
 //
 // The outside interface defaults to the configuration's interface with a
 // crypto map, the inside interface to another configured interface with an
@@ -24,7 +27,8 @@ import TaglineDataplane
 let serviceName = ServiceName.dataplane
 let usage = """
     usage: dataplane-tagger --config FILE [--run-dir DIR] [--inside IF] [--outside IF]
-                            [--workers N] [--cpus LIST] [--idle-us N] [--log-level LEVEL]
+                            [--workers N] [--cpus LIST] [--idle-us N] [--rx-ring-mib N]
+                            [--log-level LEVEL]
     """
 
 func fail(_ message: String) -> Never {
@@ -36,7 +40,9 @@ let options: ServiceOptions
 do {
     options = try ServiceOptions.parse(
         Array(CommandLine.arguments.dropFirst()),
-        valueOptions: ["--inside", "--outside", "--workers", "--cpus", "--idle-us"])
+        valueOptions: [
+            "--inside", "--outside", "--workers", "--cpus", "--idle-us", "--rx-ring-mib",
+        ])
 } catch let error as ServiceOptionsError {
     if error.message.isEmpty {
         print(usage)
@@ -100,6 +106,14 @@ else {
         "invalid --idle-us \(idleText); use microseconds from 0 to "
             + "\(WorkerOptions.maximumIdleMicroseconds)")
 }
+let ringText = options.extra["--rx-ring-mib"] ?? String(RXRingConfiguration.defaultMebibytes)
+guard let ringMebibytes = Int(ringText),
+    (1...RXRingConfiguration.maximumMebibytes).contains(ringMebibytes)
+else {
+    fail(
+        "invalid --rx-ring-mib \(ringText); use a size in MiB from 1 to "
+            + "\(RXRingConfiguration.maximumMebibytes)")
+}
 do {
     try CPUList.checkAllowed(cpus)
 } catch {
@@ -136,6 +150,7 @@ do {
     controller = try DataplaneController(
         insideName: insideName, outsideName: outsideName, workerCount: workerCount,
         cmdNextHeader: config.cmdNextHeader, replayWindowSize: config.replayWindowSize,
+        rxConfiguration: RXRingConfiguration(mebibytes: ringMebibytes),
         workerOptions: workerOptions)
 } catch {
     removeFilter()
@@ -149,7 +164,8 @@ logger.info(
         + "outside \(outsideName) (\(controller.outside.mac), MTU \(controller.outside.mtu)), "
         + "\(workerCount) workers"
         + (cpus.isEmpty ? "" : " on CPUs \(cpus.map(String.init).joined(separator: ","))")
-        + ", idle after \(idleMicroseconds) us, CMD Next Header \(config.cmdNextHeader), "
+        + ", idle after \(idleMicroseconds) us, RX rings of \(ringMebibytes) MiB"
+        + ", CMD Next Header \(config.cmdNextHeader), "
         + "replay window \(config.replayWindowSize) packets, "
         + "fragmentation \(fragmentation.rawValue)")
 

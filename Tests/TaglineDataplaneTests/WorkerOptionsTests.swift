@@ -42,4 +42,14 @@ final class WorkerOptionsTests: XCTestCase {
         XCTAssertEqual(WorkerOptions(idleMicroseconds: -5).idleNanoseconds, 0)
         XCTAssertEqual(WorkerOptions(idleMicroseconds: .max).idleNanoseconds, 10_000_000_000)
     }
+
+    func testRXRingSizes() {
+        XCTAssertEqual(RXRingConfiguration().blockCount, 64)
+        XCTAssertEqual(RXRingConfiguration(mebibytes: 16).blockCount, 64)
+        XCTAssertEqual(RXRingConfiguration(mebibytes: 1).blockCount, 4)
+        XCTAssertEqual(RXRingConfiguration(mebibytes: 0).blockCount, 4)
+        XCTAssertEqual(
+            RXRingConfiguration(mebibytes: 4096).blockCount,
+            RXRingConfiguration.maximumMebibytes * 4)
+    }
 }
