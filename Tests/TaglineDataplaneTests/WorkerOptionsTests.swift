@@ -44,12 +44,13 @@ final class WorkerOptionsTests: XCTestCase {
     }
 
     func testRXRingSizes() {
-        XCTAssertEqual(RXRingConfiguration().blockCount, 64)
-        XCTAssertEqual(RXRingConfiguration(mebibytes: 16).blockCount, 64)
-        XCTAssertEqual(RXRingConfiguration(mebibytes: 1).blockCount, 4)
-        XCTAssertEqual(RXRingConfiguration(mebibytes: 0).blockCount, 4)
+        XCTAssertEqual(RXRingConfiguration().blockCount, 128)
+        XCTAssertEqual(RXRingConfiguration(mebibytes: 16).blockCount, 128)
+        XCTAssertEqual(RXRingConfiguration(mebibytes: 1).blockCount, 8)
+        XCTAssertEqual(RXRingConfiguration(mebibytes: 0).blockCount, 8)
         XCTAssertEqual(
             RXRingConfiguration(mebibytes: 4096).blockCount,
-            RXRingConfiguration.maximumMebibytes * 4)
+            RXRingConfiguration.maximumMebibytes * 8)
+        XCTAssertEqual(RXRingConfiguration().retireTimeoutMilliseconds, 1)
     }
 }
