@@ -137,7 +137,8 @@ final class ReplayHostileTests: XCTestCase {
                 for (frame, isValid) in input {
                     let sink = MemorySink()
                     let verdict = frame.withUnsafeBytes {
-                        pipeline.processOutside($0, tables: tables, sink: sink)
+                        pipeline.processOutside(
+                            $0, tables: tables, sink: sink, replySink: nil as MemorySink?)
                     }
                     if verdict == .forwarded(frames: 1) {
                         if isValid { valid += 1 } else { forgedCount += 1 }
