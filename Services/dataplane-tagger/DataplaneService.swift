@@ -87,7 +87,12 @@ final class DataplaneService {
         }
         loop.addTimer(every: DataplaneService.kernelRefreshInterval) { [unowned self] in
             do {
-                try controller.refreshForwarding()
+                for change in try controller.refreshForwarding() {
+                    logger.notice(
+                        "ESP",
+                        "interface \(change.interface) MTU changed from \(change.previousMTU) to "
+                            + "\(change.mtu); the dataplane uses it from now on")
+                }
             } catch {
                 logger.warning("ESP", "reading routes and neighbours failed: \(error)")
             }

@@ -59,6 +59,9 @@ enum IPsecShow {
                 "    #pkts replay rollover (send): 0, #pkts replay rollover (rcv) 0",
                 "    #pkts replay failed (rcv): \(counters.replayFailed)",
             ]
+            if sa.usesExtendedSequenceNumbers {
+                lines.append("    #esn resynchronizations (rcv): \(counters.esnResynchronizations)")
+            }
         } else {
             lines.append(
                 "    #send errors \(sendErrors(counters)), #recv errors \(receiveErrors(counters))")

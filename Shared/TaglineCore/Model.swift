@@ -446,6 +446,9 @@ public struct SACounters: Hashable, Codable, Sendable {
     public var internalErrorsReceive: UInt64 = 0
     public var bytesOut: UInt64 = 0
     public var bytesIn: UInt64 = 0
+    /// Successful ESN resynchronizations (RFC 4303 Appendix A3) of the inbound SA; zero
+    /// without ESN. Decoded as zero when missing, as from a sender older than the field.
+    public var esnResynchronizations: UInt64 = 0
 
     public init() {}
 
@@ -471,6 +474,40 @@ public struct SACounters: Hashable, Codable, Sendable {
         internalErrorsReceive &+= other.internalErrorsReceive
         bytesOut &+= other.bytesOut
         bytesIn &+= other.bytesIn
+        esnResynchronizations &+= other.esnResynchronizations
+    }
+}
+
+// A missing counter decodes as zero, so that a reply from a service built before the counter
+// was added still decodes. Encoding stays synthesized.
+extension SACounters {
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func counter(_ key: CodingKeys) throws -> UInt64 {
+            try container.decodeIfPresent(UInt64.self, forKey: key) ?? 0
+        }
+        self.init()
+        encaps = try counter(.encaps)
+        encrypt = try counter(.encrypt)
+        digest = try counter(.digest)
+        decaps = try counter(.decaps)
+        decrypt = try counter(.decrypt)
+        verify = try counter(.verify)
+        verifyFailed = try counter(.verifyFailed)
+        replayFailed = try counter(.replayFailed)
+        invalidSA = try counter(.invalidSA)
+        invalidLength = try counter(.invalidLength)
+        encapsFailed = try counter(.encapsFailed)
+        decapsFailed = try counter(.decapsFailed)
+        tagged = try counter(.tagged)
+        untagged = try counter(.untagged)
+        notTagged = try counter(.notTagged)
+        notUntagged = try counter(.notUntagged)
+        internalErrorsSend = try counter(.internalErrorsSend)
+        internalErrorsReceive = try counter(.internalErrorsReceive)
+        bytesOut = try counter(.bytesOut)
+        bytesIn = try counter(.bytesIn)
+        esnResynchronizations = try counter(.esnResynchronizations)
     }
 }
 

@@ -12,8 +12,9 @@ import TaglineCore
 
 public final class DataplaneController {
     public let context: DataplaneContext
-    public let inside: InterfaceInfo
-    public let outside: InterfaceInfo
+    /// The interfaces, with the MTU of the last kernel read.
+    public private(set) var inside: InterfaceInfo
+    public private(set) var outside: InterfaceInfo
     public private(set) var workers: [DataplaneWorker] = []
     private let netlink: RouteNetlink
     private var kernel = KernelSnapshot()
@@ -43,6 +44,8 @@ public final class DataplaneController {
         netlink = try RouteNetlink()
         self.replayWindowSize = replayWindowSize
         kernel = try netlink.snapshot()
+        inside = inside.updatingMTU(from: kernel).0
+        outside = outside.updatingMTU(from: kernel).0
         context = DataplaneContext(
             workerCount: workerCount,
             forwarding: kernel.forwardingTable(inside: inside, outside: outside),
@@ -128,11 +131,19 @@ public final class DataplaneController {
 
     // MARK: Kernel tables
 
-    /// Re-reads routes, neighbours and addresses from the kernel and publishes them.
-    public func refreshForwarding() throws {
+    /// Re-reads routes, neighbours, addresses and interface MTUs from the kernel and publishes
+    /// them. Returns the inside and outside MTUs that changed since the last read, so the
+    /// caller logs each change once.
+    @discardableResult
+    public func refreshForwarding() throws -> [InterfaceMTUChange] {
         kernel = try netlink.snapshot()
+        let insideUpdate = inside.updatingMTU(from: kernel)
+        let outsideUpdate = outside.updatingMTU(from: kernel)
+        inside = insideUpdate.0
+        outside = outsideUpdate.0
         expireLearned()
         publishForwarding()
+        return [insideUpdate.1, outsideUpdate.1].compactMap { $0 }
     }
 
     /// Moves neighbours the workers learned into the table; returns how many were new.
@@ -170,7 +181,11 @@ public final class DataplaneController {
     /// Totals since start per SA pair, keyed by inbound SPI in decimal.
     public func counterTotals() -> [String: SACounters] {
         var totals: [String: SACounters] = [:]
-        for (spi, state) in states { totals[String(spi)] = state.counters.snapshot() }
+        for (spi, state) in states {
+            var counters = state.counters.snapshot()
+            counters.esnResynchronizations = state.resync.resynchronizations
+            totals[String(spi)] = counters
+        }
         return totals
     }
 

@@ -77,8 +77,8 @@ public final class DataplaneWorker: @unchecked Sendable {
         outsideRX = try RXRing(
             interface: outside, fanoutGroup: fanoutGroupBase &+ 1,
             configuration: rxConfiguration)
-        insideTX = try TXRing(interface: inside)
-        outsideTX = try TXRing(interface: outside)
+        insideTX = try TXRing(interface: inside, drops: context.drops[index])
+        outsideTX = try TXRing(interface: outside, drops: context.drops[index])
         stopFlag = .allocate(capacity: 1)
         stopFlag.initialize(to: 0)
     }
@@ -137,6 +137,13 @@ public final class DataplaneWorker: @unchecked Sendable {
         let context = pipeline.context
         let worker = pipeline.worker
         context.epochs.enter(worker: worker)
+        // The TX rings follow `ip link set mtu` through the forwarding table the control
+        // thread publishes. The table's scope ends before the epoch.
+        do {
+            let forwarding = context.forwardingTable.current
+            insideTX.maximumFrameLength = Ethernet.headerSize + forwarding.inside.mtu
+            outsideTX.maximumFrameLength = Ethernet.headerSize + forwarding.outside.mtu
+        }
         // Held frames first: a table published since the last poll may resolve their next hop,
         // and then they leave ahead of this block's packets to the same hop.
         var released = pipeline.processHeldFrames(

@@ -1,5 +1,6 @@
-// Routes, neighbours and interface addresses read from the kernel over
-// rtnetlink dumps (RTM_GETROUTE, RTM_GETNEIGH, RTM_GETADDR; see rtnetlink(7)).
+// Routes, neighbours, interface addresses and MTUs read from the kernel over
+// rtnetlink dumps (RTM_GETROUTE, RTM_GETNEIGH, RTM_GETADDR, RTM_GETLINK; see
+// rtnetlink(7)).
 // The control thread reads them periodically and builds a ForwardingTable.
 
 import CTaglineShim
@@ -9,17 +10,20 @@ import TaglineCore
     import Glibc
 #endif
 
-/// Routes, neighbours and addresses from one set of rtnetlink dumps.
+/// Routes, neighbours, addresses and MTUs from one set of rtnetlink dumps.
 public struct KernelSnapshot: Sendable {
     public var routes: [(prefix: IPPrefix, route: Route)] = []
     public var neighbours: [NeighbourKey: MACAddress] = [:]
     /// Addresses per interface index.
     public var addresses: [Int32: [IPAddress]] = [:]
+    /// MTU per interface index (IFLA_MTU).
+    public var linkMTUs: [Int32: Int] = [:]
 
     public init() {}
 
     /// Builds the table the workers use for `inside` and `outside`, adding `learned`
-    /// neighbours where the kernel has none.
+    /// neighbours where the kernel has none. An interface takes its MTU from `linkMTUs`, or
+    /// from its `InterfaceInfo` when the dump did not list it.
     public func forwardingTable(
         inside: InterfaceInfo, outside: InterfaceInfo,
         learned: [NeighbourKey: MACAddress] = [:]
@@ -30,7 +34,8 @@ public struct KernelSnapshot: Sendable {
         for (key, mac) in neighbours { merged[key] = mac }
         func interface(_ info: InterfaceInfo) -> DataplaneInterface {
             DataplaneInterface(
-                name: info.name, index: info.index, mac: info.mac, mtu: info.mtu,
+                name: info.name, index: info.index, mac: info.mac,
+                mtu: linkMTUs[info.index] ?? info.mtu,
                 addresses: addresses[info.index] ?? [])
         }
         return ForwardingTable(
@@ -56,9 +61,15 @@ public final class RouteNetlink {
 
     deinit { close(fd) }
 
-    /// Dumps IPv4 and IPv6 main-table unicast routes, reachable neighbours and addresses.
+    /// Dumps IPv4 and IPv6 main-table unicast routes, reachable neighbours, addresses and
+    /// the MTU of every interface.
     public func snapshot() throws -> KernelSnapshot {
         var result = KernelSnapshot()
+        try dump(type: UInt16(RTM_GETLINK), family: UInt8(AF_UNSPEC)) { type, body in
+            if type == UInt16(RTM_NEWLINK), let link = RouteNetlink.parseLink(body) {
+                result.linkMTUs[link.index] = link.mtu
+            }
+        }
         for family in [UInt8(AF_INET), UInt8(AF_INET6)] {
             try dump(type: UInt16(RTM_GETROUTE), family: family) { type, body in
                 if type == UInt16(RTM_NEWROUTE), let entry = RouteNetlink.parseRoute(body) {

@@ -30,13 +30,27 @@ public final class TXRing: FrameSink {
     public private(set) var rejectedFrames: UInt64 = 0
     /// Frames handed to the kernel.
     @exclusivity(unchecked) public private(set) var sentFrames: UInt64 = 0
+    /// Largest frame `commitFrame` sends: an Ethernet header and the MTU of the forwarding
+    /// table, which the worker sets before each block. Without PACKET_LOSS the kernel rejects
+    /// a bigger frame (EMSGSIZE, TP_STATUS_WRONG_FORMAT) and sends no later slot until this
+    /// one comes round again, so the ring keeps such frames from the kernel. Between an MTU
+    /// drop and the next table the kernel can still reject one, counted in `rejectedFrames`.
+    @exclusivity(unchecked) public var maximumFrameLength: Int
+    /// Counts the frames `commitFrame` withheld for exceeding `maximumFrameLength`, as `tooBig`.
+    private let drops: DropCounters?
 
-    /// Opens the ring on `interface` with `frameCount` slots big enough for its MTU.
-    public init(interface: InterfaceInfo, frameCount: Int = 512) throws {
+    /// Opens the ring on `interface` with `frameCount` slots big enough for its MTU; frames
+    /// withheld for exceeding `maximumFrameLength` are counted in `drops`.
+    public init(
+        interface: InterfaceInfo, frameCount: Int = 512, drops: DropCounters? = nil
+    ) throws {
         try RingLayout.verify()
         self.interface = interface
+        self.drops = drops
+        maximumFrameLength = Ethernet.headerSize + interface.mtu
         // Room for the slot header, an Ethernet frame of the MTU and a VLAN tag, as a power
         // of two so slots never straddle a block.
+        // TODO: reopen the ring when the MTU rises past the slot size chosen here.
         var size = 2048
         while size < dataOffset + interface.mtu + Ethernet.headerSize + 4 { size *= 2 }
         frameSize = size
@@ -90,7 +104,13 @@ public final class TXRing: FrameSink {
             count: frameSize - dataOffset)
     }
 
+    /// Marks the reserved frame for sending, or leaves its slot free for the next
+    /// `reserveFrame` when `length` exceeds `maximumFrameLength`.
     public func commitFrame(offset: Int, length: Int) {
+        guard length <= maximumFrameLength else {
+            drops?.increment(.tooBig)
+            return
+        }
         let header = slot(frameIndex).assumingMemoryBound(to: tpacket2_hdr.self)
         header.pointee.tp_len = UInt32(length)
         header.pointee.tp_snaplen = UInt32(length)

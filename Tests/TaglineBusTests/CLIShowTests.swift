@@ -14,6 +14,8 @@ final class CLIShowTests: XCTestCase {
     var buses: [ServiceBus] = []
     var background: BackgroundLoop?
     var debugDataplane: ServiceBus?
+    /// The SA list sa-manager returns in place of the default one, when set.
+    var childSAs: [ChildSAStatus]?
 
     override func setUpWithError() throws {
         runDirectory = makeRunDirectory()
@@ -28,7 +30,8 @@ final class CLIShowTests: XCTestCase {
         let manager = try ServiceBus(
             service: .saManager, runDirectory: runDirectory, loop: loop,
             logger: quietLogger("sa-manager"))
-        manager.handle(MessageType.childList) { (_: EmptyRequest, _) in
+        manager.handle(MessageType.childList) { [unowned self] (_: EmptyRequest, _) in
+            if let childSAs { return ChildSAListReply(childSAs: childSAs) }
             var counters = SACounters()
             counters.encaps = 12
             counters.encrypt = 12
@@ -226,6 +229,33 @@ final class CLIShowTests: XCTestCase {
 
             """
         XCTAssertEqual(result.standardOutput, expected)
+    }
+
+    func testShowIPsecESNResyncs() throws {
+        var esn = makeChildSA(inboundSPI: 4096)
+        esn.extendedSequenceNumbers = true
+        var counters = SACounters()
+        counters.esnResynchronizations = 2
+        let plain = makeChildSA(inboundSPI: 8192, outboundSPI: 0xC0FF_EE02)
+        childSAs = [
+            ChildSAStatus(childSA: esn, counters: counters),
+            ChildSAStatus(childSA: plain, counters: SACounters()),
+        ]
+
+        let detail = try tagline("show", "crypto", "ipsec", "sa", "detail")
+        XCTAssertEqual(detail.status, 0, detail.standardError)
+        let lines = detail.standardOutput.split(separator: "\n", omittingEmptySubsequences: false)
+        let resyncLines = lines.filter { $0.contains("#esn resynchronizations") }
+        XCTAssertEqual(resyncLines, ["    #esn resynchronizations (rcv): 2"], "only the ESN SA")
+        let replayIndex = try XCTUnwrap(lines.firstIndex { $0.contains("#pkts replay failed") })
+        XCTAssertEqual(lines[replayIndex + 1], "    #esn resynchronizations (rcv): 2")
+
+        let brief = try tagline("show", "crypto", "ipsec", "sa")
+        XCTAssertFalse(brief.standardOutput.contains("#esn resynchronizations"))
+
+        let json = try tagline("show", "crypto", "ipsec", "sa", "--json")
+        XCTAssertTrue(
+            json.standardOutput.contains("\"esnResynchronizations\": 2"), json.standardOutput)
     }
 
     func testJSONOutputRedactsKeys() throws {

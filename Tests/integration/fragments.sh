@@ -101,22 +101,18 @@ lab_fragments() {
         fail "hostA did not learn MTU 1238 from gw1's fragmentation-needed message"
 }
 
-# gw2's inside link narrowed to 1300 bytes. hostA's 1400-byte pings with DF
-# cross the tunnel, gw2 drops them as too big and sends "fragmentation
-# needed" with MTU 1300 from 203.0.113.1 back through the tunnel, which
-# hostA's ping reports. Without DF, gw2 fragments the pings and they are
-# answered.
+# gw2's inside link narrowed to 1300 bytes while gw2 runs. gw2's dataplane
+# reads the new MTU on its next kernel refresh (once a second) and logs it.
+# hostA's 1400-byte pings with DF cross the tunnel, gw2 drops them as too big
+# and sends "fragmentation needed" with MTU 1300 from 203.0.113.1 back
+# through the tunnel, which hostA's ping reports. Without DF, gw2 fragments
+# the pings and they are answered.
 lab_inside_mtu() {
     lab_start
     ip -n "$ns_gw2" link set in0 mtu 1300
     ip -n "$ns_hostB" link set eth0 mtu 1300
-    # The dataplane reads interface MTUs only when it starts, so gw2's is restarted.
-    local pid waited
-    pid=$(supervisorctl -c "$LAB_DIR/gw2/supervisord.conf" pid dataplane-tagger)
-    [ "$pid" -gt 0 ] 2>/dev/null || fail "no PID for gw2's dataplane-tagger"
-    kill -KILL "$pid"
-    waited=$(seconds_until_ping "$ns_hostA" 203.0.113.2 8)
-    [ "$waited" -lt 8 ] || fail "no ping answered within 8 s of restarting gw2's dataplane"
+    wait_until 5 "gw2's dataplane logs the inside MTU change" \
+        grep -q "interface in0 MTU changed from 1400 to 1300" "$LAB_DIR"/gw2/logs/dataplane*.log
 
     local encaps output
     encaps=$(sa_counter gw2 encaps)
@@ -133,4 +129,43 @@ lab_inside_mtu() {
     expect_eq "echo replies to 1400-byte pings without DF" 3 \
         "$(ip netns exec "$ns_hostA" ping -M dont -s 1372 -c 3 -i 0.2 -W 2 203.0.113.2 |
             awk '/received/ { print $4 }')"
+}
+
+# The outside link narrowed to 1400 bytes at both ends and widened back while
+# both gateways run, without a restart. Both ends change, as on a real link,
+# because a veth drops a frame over the MTU of its receiving end. The `ip mtu` of
+# `show crypto ipsec sa detail` follows each change within the dataplane's
+# kernel refresh, the log shows each change once, and a 1400-byte ping with
+# DF from hostA learns the tunnel MTU of the new outside MTU: 1400 less 62
+# bytes of ESP, IV, ICV and CMD is 1338.
+lab_live_mtu() {
+    lab_start
+    expect_eq "gw1 path mtu line before" "path mtu 1500, ip mtu 1500, ip mtu idb out0" \
+        "$(path_mtu_line gw1)"
+
+    ip -n "$ns_gw1" link set out0 mtu 1400
+    ip -n "$ns_gw2" link set out0 mtu 1400
+    local gw
+    for gw in gw1 gw2; do
+        wait_until 5 "$gw's ip mtu shows 1400" \
+            eval '[ "$(path_mtu_line '$gw')" = "path mtu 1400, ip mtu 1400, ip mtu idb out0" ]'
+    done
+    local output
+    output=$(ip netns exec "$ns_hostA" ping -M do -s 1372 -c 3 -i 0.2 -W 1 203.0.113.2 2>&1 || true)
+    echo "$output"
+    echo "$output" | grep -qE "mtu ?= ?1338" ||
+        fail "hostA did not learn MTU 1338 from gw1's fragmentation-needed message"
+    expect_eq "echo replies to 1400-byte pings without DF" 3 \
+        "$(ip netns exec "$ns_hostA" ping -M dont -s 1372 -c 3 -i 0.2 -W 2 203.0.113.2 |
+            awk '/received/ { print $4 }')"
+
+    ip -n "$ns_gw1" link set out0 mtu 1500
+    ip -n "$ns_gw2" link set out0 mtu 1500
+    wait_until 5 "gw1's ip mtu shows 1500 again" \
+        eval '[ "$(path_mtu_line gw1)" = "path mtu 1500, ip mtu 1500, ip mtu idb out0" ]'
+    settle
+    expect_eq "log lines for the change to 1400" 1 \
+        "$(cat "$LAB_DIR"/gw1/logs/dataplane*.log | grep -c "out0 MTU changed from 1500 to 1400")"
+    expect_eq "log lines for the change back to 1500" 1 \
+        "$(cat "$LAB_DIR"/gw1/logs/dataplane*.log | grep -c "out0 MTU changed from 1400 to 1500")"
 }

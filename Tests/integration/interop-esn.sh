@@ -121,4 +121,9 @@ lab_esn() {
     expect_eq "gw2 replay failed delta" 3 $(($(sa_counter gw2 replayFailed) - replayed))
     expect_eq "gw2 decaps delta after the replays" 0 $(($(sa_counter gw2 decaps) - decaps))
     expect_eq "echo replies after the replays" 5 "$(ping_count "$ns_hostA" 203.0.113.2 5)"
+    # Replays are no ICV failures, so no resynchronization ran.
+    tl gw2 show crypto ipsec sa detail | grep -E "^ +#esn resynchronizations \(rcv\): 0$" ||
+        fail "gw2's ESN SA shows no ESN resynchronization line"
+    tl gw2 show crypto ipsec sa --json | grep -q '"esnResynchronizations": 0' ||
+        fail "gw2's JSON output has no esnResynchronizations counter"
 }
