@@ -456,7 +456,7 @@ extension Pipeline {
                 state, source: info.source, destination: info.destination,
                 ipProtocol: info.ipProtocol,
                 ports: info.ports)
-        else { return drop(saTable.inboundMismatchReason(state, info: info)) }
+        else { return drop(inboundMismatchReason(saTable, state, packet: inner)) }
 
         // Tag accounting: extracted only on an SA that negotiated tagging.
         if let cmd {
@@ -479,8 +479,8 @@ extension Pipeline {
         HopLimit.decrement(innerOut, isIPv4: info.isIPv4)
         if info.length > forwarding.inside.mtu {
             let verdict = deliverFragments(
-                UnsafeRawBufferPointer(innerOut), info: info, nextHop: nextHop,
-                saTable: saTable, forwarding: forwarding, sink: sink, replySink: replySink)
+                UnsafeRawBufferPointer(innerOut), nextHop: nextHop, saTable: saTable,
+                forwarding: forwarding, sink: sink, replySink: replySink)
             if case .dropped = verdict { return verdict }
             row.add(.bytesIn, UInt64(info.length))
             return verdict

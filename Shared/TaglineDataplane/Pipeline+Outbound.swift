@@ -85,7 +85,7 @@ extension Pipeline {
         // Policy, then the tag: only an SA that negotiated tagging carries one. The SA table
         // keeps the SA alive for the whole call, so it is borrowed without a retain.
         guard let found = unretainedOutboundSA(tables.sa, for: info) else {
-            return drop(tables.sa.outboundMissReason(for: info))
+            return drop(outboundMissReason(tables.sa, packet: packet))
         }
         return found._withUnsafeGuaranteedRef { state in
             processInside(
@@ -172,35 +172,51 @@ extension Pipeline {
             state.counters.add(.encapsFailed)
             return drop(.tooBig)
         }
+        // The closure captures scalars only, so `info` need not be stored on the stack.
+        let isIPv4 = info.isIPv4
         return encapsulate(
-            innerLength: info.length, info: info, state: state, sgt: sgt, forwarding: forwarding,
-            sink: sink
+            innerLength: info.length, isIPv4: isIPv4, dontFragment: info.dontFragment,
+            source: info.source, state: state, sgt: sgt, forwarding: forwarding, sink: sink
         ) { out in
             out.copyBytes(from: innerPacket, at: 0)
-            HopLimit.decrement(out, isIPv4: info.isIPv4)
+            HopLimit.decrement(out, isIPv4: isIPv4)
             return offload.completeChecksum(in: out, frameHeaderLength: Ethernet.headerSize)
         }
     }
 
     /// Encrypts one inner packet into a TX frame. `writeInner` copies the inner packet into
     /// the buffer it gets (exactly `innerLength` bytes) and returns false when it cannot.
+    @inline(__always)
     func encapsulate<Sink: FrameSink>(
         innerLength: Int, info: IPPacketInfo, state: SAState, sgt: SGT?,
         forwarding: ForwardingTable, sink: Sink,
         writeInner: (UnsafeMutableRawBufferPointer) -> Bool
     ) -> PacketVerdict {
+        encapsulate(
+            innerLength: innerLength, isIPv4: info.isIPv4, dontFragment: info.dontFragment,
+            source: info.source, state: state, sgt: sgt, forwarding: forwarding, sink: sink,
+            writeInner: writeInner)
+    }
+
+    /// `encapsulate` with the three fields of the inner packet's `IPPacketInfo` it reads.
+    func encapsulate<Sink: FrameSink>(
+        innerLength: Int, isIPv4: Bool, dontFragment: Bool, source: IPAddress, state: SAState,
+        sgt: SGT?, forwarding: ForwardingTable, sink: Sink,
+        writeInner: (UnsafeMutableRawBufferPointer) -> Bool
+    ) -> PacketVerdict {
         // The state keeps its transforms alive, so the worker's is borrowed without a retain.
         state.unretainedOutboundTransforms[worker]._withUnsafeGuaranteedRef { transform in
             encapsulate(
-                innerLength: innerLength, info: info, state: state, transform: transform,
-                sgt: sgt, forwarding: forwarding, sink: sink, writeInner: writeInner)
+                innerLength: innerLength, isIPv4: isIPv4, dontFragment: dontFragment,
+                source: source, state: state, transform: transform, sgt: sgt,
+                forwarding: forwarding, sink: sink, writeInner: writeInner)
         }
     }
 
     @inline(__always)
     private func encapsulate<Sink: FrameSink>(
-        innerLength: Int, info: IPPacketInfo, state: SAState, transform: ESPTransform, sgt: SGT?,
-        forwarding: ForwardingTable, sink: Sink,
+        innerLength: Int, isIPv4: Bool, dontFragment: Bool, source: IPAddress, state: SAState,
+        transform: ESPTransform, sgt: SGT?, forwarding: ForwardingTable, sink: Sink,
         writeInner: (UnsafeMutableRawBufferPointer) -> Bool
     ) -> PacketVerdict {
         let sa = state.plan
@@ -235,7 +251,7 @@ extension Pipeline {
         // Inner packet (and CMD) first, so a failed checksum completion writes nothing else.
         let payload = out.slice(layout.payloadOffset, layout.payloadLength)
         if let sgt {
-            let etherType = info.isIPv4 ? CMDHeader.etherTypeIPv4 : CMDHeader.etherTypeIPv6
+            let etherType = isIPv4 ? CMDHeader.etherTypeIPv4 : CMDHeader.etherTypeIPv6
             CMDHeader(sgt: sgt, innerEtherType: etherType).write(to: payload)
         }
         guard writeInner(payload.slice(cmdLength, innerLength)) else {
@@ -250,13 +266,13 @@ extension Pipeline {
             UnsafeRawBufferPointer(payload.slice(cmdLength, innerLength)))
         writeOuterHeaders(
             out, layout: layout, sa: sa, trafficClass: trafficClass,
-            dontFragment: info.dontFragment && info.isIPv4)
+            dontFragment: dontFragment && isIPv4)
 
         // ESP header, padding, trailer, encryption and ICV.
         let nextHeader =
             sgt != nil
             ? context.cmdNextHeader
-            : (info.isIPv4 ? ESPLayout.nextHeaderIPv4 : ESPLayout.nextHeaderIPv6)
+            : (isIPv4 ? ESPLayout.nextHeaderIPv4 : ESPLayout.nextHeaderIPv6)
         let esp = out.slice(layout.espOffset, layout.espLength)
         guard
             ESPSeal.seal(
@@ -287,7 +303,7 @@ extension Pipeline {
         row.add(.bytesOut, UInt64(innerLength))
         if let sgt {
             row.add(.tagged)
-            reportDebug(.inserted, sgt: sgt.value, source: info.source)
+            reportDebug(.inserted, sgt: sgt.value, source: source)
         } else {
             row.add(.notTagged)
         }
