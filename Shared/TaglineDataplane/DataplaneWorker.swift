@@ -71,11 +71,12 @@ public final class DataplaneWorker: @unchecked Sendable {
     ) throws {
         pipeline = Pipeline(worker: index, context: context)
         self.options = options
+        let shared = context.workerCount > 1
         insideRX = try RXRing(
-            interface: inside, fanoutGroup: fanoutGroupBase,
+            interface: inside, fanoutGroup: shared ? fanoutGroupBase : nil,
             configuration: rxConfiguration)
         outsideRX = try RXRing(
-            interface: outside, fanoutGroup: fanoutGroupBase &+ 1,
+            interface: outside, fanoutGroup: shared ? fanoutGroupBase &+ 1 : nil,
             configuration: rxConfiguration)
         insideTX = try TXRing(interface: inside, drops: context.drops[index])
         outsideTX = try TXRing(interface: outside, drops: context.drops[index])

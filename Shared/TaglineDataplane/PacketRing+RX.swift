@@ -70,9 +70,10 @@ public final class RXRing {
     public var fileDescriptor: Int32 { socket.fd }
 
     /// Opens the ring on `interface` and joins fanout group `fanoutGroup` (PACKET_FANOUT_HASH),
-    /// so several workers share the interface's flows.
+    /// so several workers share the interface's flows. A lone worker passes nil and joins no
+    /// group: the kernel then skips the flow hash it would compute for every frame.
     public init(
-        interface: InterfaceInfo, fanoutGroup: UInt16,
+        interface: InterfaceInfo, fanoutGroup: UInt16?,
         configuration: RXRingConfiguration = RXRingConfiguration()
     ) throws {
         try RingLayout.verify()
@@ -92,8 +93,10 @@ public final class RXRing {
         try socket.setOption(PACKET_RX_RING, request, name: "PACKET_RX_RING")
         try socket.mapRing(size: configuration.blockSize * configuration.blockCount)
         try socket.bind(interfaceIndex: interface.index, protocol: UInt16(ETH_P_ALL))
-        let fanout = UInt32(fanoutGroup) | UInt32(PACKET_FANOUT_HASH) << 16
-        try socket.setOption(PACKET_FANOUT, fanout, name: "PACKET_FANOUT")
+        if let fanoutGroup {
+            let fanout = UInt32(fanoutGroup) | UInt32(PACKET_FANOUT_HASH) << 16
+            try socket.setOption(PACKET_FANOUT, fanout, name: "PACKET_FANOUT")
+        }
     }
 
     /// Hands every frame of the next ready block to `handle`, then returns the block to the
