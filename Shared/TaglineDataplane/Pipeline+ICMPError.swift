@@ -5,7 +5,7 @@
 // MTU discovery at the source then lowers the packet size. A packet whose TTL
 // or hop limit runs out here gets Time Exceeded (RFC 792, RFC 4443 §3.3),
 // which traceroute relies on. ICMPErrorKind+Eligibility.swift lists the
-// packets get no error.
+// packets that get no error.
 
 import TaglineCore
 
