@@ -105,9 +105,10 @@ extension Pipeline {
         guard let source = forwarding.inside.addresses.first(where: { $0.isIPv4 == info.isIPv4 }),
             let out = sink.reserveFrame()
         else { return }
+        // The error leaves on the inside link, so it is cut to that link's MTU as well.
         let ipLength = ICMPErrorKind.messageLength(
             quoting: packet.count, isIPv4: info.isIPv4,
-            maximumLength: out.count - Ethernet.headerSize)
+            maximumLength: min(out.count - Ethernet.headerSize, forwarding.inside.mtu))
         let frameLength = Ethernet.headerSize + ipLength
         guard frameLength <= out.count else { return }
 
