@@ -56,7 +56,7 @@ extension Pipeline {
             frames.add(verdict)
             start += length
             index += 1
-        } while start < dataLength
+        } while start < dataLength && !frames.isStopped
         return frames.verdict(otherwise: .tooBig)
     }
 }

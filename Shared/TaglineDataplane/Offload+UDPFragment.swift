@@ -41,6 +41,7 @@ extension Pipeline {
         var queued = 0
         var start = 0
         var index = 0
+        var stopped = false
         repeat {
             // The datagram, with its headers fixed, in the worker's datagram buffer.
             let length = min(offload.gsoSize, dataLength - start)
@@ -82,7 +83,8 @@ extension Pipeline {
             }
             start += length
             index += 1
-        } while start < dataLength
+            stopped = SplitFrames.stopsSplit(verdict)
+        } while start < dataLength && !stopped
 
         if sent > 0 { return .forwarded(frames: sent) }
         return queued > 0 ? .queued : .dropped(.tooBig)

@@ -26,15 +26,14 @@ public final class TXRing: FrameSink {
     @exclusivity(unchecked) private var pending = 0
     /// First byte of a slot the data may use (TPACKET2_HDRLEN - sizeof(sockaddr_ll)).
     private let dataOffset = RingLayout.align(RingLayout.tpacket2HeaderSize)
-    /// Frames the kernel rejected (TP_STATUS_WRONG_FORMAT), such as frames over the MTU.
+    /// Frames the kernel rejected (TP_STATUS_WRONG_FORMAT). With PACKET_LOSS set the kernel
+    /// skips a malformed frame instead, so this stays 0 unless that option is missing.
     public private(set) var rejectedFrames: UInt64 = 0
     /// Frames handed to the kernel.
     @exclusivity(unchecked) public private(set) var sentFrames: UInt64 = 0
     /// Largest frame `commitFrame` sends: an Ethernet header and the MTU of the forwarding
-    /// table, which the worker sets before each block. Without PACKET_LOSS the kernel rejects
-    /// a bigger frame (EMSGSIZE, TP_STATUS_WRONG_FORMAT) and sends no later slot until this
-    /// one comes round again, so the ring keeps such frames from the kernel. Between an MTU
-    /// drop and the next table the kernel can still reject one, counted in `rejectedFrames`.
+    /// table, which the worker sets before each block. Between an MTU drop and the next table
+    /// a bigger frame can still reach the kernel, which then drops it (PACKET_LOSS).
     @exclusivity(unchecked) public var maximumFrameLength: Int
     /// Counts the frames `commitFrame` withheld for exceeding `maximumFrameLength`, as `tooBig`.
     private let drops: DropCounters?
@@ -62,6 +61,10 @@ public final class TXRing: FrameSink {
         try socket.setOption(PACKET_VERSION, Int32(TPACKET_V2.rawValue), name: "PACKET_VERSION")
         try socket.setOption(PACKET_QDISC_BYPASS, Int32(1), name: "PACKET_QDISC_BYPASS")
         try socket.setOption(PACKET_TX_HAS_OFF, Int32(1), name: "PACKET_TX_HAS_OFF")
+        // Without PACKET_LOSS the kernel marks a frame over the MTU TP_STATUS_WRONG_FORMAT and
+        // keeps its send position there. No later frame then leaves until this ring writes
+        // that slot again, a whole ring later, so a live MTU drop stalled a quiet link.
+        try socket.setOption(PACKET_LOSS, Int32(1), name: "PACKET_LOSS")
         var request = tpacket_req()
         request.tp_block_size = UInt32(blockSize)
         request.tp_block_nr = UInt32(blockCount)

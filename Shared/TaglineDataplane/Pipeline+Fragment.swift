@@ -30,7 +30,7 @@ extension Pipeline {
 
         var frames = SplitFrames()
         var start = 0
-        while start < dataLength {
+        while start < dataLength && !frames.isStopped {
             let length = min(chunkLength, dataLength - start)
             let isLast = start + length >= dataLength
             let moreFragments = !isLast || originalMoreFragments

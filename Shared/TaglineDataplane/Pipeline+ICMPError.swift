@@ -1,9 +1,11 @@
 // ICMP errors the gateway sends back to a host, on the inside link or through
-// the tunnel (Pipeline+TunnelICMP.swift). A packet too big for the tunnel gets Destination Unreachable, Fragmentation
-// Needed (RFC 792, with the next-hop MTU of RFC 1191) or the ICMPv6 Packet Too
-// Big (RFC 4443 §3.2). Path MTU discovery at the source then lowers the packet
-// size. A packet whose TTL or hop limit runs out here gets Time Exceeded
-// (RFC 792, RFC 4443 §3.3), which traceroute relies on.
+// the tunnel (Pipeline+TunnelICMP.swift). A packet too big for the tunnel
+// gets Destination Unreachable, Fragmentation Needed (RFC 792, with the
+// next-hop MTU of RFC 1191) or the ICMPv6 Packet Too Big (RFC 4443 §3.2). Path
+// MTU discovery at the source then lowers the packet size. A packet whose TTL
+// or hop limit runs out here gets Time Exceeded (RFC 792, RFC 4443 §3.3),
+// which traceroute relies on. ICMPErrorKind+Eligibility.swift lists the
+// packets that get no error.
 
 import TaglineCore
 
@@ -42,27 +44,6 @@ enum ICMPErrorKind {
 }
 
 extension ICMPErrorKind {
-    /// Tells whether an error may be sent about `packet`: never about an ICMP error or a
-    /// non-first fragment (RFC 1122 §3.2.2, RFC 4443 §2.4).
-    static func mayReport(_ packet: UnsafeRawBufferPointer, info: IPPacketInfo) -> Bool {
-        let transport = info.headerLength
-        if info.isIPv4 {
-            let fragmentOffset = packet.readUInt16(at: IPv4.flagsOffset) & IPv4.fragmentOffsetMask
-            if fragmentOffset != 0 { return false }
-            let errorTypes: Set<UInt8> = [3, 4, 5, 11, 12]
-            if info.ipProtocol == IPProtocolNumber.icmp, packet.count > transport,
-                errorTypes.contains(packet[transport])
-            {
-                return false
-            }
-        } else if info.ipProtocol == IPProtocolNumber.icmpv6, packet.count > transport,
-            packet[transport] < 128
-        {
-            return false
-        }
-        return true
-    }
-
     /// Returns the length of the IP packet that carries an error about a packet of
     /// `packetLength` bytes. The quote is cut to the family's limit and to `maximumLength`.
     static func messageLength(quoting packetLength: Int, isIPv4: Bool, maximumLength: Int) -> Int {
@@ -116,7 +97,7 @@ extension Pipeline {
         _ kind: ICMPErrorKind, about packet: UnsafeRawBufferPointer, info: IPPacketInfo,
         destinationMAC: MACAddress, forwarding: ForwardingTable, sink: Sink
     ) {
-        guard ICMPErrorKind.mayReport(packet, info: info) else { return }
+        guard kind.mayReport(packet, info: info) else { return }
         guard icmpRateLimit.take(now: monotonicNanoseconds()) else {
             drops.increment(.icmpRateLimited)
             return
@@ -124,9 +105,10 @@ extension Pipeline {
         guard let source = forwarding.inside.addresses.first(where: { $0.isIPv4 == info.isIPv4 }),
             let out = sink.reserveFrame()
         else { return }
+        // The error leaves on the inside link, so it is cut to that link's MTU as well.
         let ipLength = ICMPErrorKind.messageLength(
             quoting: packet.count, isIPv4: info.isIPv4,
-            maximumLength: out.count - Ethernet.headerSize)
+            maximumLength: min(out.count - Ethernet.headerSize, forwarding.inside.mtu))
         let frameLength = Ethernet.headerSize + ipLength
         guard frameLength <= out.count else { return }
 

@@ -244,8 +244,9 @@ extension Pipeline {
             solicit(nextHop, on: forwarding.outside, sink: sink, now: monotonicNanoseconds())
             return drop(.unresolvedQueueFull)
         }
-        guard let sequence = state.sequence.next() else { return drop(.sequenceExhausted) }
+        // The frame first, so that a full ring uses up no sequence numbers.
         guard let out = sink.reserveFrame() else { return drop(.txRingFull) }
+        guard let sequence = state.sequence.next() else { return drop(.sequenceExhausted) }
         guard layout.frameLength <= out.count else { return drop(.tooBig) }
 
         // Inner packet (and CMD) first, so a failed checksum completion writes nothing else.

@@ -99,12 +99,14 @@ extension Pipeline {
         if !isIPv4 { outerFragments.nextIdentification &+= 1 }
         let dataLength = layout.ipLength - headerSize
         var frames = SplitFrames()
+        var failure = DropReason.tooBig
         var start = 0
         while start < dataLength {
             let length = min(chunkLength, dataLength - start)
             let more = start + length < dataLength
             guard let out = sink.reserveFrame() else {
                 drops.increment(.txRingFull)
+                failure = .txRingFull
                 break
             }
             let ipLength = headerSize + fragmentHeaderSize + length
@@ -153,7 +155,7 @@ extension Pipeline {
         }
         guard start >= dataLength else {
             state.counters.add(.encapsFailed)
-            return .dropped(frames.sent > 0 ? .txRingFull : .tooBig)
+            return .dropped(failure)
         }
 
         let counters = state.counters

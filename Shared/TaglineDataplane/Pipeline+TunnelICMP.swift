@@ -19,7 +19,7 @@ extension Pipeline {
         _ kind: ICMPErrorKind, about packet: UnsafeRawBufferPointer, info: IPPacketInfo,
         saTable: SATable, forwarding: ForwardingTable, sink: Sink
     ) {
-        guard ICMPErrorKind.mayReport(packet, info: info) else { return }
+        guard kind.mayReport(packet, info: info) else { return }
 
         // The error is a packet from the inside address to the sender. Its SA comes first, so
         // that errors which cannot leave spend no token of the rate limit.

@@ -27,21 +27,35 @@ public enum PacketVerdict: Equatable, Sendable {
 struct SplitFrames {
     var sent = 0
     var queued = 0
+    /// The reason a frame failed when the rest would fail for it too, so the caller stops.
+    var stopReason: DropReason?
+    var isStopped: Bool { stopReason != nil }
 
     /// Counts one frame's verdict.
     mutating func add(_ verdict: PacketVerdict) {
         switch verdict {
         case .forwarded: sent += 1
         case .queued: queued += 1
+        case .dropped(let reason): if SplitFrames.stopsSplit(verdict) { stopReason = reason }
         default: break
         }
     }
 
+    /// Tells whether `verdict` fails every later frame of the packet as well: a full TX ring
+    /// or spent sequence numbers. A split then stops, so that one GSO frame of many small
+    /// segments costs no more than the frames that can leave.
+    static func stopsSplit(_ verdict: PacketVerdict) -> Bool {
+        switch verdict {
+        case .dropped(.txRingFull), .dropped(.sequenceExhausted): return true
+        default: return false
+        }
+    }
+
     /// Returns the packet's verdict: forwarded when a frame left, queued when one waits for
-    /// its next hop, and otherwise dropped for `reason`.
+    /// its next hop, and otherwise dropped for the stop reason or else `reason`.
     func verdict(otherwise reason: DropReason) -> PacketVerdict {
         if sent > 0 { return .forwarded(frames: sent) }
-        return queued > 0 ? .queued : .dropped(reason)
+        return queued > 0 ? .queued : .dropped(stopReason ?? reason)
     }
 }
 

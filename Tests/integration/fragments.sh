@@ -169,3 +169,49 @@ lab_live_mtu() {
     expect_eq "log lines for the change back to 1500" 1 \
         "$(cat "$LAB_DIR"/gw1/logs/dataplane*.log | grep -c "out0 MTU changed from 1400 to 1500")"
 }
+
+# The MTUs of the outside link and of gw2's inside link change 30 times, down
+# to 576 and back, on both ends of each link, while hostA pings hostB every
+# 10 ms without DF. The dataplanes keep running (same pids). Once the MTUs are
+# back, pings cross both ways, because a frame over a new MTU that reached the
+# kernel must not stop the TX ring.
+lab_mtu_flap() {
+    lab_start
+    local conf1="$LAB_DIR/gw1/supervisord.conf" conf2="$LAB_DIR/gw2/supervisord.conf"
+    local pid1 pid2
+    pid1=$(supervisorctl -c "$conf1" pid dataplane-tagger)
+    pid2=$(supervisorctl -c "$conf2" pid dataplane-tagger)
+
+    ip netns exec "$ns_hostA" ping -M dont -s 1372 -i 0.01 -c 600 -W 1 203.0.113.2 \
+        >"$LAB_DIR/flap-ping.txt" 2>&1 &
+    local pinger=$!
+    local round mtu
+    for round in 1 2 3; do
+        for mtu in 1400 576 1300 1280 1500 600 1450 1000 1499 1500; do
+            ip -n "$ns_gw1" link set out0 mtu "$mtu"
+            ip -n "$ns_gw2" link set out0 mtu "$mtu"
+            ip -n "$ns_gw2" link set in0 mtu "$((mtu < 1400 ? mtu : 1400))"
+            ip -n "$ns_hostB" link set eth0 mtu "$((mtu < 1400 ? mtu : 1400))"
+            sleep 0.1
+        done
+    done
+    wait "$pinger" || true
+    echo "during the changes: $(grep received "$LAB_DIR/flap-ping.txt")"
+
+    ip -n "$ns_gw2" link set in0 mtu 1400
+    ip -n "$ns_hostB" link set eth0 mtu 1400
+    wait_until 5 "gw1's ip mtu shows 1500 again" \
+        eval '[ "$(path_mtu_line gw1)" = "path mtu 1500, ip mtu 1500, ip mtu idb out0" ]'
+    settle
+    expect_eq "gw1's dataplane pid" "$pid1" "$(supervisorctl -c "$conf1" pid dataplane-tagger)"
+    expect_eq "gw2's dataplane pid" "$pid2" "$(supervisorctl -c "$conf2" pid dataplane-tagger)"
+    expect_eq "echo replies to 1400-byte pings without DF after the changes" 3 \
+        "$(ip netns exec "$ns_hostA" ping -M dont -s 1372 -c 3 -i 0.2 -W 2 203.0.113.2 |
+            awk '/received/ { print $4 }')"
+    # The hosts learned lower path MTUs from the gateways' errors and forget them here.
+    ip -n "$ns_hostA" route flush cache
+    ip -n "$ns_hostB" route flush cache
+    expect_eq "echo replies to DF pings of 1400 bytes after the changes" 3 \
+        "$(ip netns exec "$ns_hostA" ping -M do -s 1372 -c 3 -i 0.2 -W 2 203.0.113.2 |
+            awk '/received/ { print $4 }')"
+}
