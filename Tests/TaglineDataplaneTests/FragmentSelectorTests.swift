@@ -86,13 +86,7 @@ final class FragmentSelectorTests: XCTestCase {
                 packet[6] = 0x00
                 packet[7] = 8
             }
-            packet[10] = 0
-            packet[11] = 0
-            let sum = packet.withUnsafeBytes {
-                InternetChecksum.finish(InternetChecksum.sum($0.slice(0, 20)))
-            }
-            packet[10] = UInt8(sum >> 8)
-            packet[11] = UInt8(sum & 0xFF)
+            Lab.refreshIPv4Checksum(&packet)
             return packet
         }
         let whole = Lab.ipv6UDP(payload: payload)

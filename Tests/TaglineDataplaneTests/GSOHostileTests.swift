@@ -43,22 +43,9 @@ final class GSOHostileTests: XCTestCase {
             drops: gw1.context.dropTotals())
     }
 
-    private func withoutDF(_ packet: [UInt8]) -> [UInt8] {
-        var packet = packet
-        packet[6] = 0
-        packet[10] = 0
-        packet[11] = 0
-        let sum = packet.withUnsafeBytes {
-            InternetChecksum.finish(InternetChecksum.sum($0.slice(0, 20)))
-        }
-        packet[10] = UInt8(sum >> 8)
-        packet[11] = UInt8(sum & 0xFF)
-        return packet
-    }
-
     /// Checks a segment size of one byte on a 60000-byte frame.
     func testSegmentSizeOne() throws {
-        let packet = withoutDF(Lab.ipv4UDP(payload: [UInt8](repeating: 7, count: 60000)))
+        let packet = Lab.withoutDF(Lab.ipv4UDP(payload: [UInt8](repeating: 7, count: 60000)))
         let result = try send(packet, gsoSize: 1)
         print("segment size 1: \(result.nanoseconds / 1000) us for one frame")
         XCTAssertEqual(result.verdict, .forwarded(frames: 256))
@@ -70,7 +57,7 @@ final class GSOHostileTests: XCTestCase {
     /// Checks the same frame with DF clear and datagrams larger than the tunnel: fragmented
     /// until the ring is full, then stopped.
     func testFragmentsStopAtFullRing() throws {
-        let packet = withoutDF(Lab.ipv4UDP(payload: [UInt8](repeating: 7, count: 60000)))
+        let packet = Lab.withoutDF(Lab.ipv4UDP(payload: [UInt8](repeating: 7, count: 60000)))
         let result = try send(packet, gsoSize: 2000, capacity: 16)
         XCTAssertEqual(result.verdict, .forwarded(frames: 16))
         XCTAssertEqual(result.sequenceUsed, 16)
@@ -80,7 +67,7 @@ final class GSOHostileTests: XCTestCase {
     /// Checks the after-encryption fragmentation of the same frame: a full ring is counted
     /// as such, not as too big.
     func testOuterFragmentsStopAtFullRing() throws {
-        let packet = withoutDF(Lab.ipv4UDP(payload: [UInt8](repeating: 7, count: 60000)))
+        let packet = Lab.withoutDF(Lab.ipv4UDP(payload: [UInt8](repeating: 7, count: 60000)))
         let result = try send(packet, gsoSize: 2000, afterEncryption: true, capacity: 16)
         XCTAssertEqual(result.verdict, .forwarded(frames: 16))
         XCTAssertEqual(result.sequenceUsed, 9, "8 datagrams of two fragments, then one sealed")
@@ -90,7 +77,7 @@ final class GSOHostileTests: XCTestCase {
 
     /// Checks a segment size larger than the frame's payload: one datagram, fragmented.
     func testSegmentSizeOverFrame() throws {
-        let packet = withoutDF(Lab.ipv4UDP(payload: [UInt8](repeating: 7, count: 3000)))
+        let packet = Lab.withoutDF(Lab.ipv4UDP(payload: [UInt8](repeating: 7, count: 3000)))
         let result = try send(packet, gsoSize: 65535)
         XCTAssertEqual(result.verdict, .forwarded(frames: 3))
     }

@@ -185,6 +185,25 @@ enum Lab {
         return packet
     }
 
+    /// Computes the header checksum of the IPv4 `packet` (a 20-byte header) again, in place.
+    static func refreshIPv4Checksum(_ packet: inout [UInt8]) {
+        packet[10] = 0
+        packet[11] = 0
+        let checksum = packet.withUnsafeBytes {
+            InternetChecksum.finish(InternetChecksum.sum($0.slice(0, 20)))
+        }
+        packet[10] = UInt8(checksum >> 8)
+        packet[11] = UInt8(checksum & 0xFF)
+    }
+
+    /// Returns the IPv4 `packet` with byte 6 (DF, MF and the fragment offset's high bits) zeroed.
+    static func withoutDF(_ packet: [UInt8]) -> [UInt8] {
+        var out = packet
+        out[6] = 0
+        refreshIPv4Checksum(&out)
+        return out
+    }
+
     /// Builds an IPv6 UDP packet. Its UDP checksum stays 0 because nothing on the path checks it.
     static func ipv6UDP(
         source: IPAddress = hostA6, destination: IPAddress = hostB6,

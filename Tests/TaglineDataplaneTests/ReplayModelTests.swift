@@ -28,21 +28,9 @@ final class ReplayModelTests: XCTestCase {
         }
     }
 
-    /// Seeded generator, so a failing stream can be run again.
-    private struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Jumps a sender can make: a few numbers, a window, a ring, a subspace (2^32) and the
     /// 2^37 after which 32 bits of block number repeat.
-    private func jump(width: UInt64, ring: UInt64, random: inout SplitMix) -> UInt64 {
+    private func jump(width: UInt64, ring: UInt64, random: inout SplitMix64) -> UInt64 {
         let near = UInt64.random(in: 0...3, using: &random)
         switch UInt64.random(in: 0..<6, using: &random) {
         case 0: return width + near
@@ -57,7 +45,7 @@ final class ReplayModelTests: XCTestCase {
     func testRandomStreams() {
         let sizes = [32, 33, 63, 64, 100, 1000, 1024, 4095, 65535, 65536]
         for size in sizes {
-            var random = SplitMix(state: UInt64(size))
+            var random = SplitMix64(state: UInt64(size))
             let window = ReplayWindow(size: size, extendedSequenceNumbers: true)
             let width = UInt64(size)
             let ring = UInt64(window.wordCount) * ReplayWindow.blockBits

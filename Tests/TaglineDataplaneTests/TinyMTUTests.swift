@@ -21,19 +21,6 @@ final class TinyMTUTests: XCTestCase {
             neighbours: table.neighbours)
     }
 
-    private func withoutDF(_ packet: [UInt8]) -> [UInt8] {
-        var packet = packet
-        packet[6] = 0
-        packet[10] = 0
-        packet[11] = 0
-        let sum = packet.withUnsafeBytes {
-            InternetChecksum.finish(InternetChecksum.sum($0.slice(0, 20)))
-        }
-        packet[10] = UInt8(sum >> 8)
-        packet[11] = UInt8(sum & 0xFF)
-        return packet
-    }
-
     /// Sends DF, non-DF and IPv6 packets of several sizes through gw1 and gw2 for every pair
     /// of MTUs, the outside MTU at gw1 and the inside MTU at gw2 changed before each packet.
     func testAllPairs() throws {
@@ -45,7 +32,7 @@ final class TinyMTUTests: XCTestCase {
         for size in [60, 600, 1300, 1472] {
             let payload = [UInt8](repeating: 3, count: size)
             packets.append(Lab.ipv4UDP(payload: payload))
-            packets.append(withoutDF(Lab.ipv4UDP(payload: payload)))
+            packets.append(Lab.withoutDF(Lab.ipv4UDP(payload: payload)))
             packets.append(Lab.ipv6UDP(payload: payload))
         }
         let gw1Base = gw1.context.forwardingTable.current

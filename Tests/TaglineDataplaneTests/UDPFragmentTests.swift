@@ -51,16 +51,7 @@ final class UDPFragmentTests: XCTestCase {
 
     /// Builds an IPv4 UDP packet from host A to host B with DF clear.
     private func ipv4WithoutDF(payload: [UInt8]) -> [UInt8] {
-        var packet = Lab.ipv4UDP(payload: payload)
-        packet[6] = 0
-        packet[10] = 0
-        packet[11] = 0
-        let sum = packet.withUnsafeBytes {
-            InternetChecksum.finish(InternetChecksum.sum($0.slice(0, 20)))
-        }
-        packet[10] = UInt8(sum >> 8)
-        packet[11] = UInt8(sum & 0xFF)
-        return packet
+        Lab.withoutDF(Lab.ipv4UDP(payload: payload))
     }
 
     private func payload(_ count: Int) -> [UInt8] {
