@@ -203,6 +203,7 @@ public final class DataplaneWorker: @unchecked Sendable {
             if now < spinUntil { continue }
 
             // Idle for long enough: sleep until either RX socket has a block, or the timeout.
+            pipeline.forgetOutboundSA()
             let timeout =
                 pipeline.unresolved.isEmpty
                 ? DataplaneWorker.pollTimeoutMilliseconds

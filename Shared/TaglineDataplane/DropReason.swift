@@ -27,6 +27,9 @@ public enum DropReason: String, CaseIterable, Sendable {
     case packetTooBigIgnored
     /// Clear packet whose addresses match no outbound SA selector.
     case noPolicy
+    /// Packet to forward, in either direction, whose source names no single host:
+    /// unspecified, loopback, multicast, class E or limited broadcast (RFC 1812 §5.3.7).
+    case martianSource
     /// Non-initial fragment (or other TCP, UDP or SCTP packet without readable ports) that
     /// only SAs limited to some ports would carry. RFC 4301 §7 allows such a packet only on
     /// an SA whose port selectors are ANY or OPAQUE. Counted in both directions.

@@ -106,3 +106,11 @@ extension Pipeline {
         outboundSA(table, for: info).map(Unmanaged.passUnretained)
     }
 }
+
+extension Pipeline {
+    /// Forgets the cached outbound SA. A worker calls it before it sleeps, so that while it
+    /// is idle the cache keeps no replaced SA table alive, nor the keys of its deleted SAs.
+    func forgetOutboundSA() {
+        outboundSACache = OutboundSACache()
+    }
+}

@@ -451,6 +451,7 @@ extension Pipeline {
             expectsIPv4 = nextHeader == ESPLayout.nextHeaderIPv4
         }
         guard info.isIPv4 == expectsIPv4 else { return drop(.invalidInnerPacket) }
+        guard ICMPErrorKind.namesOneHost(info.source) else { return drop(.martianSource) }
         guard
             saTable.inboundSelectorsMatch(
                 state, source: info.source, destination: info.destination,

@@ -81,6 +81,7 @@ extension Pipeline {
         {
             return .passed
         }
+        guard ICMPErrorKind.namesOneHost(info.source) else { return drop(.martianSource) }
 
         // Policy, then the tag: only an SA that negotiated tagging carries one. The SA table
         // keeps the SA alive for the whole call, so it is borrowed without a retain.

@@ -167,22 +167,10 @@ final class FragmentSelectorTests: XCTestCase {
                 let esp = builder.esp(
                     payload: packet(shape, ipv4: ipv4), nextHeader: ipv4 ? 4 : 41,
                     sequence: UInt32(1 + index + (ipv4 ? 0 : 3)))
-                let frame = Lab.ethernet(
-                    destination: Lab.gw2OutsideMAC, source: Lab.gw1OutsideMAC, type: 0x0800,
-                    outerIPv4(esp))
+                let frame = Lab.espFrameToGW2(esp)
                 XCTAssertEqual(gw2.outside(frame, sink: MemorySink()), expected[index], name)
             }
         }
         XCTAssertEqual(gw2.context.dropTotals()["nonInitialFragmentPortLimited"], 2)
-    }
-
-    /// Wraps `esp` in an IPv4 header from gw1 to gw2.
-    private func outerIPv4(_ esp: [UInt8]) -> [UInt8] {
-        let total = 20 + esp.count
-        var header: [UInt8] = [
-            0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0, 1, 0, 0, 64, 50, 0, 0,
-        ]
-        header += Lab.gw1Outside.bytes + Lab.gw2Outside.bytes
-        return header + esp
     }
 }

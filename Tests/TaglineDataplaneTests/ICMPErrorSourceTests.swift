@@ -38,27 +38,32 @@ final class ICMPErrorSourceTests: XCTestCase {
         return Lab.ipv6UDP(source: address, payload: [UInt8](repeating: 1, count: 1352))
     }
 
-    /// Checks that a decrypted packet too big for the inside link, from a forged source,
-    /// is dropped without an error through the tunnel.
+    /// Checks that a decrypted packet too big for the inside link, from a source a peer
+    /// forged, is dropped as a martian without an error through the tunnel.
     func testTunnel() throws {
-        let lab = try gateways()
-        for source in Self.forgedIPv4 + Self.forgedIPv6 {
-            let wire = MemorySink()
-            let sent = lab.gw1.inside(Lab.fromHostA(packet(from: source)), sink: wire)
-            guard sent == .forwarded(frames: 1), let frame = wire.frames.first else {
-                XCTFail("\(source): gw1 gave \(sent)")
-                continue
-            }
+        var pair = Lab.saPair()
+        pair.gw2.remoteSelectors = [
+            TrafficSelector(prefix: IPPrefix("0.0.0.0/0")!),
+            TrafficSelector(prefix: IPPrefix("::/0")!),
+        ]
+        let (gw2, _) = try Lab.gateway(gw1: false, sa: pair.gw2, insideMTU: 1300)
+        let builder = try ESPFrameBuilder(sa: pair.gw1)
+        for (index, source) in (Self.forgedIPv4 + Self.forgedIPv6).enumerated() {
+            let inner = packet(from: source)
+            let esp = builder.esp(
+                payload: inner, nextHeader: inner[0] >> 4 == 4 ? 4 : 41,
+                sequence: UInt32(index + 1))
+            let frame = Lab.espFrameToGW2(esp)
             let back = MemorySink()
-            let verdict = lab.gw2.outside(frame, sink: MemorySink(), replies: back)
-            XCTAssertEqual(verdict, .dropped(.tooBig), source)
+            let verdict = gw2.outside(frame, sink: MemorySink(), replies: back)
+            XCTAssertEqual(verdict, .dropped(.martianSource), source)
             XCTAssertTrue(back.frames.isEmpty, "\(source): error sent")
         }
-        XCTAssertNil(lab.gw2.context.dropTotals()["icmpRateLimited"])
+        XCTAssertNil(gw2.context.dropTotals()["icmpRateLimited"])
     }
 
     /// Checks that a packet too big for the tunnel, from a forged source on the inside
-    /// link, gets no error on that link.
+    /// link, is dropped as a martian and gets no error on that link.
     func testInside() throws {
         let (gw1, _) = try gateways()
         for source in Self.forgedIPv4 + Self.forgedIPv6 {
@@ -72,7 +77,7 @@ final class ICMPErrorSourceTests: XCTestCase {
             }
             let replies = MemorySink()
             let verdict = gw1.inside(Lab.fromHostA(big), sink: MemorySink(), replies: replies)
-            XCTAssertEqual(verdict, .dropped(.tooBig), source)
+            XCTAssertEqual(verdict, .dropped(.martianSource), source)
             XCTAssertTrue(replies.frames.isEmpty, "\(source): error sent")
         }
     }

@@ -204,6 +204,18 @@ enum Lab {
         return out
     }
 
+    /// Wraps `esp` in an IPv4 header (protocol ESP, checksum left 0) and an Ethernet frame
+    /// from gw1's outside interface to gw2's.
+    static func espFrameToGW2(_ esp: [UInt8]) -> [UInt8] {
+        let total = 20 + esp.count
+        var outer: [UInt8] = [
+            0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0, 1, 0, 0, 64, 50, 0, 0,
+        ]
+        outer += gw1Outside.bytes + gw2Outside.bytes
+        return ethernet(
+            destination: gw2OutsideMAC, source: gw1OutsideMAC, type: 0x0800, outer + esp)
+    }
+
     /// Builds an IPv6 UDP packet. Its UDP checksum stays 0 because nothing on the path checks it.
     static func ipv6UDP(
         source: IPAddress = hostA6, destination: IPAddress = hostB6,
