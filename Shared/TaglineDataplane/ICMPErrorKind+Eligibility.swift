@@ -57,6 +57,20 @@ extension ICMPErrorKind {
         }
     }
 
+    /// Applies `namesOneHost` to the source address of `packet`, an IPv4 or IPv6 header that
+    /// `IPPacketInfo.parse` accepted, reading the bytes in place. The packet path calls this
+    /// form because it builds no `IPAddress`.
+    @inline(__always)
+    static func namesOneHost(sourceOf packet: UnsafeRawBufferPointer, isIPv4: Bool) -> Bool {
+        if isIPv4 {
+            let first = packet[IPv4.sourceOffset]
+            return first != 0 && first != 127 && first < 224
+        }
+        let high = packet.readUInt64(at: IPv6.sourceOffset)
+        if high >> 56 == 0xFF { return false }
+        return high != 0 || packet.readUInt64(at: IPv6.sourceOffset + 8) > 1
+    }
+
     /// Destination Unreachable, Source Quench, Redirect, Time Exceeded, Parameter Problem.
     static func isIPv4Error(type: UInt8) -> Bool {
         switch type {

@@ -451,7 +451,6 @@ extension Pipeline {
             expectsIPv4 = nextHeader == ESPLayout.nextHeaderIPv4
         }
         guard info.isIPv4 == expectsIPv4 else { return drop(.invalidInnerPacket) }
-        guard ICMPErrorKind.namesOneHost(info.source) else { return drop(.martianSource) }
         guard
             saTable.inboundSelectorsMatch(
                 state, source: info.source, destination: info.destination,
@@ -467,9 +466,12 @@ extension Pipeline {
             row.add(.notUntagged)
         }
 
-        // Next hop on the inside interface.
+        // Next hop on the inside interface, for a source that names one host.
         guard let (nextHop, mac) = inboundNextHop(to: info.destination, forwarding: forwarding)
         else { return drop(.noRoute) }
+        guard ICMPErrorKind.namesOneHost(sourceOf: inner, isIPv4: expectsIPv4) else {
+            return drop(.martianSource)
+        }
 
         // Forwarding out of the tunnel costs one TTL. The expired packet's source is across
         // the tunnel, so no Time Exceeded goes back.

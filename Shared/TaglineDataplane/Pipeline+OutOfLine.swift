@@ -14,6 +14,7 @@ extension Pipeline {
         _ saTable: SATable, _ state: SAState, packet: UnsafeRawBufferPointer
     ) -> DropReason {
         guard let info = IPPacketInfo.parse(packet) else { return .invalidInnerPacket }
+        guard ICMPErrorKind.namesOneHost(info.source) else { return .martianSource }
         return saTable.inboundMismatchReason(state, info: info)
     }
 

@@ -81,7 +81,6 @@ extension Pipeline {
         {
             return .passed
         }
-        guard ICMPErrorKind.namesOneHost(info.source) else { return drop(.martianSource) }
 
         // Policy, then the tag: only an SA that negotiated tagging carries one. The SA table
         // keeps the SA alive for the whole call, so it is borrowed without a retain.
@@ -118,6 +117,9 @@ extension Pipeline {
                     forwarding: forwarding, sink: replySink)
             }
             return drop(.ttlExpired)
+        }
+        guard ICMPErrorKind.namesOneHost(sourceOf: innerPacket, isIPv4: info.isIPv4) else {
+            return drop(.martianSource)
         }
 
         // The tunnel's MTU: the outside interface's, or lower once the path reported less.

@@ -67,4 +67,19 @@ final class MartianSourceTests: XCTestCase {
         XCTAssertEqual(gw2.context.dropTotals()["martianSource"], UInt64(Self.martians.count))
         XCTAssertEqual(fromTunnel(Lab.ipv4UDP()), .forwarded(frames: 1))
     }
+
+    /// Checks that the in-place form reads the same answer from the packet's bytes as the
+    /// address form gives, for martians and ordinary hosts of both families.
+    func testByteFormAgrees() {
+        let hosts = ["192.0.2.2", "1.2.3.4", "223.255.255.255", "2001:db8::1", "::2", "fe80::1"]
+        for text in Self.martians + hosts {
+            let address = IPAddress(text)!
+            let bytes = packet(from: text)
+            let inPlace = bytes.withUnsafeBytes {
+                ICMPErrorKind.namesOneHost(sourceOf: $0, isIPv4: address.isIPv4)
+            }
+            XCTAssertEqual(inPlace, ICMPErrorKind.namesOneHost(address), text)
+            XCTAssertEqual(inPlace, !Self.martians.contains(text), text)
+        }
+    }
 }
