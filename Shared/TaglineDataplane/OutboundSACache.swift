@@ -4,8 +4,8 @@
 // the choice depends on sequence leases and received packets. Those change
 // without a new table, so such flows take the full walk every time. A packet
 // without ports (a non-initial fragment) has a flow key of its own, so it
-// never takes the SA cached for the ported packets of the same addresses:
-// that SA may be limited to ports, which RFC 4301 §7 keeps fragments off.
+// never takes the SA cached for the ported packets of the same addresses.
+// That SA may be limited to ports, and RFC 4301 §7 keeps fragments off such SAs.
 
 import TaglineCore
 

@@ -30,8 +30,8 @@ public struct RXRingConfiguration: Sendable {
     /// segments fill in about half a millisecond at 2 Gbit/s.
     public var blockSize: Int = 1 << 17
     public var blockCount: Int = RXRingConfiguration.defaultMebibytes * 8
-    /// Milliseconds after which the kernel hands over a block that is not full; 1 is the
-    /// smallest, and bounds the delay a slow flow sees per ring.
+    /// Milliseconds after which the kernel hands over a block that is not full. 1 is the
+    /// smallest value, and it bounds how long a frame of a slow flow waits in each ring.
     public var retireTimeoutMilliseconds: UInt32 = 1
 
     public init() {}

@@ -2,8 +2,8 @@
 // without the transport header may only leave on an SA whose port selectors
 // are ANY or OPAQUE. Initial fragments carry the ports and match as whole
 // packets. Each table row runs whole packet, initial fragment and later
-// fragment through one pipeline, in that order, so the outbound SA cache sees
-// the ported flow before the fragment.
+// fragment through one pipeline, in that order, so the outbound SA cache already
+// contains the ported flow's SA when the fragment arrives.
 
 import TaglineCore
 import XCTest
@@ -73,8 +73,8 @@ final class FragmentSelectorTests: XCTestCase {
         return state
     }
 
-    /// A UDP packet from host A to host B, port 12345 to 53, in `shape`: whole, the first
-    /// fragment (MF set), or a later fragment (offset 64 bytes, no UDP header).
+    /// Builds a UDP packet from host A to host B, port 12345 to 53, in `shape`: whole, the
+    /// first fragment (MF set), or a later fragment (offset 64 bytes, no UDP header).
     private func packet(_ shape: Shape, ipv4: Bool) -> [UInt8] {
         let payload = [UInt8](repeating: 5, count: 56)
         if ipv4 {

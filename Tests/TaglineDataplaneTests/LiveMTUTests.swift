@@ -7,7 +7,7 @@ import XCTest
 /// Interface MTUs read on each kernel refresh: the RTM_NEWLINK parse, a dump on a real veth
 /// after `ip link set mtu`, and a TX ring that withholds a frame over the new MTU.
 final class LiveMTUTests: XCTestCase {
-    /// An RTM_NEWLINK body: ifinfomsg for `index`, then the given (type, payload) attributes.
+    /// Builds an RTM_NEWLINK body: ifinfomsg for `index`, then the (type, payload) attributes.
     private func linkBody(index: Int32, attributes: [(UInt16, [UInt8])]) -> [UInt8] {
         var message = ifinfomsg()
         message.ifi_index = index

@@ -68,8 +68,8 @@ final class MartianSourceTests: XCTestCase {
         XCTAssertEqual(fromTunnel(Lab.ipv4UDP()), .forwarded(frames: 1))
     }
 
-    /// Checks that the in-place form reads the same answer from the packet's bytes as the
-    /// address form gives, for martians and ordinary hosts of both families.
+    /// Checks that the in-place form gives the same result from the packet's bytes as the
+    /// address form, for martians and ordinary hosts of both families.
     func testByteFormAgrees() {
         let hosts = ["192.0.2.2", "1.2.3.4", "223.255.255.255", "2001:db8::1", "::2", "fe80::1"]
         for text in Self.martians + hosts {
