@@ -17,15 +17,6 @@ final class ESNPipelineTests: XCTestCase {
     /// First sequence number each sender uses: four packets before the wrap, four after.
     static let firstSequence: UInt64 = 0xFFFF_FFFC
 
-    private func esnPair(_ encryption: EncryptionAlgorithm, _ integrity: IntegrityAlgorithm?)
-        -> (gw1: ChildSA, gw2: ChildSA)
-    {
-        var pair = Lab.saPair(encryption: encryption, integrity: integrity)
-        pair.gw1.extendedSequenceNumbers = true
-        pair.gw2.extendedSequenceNumbers = true
-        return pair
-    }
-
     /// Wraps `packet` in a frame from host B to gw2's inside interface.
     private func fromHostB(_ packet: [UInt8]) -> [UInt8] {
         Lab.ethernet(
@@ -53,7 +44,7 @@ final class ESNPipelineTests: XCTestCase {
     func testWrapBothWays() throws {
         for (encryption, integrity) in ESNPipelineTests.transforms {
             let label = "\(encryption) \(String(describing: integrity))"
-            let pair = esnPair(encryption, integrity)
+            let pair = Lab.esnPair(encryption, integrity)
             let (gw1, gw1State) = try Lab.gateway(gw1: true, sa: pair.gw1)
             let (gw2, gw2State) = try Lab.gateway(gw1: false, sa: pair.gw2)
             for state in [gw1State, gw2State] {
@@ -106,7 +97,7 @@ final class ESNPipelineTests: XCTestCase {
     func testWrongHighBitsFailICV() throws {
         for (encryption, integrity) in ESNPipelineTests.transforms {
             let label = "\(encryption) \(String(describing: integrity))"
-            let pair = esnPair(encryption, integrity)
+            let pair = Lab.esnPair(encryption, integrity)
             let (gw1, gw1State) = try Lab.gateway(gw1: true, sa: pair.gw1)
             let (gw2, gw2State) = try Lab.gateway(gw1: false, sa: pair.gw2)
             let clear = Lab.fromHostA(Lab.ipv4UDP())
@@ -131,7 +122,7 @@ final class ESNPipelineTests: XCTestCase {
     func testESNMismatchFailsICV() throws {
         for (encryption, integrity) in ESNPipelineTests.transforms {
             let label = "\(encryption) \(String(describing: integrity))"
-            var pair = esnPair(encryption, integrity)
+            var pair = Lab.esnPair(encryption, integrity)
             pair.gw2.extendedSequenceNumbers = nil
             let (gw1, _) = try Lab.gateway(gw1: true, sa: pair.gw1)
             let (gw2, gw2State) = try Lab.gateway(gw1: false, sa: pair.gw2)

@@ -14,23 +14,10 @@ final class ESNResyncTests: XCTestCase {
     private func esnGateways(_ encryption: EncryptionAlgorithm, _ integrity: IntegrityAlgorithm?)
         throws -> (gw1: Pipeline, gw1State: SAState, gw2: Pipeline, gw2State: SAState)
     {
-        var pair = Lab.saPair(encryption: encryption, integrity: integrity)
-        pair.gw1.extendedSequenceNumbers = true
-        pair.gw2.extendedSequenceNumbers = true
+        let pair = Lab.esnPair(encryption, integrity)
         let (gw1, gw1State) = try Lab.gateway(gw1: true, sa: pair.gw1)
         let (gw2, gw2State) = try Lab.gateway(gw1: false, sa: pair.gw2)
         return (gw1, gw1State, gw2, gw2State)
-    }
-
-    /// Encrypts `count` packets from host A through gw1, starting at `first`.
-    private func send(_ count: Int, from first: UInt64, through gw1: Pipeline, state: SAState)
-        -> [[UInt8]]
-    {
-        state.sequence.grant(SequenceLease(first: first, count: UInt64(count)))
-        let wire = MemorySink(capacity: count)
-        let clear = Lab.fromHostA(Lab.ipv4UDP())
-        for _ in 0..<count { _ = gw1.inside(clear, sink: wire) }
-        return wire.frames
     }
 
     func testResyncAfterJump() throws {
@@ -39,13 +26,14 @@ final class ESNResyncTests: XCTestCase {
                 let label = "\(encryption) \(String(describing: integrity)) +\(subspaces)"
                 let (gw1, gw1State, gw2, gw2State) = try esnGateways(encryption, integrity)
                 let trigger = Int(gw2State.resync.trigger)
-                for frame in send(3, from: 1, through: gw1, state: gw1State) {
+                for frame in Lab.encryptFromHostA(3, from: 1, through: gw1, state: gw1State) {
                     XCTAssertEqual(gw2.outside(frame, sink: MemorySink()), .forwarded(frames: 1))
                 }
 
                 // The sender skipped `subspaces` times 2^32 numbers.
                 let first = subspaces << 32 | ESNResyncTests.lowAfterJump
-                let frames = send(trigger + 2, from: first, through: gw1, state: gw1State)
+                let frames = Lab.encryptFromHostA(
+                    trigger + 2, from: first, through: gw1, state: gw1State)
                 XCTAssertEqual(frames.count, trigger + 2, label)
                 guard frames.count == trigger + 2 else { continue }
                 for index in 0..<(trigger - 1) {
@@ -87,11 +75,12 @@ final class ESNResyncTests: XCTestCase {
         let (gw1, gw1State, gw2, gw2State) = try esnGateways(.aesGCM128, nil)
         let trigger = Int(gw2State.resync.trigger)
         let tries = UInt64(gw2State.resync.tries)
-        _ = send(1, from: 1, through: gw1, state: gw1State).map {
+        _ = Lab.encryptFromHostA(1, from: 1, through: gw1, state: gw1State).map {
             gw2.outside($0, sink: MemorySink())
         }
         let first = (tries + 1) << 32 | ESNResyncTests.lowAfterJump
-        let frames = send(2 * trigger + 3, from: first, through: gw1, state: gw1State)
+        let frames = Lab.encryptFromHostA(
+            2 * trigger + 3, from: first, through: gw1, state: gw1State)
         var verdicts = [PacketVerdict]()
         for frame in frames { verdicts.append(gw2.outside(frame, sink: MemorySink())) }
         XCTAssertEqual(
@@ -107,8 +96,9 @@ final class ESNResyncTests: XCTestCase {
     func testValidPacketEndsRun() throws {
         let (gw1, gw1State, gw2, gw2State) = try esnGateways(.aesCBC128, .hmacSHA256_128)
         let trigger = Int(gw2State.resync.trigger)
-        let good = send(2, from: 1, through: gw1, state: gw1State)
-        let jumped = send(trigger, from: 1 << 32 | 0x100, through: gw1, state: gw1State)
+        let good = Lab.encryptFromHostA(2, from: 1, through: gw1, state: gw1State)
+        let jumped = Lab.encryptFromHostA(
+            trigger, from: 1 << 32 | 0x100, through: gw1, state: gw1State)
         XCTAssertEqual(gw2.outside(good[0], sink: MemorySink()), .forwarded(frames: 1))
         for frame in jumped.prefix(trigger - 1) {
             XCTAssertEqual(gw2.outside(frame, sink: MemorySink()), .dropped(.integrityFailed))
@@ -126,9 +116,10 @@ final class ESNResyncTests: XCTestCase {
         let (gw1, gw1State) = try Lab.gateway(gw1: true, sa: pair.gw1)
         let (gw2, gw2State) = try Lab.gateway(gw1: false, sa: pair.gw2)
         let trigger = Int(gw2State.resync.trigger)
-        for (index, frame) in send(trigger + 2, from: 1, through: gw1, state: gw1State)
-            .enumerated()
-        {
+        for (index, frame) in Lab.encryptFromHostA(
+            trigger + 2, from: 1, through: gw1, state: gw1State
+        )
+        .enumerated() {
             // The last byte of the frame is the last byte of the AEAD tag.
             var forged = frame
             forged[forged.count - 1] ^= 0x01

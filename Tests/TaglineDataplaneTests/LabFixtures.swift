@@ -147,6 +147,27 @@ enum Lab {
             neighbours: table)
     }
 
+    /// Returns the lab SA pair with `encryption`, `integrity` and extended sequence numbers.
+    static func esnPair(_ encryption: EncryptionAlgorithm, _ integrity: IntegrityAlgorithm?)
+        -> (gw1: ChildSA, gw2: ChildSA)
+    {
+        var pair = saPair(encryption: encryption, integrity: integrity)
+        pair.gw1.extendedSequenceNumbers = true
+        pair.gw2.extendedSequenceNumbers = true
+        return pair
+    }
+
+    /// Encrypts `count` packets from host A through `gw1`, with sequence numbers from `first`.
+    static func encryptFromHostA(
+        _ count: Int, from first: UInt64, through gw1: Pipeline, state: SAState
+    ) -> [[UInt8]] {
+        state.sequence.grant(SequenceLease(first: first, count: UInt64(count)))
+        let wire = MemorySink(capacity: count)
+        let clear = fromHostA(ipv4UDP())
+        for _ in 0..<count { _ = gw1.inside(clear, sink: wire) }
+        return wire.frames
+    }
+
     /// Creates a gateway's pipeline with `sa` installed, a lease of 1000 sequence numbers and
     /// `bindings` published.
     static func gateway(

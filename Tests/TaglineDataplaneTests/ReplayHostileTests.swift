@@ -7,26 +7,6 @@ import XCTest
 /// A hostile peer against the inbound replay checks of an ESN SA: floods of forged packets,
 /// replays around a resynchronization, and several workers receiving one SA at once.
 final class ReplayHostileTests: XCTestCase {
-    private func esnPair(_ encryption: EncryptionAlgorithm, _ integrity: IntegrityAlgorithm?)
-        -> (gw1: ChildSA, gw2: ChildSA)
-    {
-        var pair = Lab.saPair(encryption: encryption, integrity: integrity)
-        pair.gw1.extendedSequenceNumbers = true
-        pair.gw2.extendedSequenceNumbers = true
-        return pair
-    }
-
-    /// Encrypts `count` packets from host A through gw1, starting at `first`.
-    private func send(_ count: Int, from first: UInt64, through gw1: Pipeline, state: SAState)
-        -> [[UInt8]]
-    {
-        state.sequence.grant(SequenceLease(first: first, count: UInt64(count)))
-        let wire = MemorySink(capacity: count)
-        let clear = Lab.fromHostA(Lab.ipv4UDP())
-        for _ in 0..<count { _ = gw1.inside(clear, sink: wire) }
-        return wire.frames
-    }
-
     /// Returns `frame` with the last byte of its ICV flipped.
     private func forged(_ frame: [UInt8]) -> [UInt8] {
         var copy = frame
@@ -39,12 +19,13 @@ final class ReplayHostileTests: XCTestCase {
     func testForgedFloodRetriesBounded() throws {
         for (encryption, integrity) in ESNPipelineTests.transforms {
             let label = "\(encryption) \(String(describing: integrity))"
-            let pair = esnPair(encryption, integrity)
+            let pair = Lab.esnPair(encryption, integrity)
             let (gw1, gw1State) = try Lab.gateway(gw1: true, sa: pair.gw1)
             let (gw2, gw2State) = try Lab.gateway(gw1: false, sa: pair.gw2)
             let trigger = Int(gw2State.resync.trigger)
             let runs = 10
-            let frames = send(runs * trigger + 2, from: 1, through: gw1, state: gw1State)
+            let frames = Lab.encryptFromHostA(
+                runs * trigger + 2, from: 1, through: gw1, state: gw1State)
             XCTAssertEqual(gw2.outside(frames[0], sink: MemorySink()), .forwarded(frames: 1))
 
             for frame in frames[2...] {
@@ -69,16 +50,16 @@ final class ReplayHostileTests: XCTestCase {
     /// Packets the sender sent before its jump, replayed after the resynchronization, fail
     /// under the new high bits and never move the window back or forward.
     func testReplayBeforeJumpAfterResync() throws {
-        let pair = esnPair(.aesCBC128, .hmacSHA256_128)
+        let pair = Lab.esnPair(.aesCBC128, .hmacSHA256_128)
         let (gw1, gw1State) = try Lab.gateway(gw1: true, sa: pair.gw1)
         let (gw2, gw2State) = try Lab.gateway(gw1: false, sa: pair.gw2)
         let trigger = Int(gw2State.resync.trigger)
-        let early = send(20, from: 1, through: gw1, state: gw1State)
+        let early = Lab.encryptFromHostA(20, from: 1, through: gw1, state: gw1State)
         for frame in early.prefix(10) {
             XCTAssertEqual(gw2.outside(frame, sink: MemorySink()), .forwarded(frames: 1))
         }
         let first: UInt64 = 1 << 32 | 0x100
-        let jumped = send(trigger + 1, from: first, through: gw1, state: gw1State)
+        let jumped = Lab.encryptFromHostA(trigger + 1, from: first, through: gw1, state: gw1State)
         for frame in jumped { _ = gw2.outside(frame, sink: MemorySink()) }
         XCTAssertEqual(gw2State.resync.resynchronizations, 1)
         let top = gw2State.highestInboundSequence
@@ -102,9 +83,9 @@ final class ReplayHostileTests: XCTestCase {
     /// forwarded exactly once, and no forged one is.
     func testWorkersShareSA() throws {
         let workers = 4
-        let pair = esnPair(.aesGCM128, nil)
+        let pair = Lab.esnPair(.aesGCM128, nil)
         let (gw1, gw1State) = try Lab.gateway(gw1: true, sa: pair.gw1)
-        let frames = send(3000, from: 0xFFFF_F000, through: gw1, state: gw1State)
+        let frames = Lab.encryptFromHostA(3000, from: 0xFFFF_F000, through: gw1, state: gw1State)
         XCTAssertEqual(frames.count, 3000)
 
         let context = DataplaneContext(workerCount: workers, forwarding: Lab.forwarding(gw1: false))
