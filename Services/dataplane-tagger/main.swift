@@ -98,22 +98,24 @@ guard (1...64).contains(workerCount) else {
 guard cpus.isEmpty || cpus.count == workerCount else {
     fail("--cpus lists \(cpus.count) CPUs for \(workerCount) workers; list one CPU per worker")
 }
-let idleText = options.extra["--idle-us"] ?? String(WorkerOptions.defaultIdleMicroseconds)
-guard let idleMicroseconds = Int(idleText),
-    (0...WorkerOptions.maximumIdleMicroseconds).contains(idleMicroseconds)
-else {
-    fail(
-        "invalid --idle-us \(idleText); use microseconds from 0 to "
-            + "\(WorkerOptions.maximumIdleMicroseconds)")
+/// Returns the value of the integer option `name`, or `fallback` when it is absent. Exits
+/// with an error naming `unit` and the range when the value is not a number in `range`.
+func integerOption(
+    _ name: String, default fallback: Int, in range: ClosedRange<Int>, unit: String
+) -> Int {
+    let text = options.extra[name] ?? String(fallback)
+    guard let value = Int(text), range.contains(value) else {
+        fail("invalid \(name) \(text); use \(unit) from \(range.lowerBound) to \(range.upperBound)")
+    }
+    return value
 }
-let ringText = options.extra["--rx-ring-mib"] ?? String(RXRingConfiguration.defaultMebibytes)
-guard let ringMebibytes = Int(ringText),
-    (1...RXRingConfiguration.maximumMebibytes).contains(ringMebibytes)
-else {
-    fail(
-        "invalid --rx-ring-mib \(ringText); use a size in MiB from 1 to "
-            + "\(RXRingConfiguration.maximumMebibytes)")
-}
+
+let idleMicroseconds = integerOption(
+    "--idle-us", default: WorkerOptions.defaultIdleMicroseconds,
+    in: 0...WorkerOptions.maximumIdleMicroseconds, unit: "microseconds")
+let ringMebibytes = integerOption(
+    "--rx-ring-mib", default: RXRingConfiguration.defaultMebibytes,
+    in: 1...RXRingConfiguration.maximumMebibytes, unit: "a size in MiB")
 do {
     try CPUList.checkAllowed(cpus)
 } catch {

@@ -106,7 +106,7 @@ lab_fragments() {
 # hostA's 1400-byte pings with DF cross the tunnel, gw2 drops them as too big
 # and sends "fragmentation needed" with MTU 1300 from 203.0.113.1 back
 # through the tunnel, which hostA's ping reports. Without DF, gw2 fragments
-# the pings and they are answered.
+# the pings and hostB replies to them.
 lab_inside_mtu() {
     lab_start
     ip -n "$ns_gw2" link set in0 mtu 1300
@@ -135,7 +135,7 @@ lab_inside_mtu() {
 # both gateways run, without a restart. Both ends change, as on a real link,
 # because a veth drops a frame over the MTU of its receiving end. The `ip mtu` of
 # `show crypto ipsec sa detail` follows each change within the dataplane's
-# kernel refresh, the log shows each change once, and a 1400-byte ping with
+# kernel refresh, and the log shows each change once. A 1400-byte ping with
 # DF from hostA learns the tunnel MTU of the new outside MTU: 1400 less 62
 # bytes of ESP, IV, ICV and CMD is 1338.
 lab_live_mtu() {
