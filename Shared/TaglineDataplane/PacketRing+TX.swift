@@ -5,7 +5,14 @@
 // offset (tp_mac), which the inbound path uses to send a decrypted packet
 // where it lies instead of moving it.
 //
-//  slot: | tpacket2_hdr (32) | data area, frames start at tp_mac >= 32 ... |
+// Each frame is preceded by a virtio-net header (PACKET_VNET_HDR) whose
+// hdr_len covers the whole frame, so the kernel copies the frame into the
+// linear part of its skb. Without it the kernel attaches the ring pages as
+// zero-copy fragments, and a veth peer then copies them into freshly
+// allocated pages (skb_copy_ubufs) before its own stack may see them.
+//
+//  slot: | tpacket2_hdr (32) | headroom (16) | data area ... |
+//  sent: tp_mac -> | virtio_net_hdr (10) | Ethernet frame |
 
 import CTaglineShim
 import TaglineCore
@@ -24,8 +31,12 @@ public final class TXRing: FrameSink {
     // call, so the dynamic exclusivity check (about 75 instructions per access) is off.
     @exclusivity(unchecked) private var frameIndex = 0
     @exclusivity(unchecked) private var pending = 0
-    /// First byte of a slot the data may use (TPACKET2_HDRLEN - sizeof(sockaddr_ll)).
-    private let dataOffset = RingLayout.align(RingLayout.tpacket2HeaderSize)
+    /// First byte of a slot a frame may use. The kernel reads from TPACKET2_HDRLEN -
+    /// sizeof(sockaddr_ll), where the virtio-net header goes, and the room for that header is
+    /// rounded up so that frames keep the alignment they had without it.
+    private let dataOffset =
+        RingLayout.align(RingLayout.tpacket2HeaderSize)
+        + RingLayout.align(MemoryLayout<virtio_net_hdr>.size)
     /// Frames the kernel rejected (TP_STATUS_WRONG_FORMAT). With PACKET_LOSS set the kernel
     /// skips a malformed frame instead, so this stays 0 unless that option is missing.
     public private(set) var rejectedFrames: UInt64 = 0
@@ -33,7 +44,8 @@ public final class TXRing: FrameSink {
     @exclusivity(unchecked) public private(set) var sentFrames: UInt64 = 0
     /// Largest frame `commitFrame` sends: an Ethernet header and the MTU of the forwarding
     /// table, which the worker sets before each block. Between an MTU drop and the next table
-    /// a bigger frame can still reach the kernel, which then drops it (PACKET_LOSS).
+    /// a bigger frame can still reach the kernel. A packet socket with a virtio-net header
+    /// does not check the MTU, so the driver then sends or drops it.
     @exclusivity(unchecked) public var maximumFrameLength: Int
     /// Counts the frames `commitFrame` withheld for exceeding `maximumFrameLength`, as `tooBig`.
     private let drops: DropCounters?
@@ -61,10 +73,12 @@ public final class TXRing: FrameSink {
         try socket.setOption(PACKET_VERSION, Int32(TPACKET_V2.rawValue), name: "PACKET_VERSION")
         try socket.setOption(PACKET_QDISC_BYPASS, Int32(1), name: "PACKET_QDISC_BYPASS")
         try socket.setOption(PACKET_TX_HAS_OFF, Int32(1), name: "PACKET_TX_HAS_OFF")
-        // Without PACKET_LOSS the kernel marks a frame over the MTU TP_STATUS_WRONG_FORMAT and
-        // keeps its send position there. No later frame then leaves until this ring writes
-        // that slot again, a whole ring later, so a live MTU drop stalled a quiet link.
+        // Without PACKET_LOSS the kernel marks a frame it cannot send (a bad length or
+        // virtio-net header) TP_STATUS_WRONG_FORMAT and keeps its send position there. No
+        // later frame then leaves until this ring writes that slot again, a whole ring later.
         try socket.setOption(PACKET_LOSS, Int32(1), name: "PACKET_LOSS")
+        // Set before the ring exists, as the kernel requires.
+        try socket.setOption(PACKET_VNET_HDR, Int32(1), name: "PACKET_VNET_HDR")
         var request = tpacket_req()
         request.tp_block_size = UInt32(blockSize)
         request.tp_block_nr = UInt32(blockCount)
@@ -75,6 +89,11 @@ public final class TXRing: FrameSink {
         // Protocol 0: the TX socket receives nothing.
         try socket.bind(interfaceIndex: interface.index, protocol: 0)
     }
+
+    /// Maximum bytes of a frame the kernel copies into the skb's linear part (hdr_len). A
+    /// standard frame fits whole. Of a jumbo frame the rest stays in ring pages, so that the
+    /// linear part, with the skb's headroom and shared info, stays within one 4 KiB page.
+    static let linearCopyLimit = 3584
 
     private func slot(_ index: Int) -> UnsafeMutableRawPointer {
         socket.ring! + index * frameSize
@@ -114,10 +133,15 @@ public final class TXRing: FrameSink {
             drops?.increment(.tooBig)
             return
         }
+        let vnetSize = MemoryLayout<virtio_net_hdr>.size
+        let vnetOffset = dataOffset + offset - vnetSize
+        let vnet = (slot(frameIndex) + vnetOffset).bindMemory(to: virtio_net_hdr.self, capacity: 1)
+        vnet.pointee = virtio_net_hdr()
+        vnet.pointee.hdr_len = UInt16(min(length, Self.linearCopyLimit)).littleEndian
         let header = slot(frameIndex).assumingMemoryBound(to: tpacket2_hdr.self)
-        header.pointee.tp_len = UInt32(length)
-        header.pointee.tp_snaplen = UInt32(length)
-        header.pointee.tp_mac = UInt16(dataOffset + offset)
+        header.pointee.tp_len = UInt32(vnetSize + length)
+        header.pointee.tp_snaplen = UInt32(vnetSize + length)
+        header.pointee.tp_mac = UInt16(vnetOffset)
         header.pointee.tp_net = 0
         tagline_atomic_store_u32(statusPointer(frameIndex), UInt32(TP_STATUS_SEND_REQUEST))
         frameIndex = (frameIndex + 1) % frameCount
