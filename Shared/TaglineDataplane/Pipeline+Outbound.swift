@@ -19,27 +19,31 @@ struct OutboundLayout {
     var ipLength: Int
     var frameLength: Int
 
+    /// Computes the offsets with wrapping arithmetic, because no term exceeds a frame's length
+    /// and each overflow check would cost an instruction per packet.
     @inline(__always)
     init(sa: SAPlan, transform: ESPTransform, payloadLength: Int) {
         outerIPHeaderSize = sa.outerIPHeaderSize
         udpHeaderSize = sa.udpHeaderSize
-        espOffset = Ethernet.headerSize + outerIPHeaderSize + udpHeaderSize
-        payloadOffset = espOffset + ESPLayout.headerSize + transform.ivLength
+        espOffset = Ethernet.headerSize &+ outerIPHeaderSize &+ udpHeaderSize
+        payloadOffset = espOffset &+ ESPLayout.headerSize &+ transform.ivLength
         self.payloadLength = payloadLength
         paddedLength = transform.paddedLength(payloadLength)
-        espLength = transform.fixedOverhead + paddedLength
-        ipLength = outerIPHeaderSize + udpHeaderSize + espLength
-        frameLength = Ethernet.headerSize + ipLength
+        espLength = transform.fixedOverhead &+ paddedLength
+        ipLength = outerIPHeaderSize &+ udpHeaderSize &+ espLength
+        frameLength = Ethernet.headerSize &+ ipLength
     }
 
-    /// Largest payload whose outer IP packet fits `mtu`.
+    /// Returns the largest payload whose outer IP packet fits `mtu`, with wrapping arithmetic
+    /// as in `init`.
     @inline(__always)
     static func maximumPayload(sa: SAPlan, transform: ESPTransform, mtu: Int) -> Int {
-        let room = mtu - sa.outerIPHeaderSize - sa.udpHeaderSize - transform.fixedOverhead
+        let room = mtu &- sa.outerIPHeaderSize &- sa.udpHeaderSize &- transform.fixedOverhead
         // Rounded to the block size towards zero, as a division would, so that a tiny MTU
         // still gives the same negative result.
-        let padded = room >= 0 ? room & ~transform.blockMask : -(-room & ~transform.blockMask)
-        return padded - ESPLayout.trailerSize
+        let padded =
+            room >= 0 ? room & ~transform.blockMask : 0 &- ((0 &- room) & ~transform.blockMask)
+        return padded &- ESPLayout.trailerSize
     }
 }
 
@@ -128,7 +132,7 @@ extension Pipeline {
         let maximumInner =
             OutboundLayout.maximumPayload(
                 sa: state.plan, transform: state.outboundTransforms[worker],
-                mtu: pathMTU) - cmdLength
+                mtu: pathMTU) &- cmdLength
         if offload.isSegmentationOffload {
             return segmentAndEncapsulate(
                 innerPacket, info: info, offload: offload, maximumInner: maximumInner,
@@ -226,7 +230,7 @@ extension Pipeline {
         let cmdLength = sgt == nil ? 0 : CMDHeader.size
         let layout = OutboundLayout(
             sa: sa, transform: transform,
-            payloadLength: cmdLength + innerLength)
+            payloadLength: cmdLength &+ innerLength)
         guard layout.ipLength <= forwarding.outside.mtu else {
             // processInside already resizes TCP segments and rejects other oversized packets,
             // so only a caller that skips those checks reaches this branch.
@@ -394,19 +398,21 @@ enum ESPSeal {
         // Only the low 32 bits travel; with ESN the high 32 bits enter the ICV alone.
         esp.writeUInt32(spi, at: ESPLayout.spiOffset)
         esp.writeUInt32(UInt32(truncatingIfNeeded: sequence), at: ESPLayout.sequenceOffset)
+        // Offsets and lengths within one frame use wrapping arithmetic, as in `OutboundLayout`.
         let ivOffset = ESPLayout.headerSize
-        let bodyOffset = ivOffset + transform.ivLength
+        let bodyOffset = ivOffset &+ transform.ivLength
         let padded = transform.paddedLength(payloadLength)
-        let padLength = padded - payloadLength - ESPLayout.trailerSize
+        let padLength = padded &- payloadLength &- ESPLayout.trailerSize
 
         // Padding 1, 2, 3, ... (RFC 4303 §2.4), Pad Length and Next Header.
+        let paddingOffset = bodyOffset &+ payloadLength
         var index = 0
         while index < padLength {
-            esp[bodyOffset + payloadLength + index] = UInt8(truncatingIfNeeded: index + 1)
-            index += 1
+            esp[paddingOffset &+ index] = UInt8(truncatingIfNeeded: index &+ 1)
+            index &+= 1
         }
-        esp[bodyOffset + padded - 2] = UInt8(padLength)
-        esp[bodyOffset + padded - 1] = nextHeader
+        esp[bodyOffset &+ padded &- 2] = UInt8(padLength)
+        esp[bodyOffset &+ padded &- 1] = nextHeader
 
         // AES-GCM and ChaCha20-Poly1305 straight on their OpenSSL contexts. The sequence number
         // is unique under one key, as RFC 4106 §3.1 and RFC 7634 §2 require of the IV.
