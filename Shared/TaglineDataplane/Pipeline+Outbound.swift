@@ -397,7 +397,9 @@ extension Pipeline {
 /// Builds the ESP header and trailer around a payload already in place, then encrypts.
 enum ESPSeal {
     /// `esp` spans the ESP header to the end of the ICV; the payload sits after the IV.
-    /// Returns false when the cipher or MAC failed.
+    /// Returns false when the cipher or MAC failed. Transparent, so that an AEAD packet is
+    /// sealed without a call of its own. CBC and NULL encryption go out of line.
+    @_transparent
     static func seal(
         _ esp: UnsafeMutableRawBufferPointer, transform: ESPTransform, spi: UInt32,
         sequence: UInt64, payloadLength: Int, nextHeader: UInt8
@@ -431,7 +433,19 @@ enum ESPSeal {
                     data: base + bodyOffset, dataLength: padded, tag: base + bodyOffset + padded)
             }
         }
+        return sealWithoutPacketCipher(
+            esp, transform: transform, sequence: sequence, bodyOffset: bodyOffset,
+            padded: padded)
+    }
 
+    /// Encrypts and authenticates `esp` for a transform without an `AEADPacketCipher` (CBC or
+    /// NULL with HMAC). `padded` is the length of the payload, padding and trailer.
+    @inline(never)
+    private static func sealWithoutPacketCipher(
+        _ esp: UnsafeMutableRawBufferPointer, transform: ESPTransform, sequence: UInt64,
+        bodyOffset: Int, padded: Int
+    ) -> Bool {
+        let ivOffset = ESPLayout.headerSize
         let iv = esp.slice(ivOffset, transform.ivLength)
         let body = esp.slice(bodyOffset, padded)
         let icv = esp.slice(bodyOffset + padded, transform.icvLength)
