@@ -413,12 +413,19 @@ enum ESPSeal {
         let padded = transform.paddedLength(payloadLength)
         let padLength = padded &- payloadLength &- ESPLayout.trailerSize
 
-        // Padding 1, 2, 3, ... (RFC 4303 §2.4), Pad Length and Next Header.
+        // Padding 1, 2, 3, ... (RFC 4303 §2.4), Pad Length and Next Header. Up to 8 padding
+        // bytes take one 8-byte store, whose excess lands on the trailer and ICV written later.
         let paddingOffset = bodyOffset &+ payloadLength
-        var index = 0
-        while index < padLength {
-            esp[paddingOffset &+ index] = UInt8(truncatingIfNeeded: index &+ 1)
-            index &+= 1
+        if padLength <= 8 && paddingOffset &+ 8 <= esp.count {
+            esp.storeBytes(
+                of: UInt64(0x0807_0605_0403_0201).littleEndian, toByteOffset: paddingOffset,
+                as: UInt64.self)
+        } else {
+            var index = 0
+            while index < padLength {
+                esp[paddingOffset &+ index] = UInt8(truncatingIfNeeded: index &+ 1)
+                index &+= 1
+            }
         }
         esp[bodyOffset &+ padded &- 2] = UInt8(padLength)
         esp[bodyOffset &+ padded &- 1] = nextHeader
