@@ -116,10 +116,11 @@ final class ESPTransform {
         }
     }
 
-    /// Payload plus padding plus the 2-byte trailer, rounded up to the block size.
+    /// Payload plus padding plus the 2-byte trailer, rounded up to the block size. The sum
+    /// uses wrapping arithmetic, because a payload of at most a frame cannot overflow it.
     @inline(__always)
     func paddedLength(_ payloadLength: Int) -> Int {
-        (payloadLength + ESPLayout.trailerSize + blockMask) & ~blockMask
+        (payloadLength &+ ESPLayout.trailerSize &+ blockMask) & ~blockMask
     }
 }
 

@@ -81,7 +81,7 @@ public final class LPMSnapshot: @unchecked Sendable {
     }
 
     /// Returns the SGT of the longest IPv4 prefix that contains `address` (host order), or nil.
-    @inlinable
+    @inlinable @inline(__always)
     public func lookupIPv4(_ address: UInt32) -> SGT? {
         SGT(LPMChunk.lookupIPv4(address, chunks: chunks, pages: pages))
     }

@@ -96,9 +96,10 @@ enum IPv4 {
         out[offset + protocolOffset] = ipProtocol
         out.writeAddress(source, at: offset + sourceOffset)
         out.writeAddress(destination, at: offset + destinationOffset)
+        // Each of the five terms is below 2^32, so the sum cannot overflow.
         let sum =
-            fixedSum + UInt64(tos) + UInt64(UInt16(totalLength)) + UInt64(identification)
-            + UInt64(flags)
+            fixedSum &+ UInt64(tos) &+ UInt64(UInt16(totalLength)) &+ UInt64(identification)
+            &+ UInt64(flags)
         out.writeUInt16(InternetChecksum.finish(sum), at: offset + checksumOffset)
     }
 

@@ -140,9 +140,10 @@ enum HopLimit {
         }
         packet[IPv4.ttlOffset] &-= 1
         let checksum = UnsafeRawBufferPointer(packet).readUInt16(at: IPv4.checksumOffset)
-        // HC' = ~(~HC + ~m + m') with m' = m - 0x0100, which reduces to HC + 0x0100.
-        var sum = UInt32(checksum) + 0x0100
-        sum = (sum & 0xFFFF) + (sum >> 16)
-        packet.writeUInt16(UInt16(sum), at: IPv4.checksumOffset)
+        // HC' = ~(~HC + ~m + m') with m' = m - 0x0100, which reduces to HC + 0x0100. One fold
+        // brings the sum back to 16 bits, so the truncation loses nothing.
+        var sum = UInt32(checksum) &+ 0x0100
+        sum = (sum & 0xFFFF) &+ (sum >> 16)
+        packet.writeUInt16(UInt16(truncatingIfNeeded: sum), at: IPv4.checksumOffset)
     }
 }

@@ -19,27 +19,31 @@ struct OutboundLayout {
     var ipLength: Int
     var frameLength: Int
 
+    /// Computes the offsets with wrapping arithmetic, because no term exceeds a frame's length
+    /// and each overflow check would cost an instruction per packet.
     @inline(__always)
     init(sa: SAPlan, transform: ESPTransform, payloadLength: Int) {
         outerIPHeaderSize = sa.outerIPHeaderSize
         udpHeaderSize = sa.udpHeaderSize
-        espOffset = Ethernet.headerSize + outerIPHeaderSize + udpHeaderSize
-        payloadOffset = espOffset + ESPLayout.headerSize + transform.ivLength
+        espOffset = Ethernet.headerSize &+ outerIPHeaderSize &+ udpHeaderSize
+        payloadOffset = espOffset &+ ESPLayout.headerSize &+ transform.ivLength
         self.payloadLength = payloadLength
         paddedLength = transform.paddedLength(payloadLength)
-        espLength = transform.fixedOverhead + paddedLength
-        ipLength = outerIPHeaderSize + udpHeaderSize + espLength
-        frameLength = Ethernet.headerSize + ipLength
+        espLength = transform.fixedOverhead &+ paddedLength
+        ipLength = outerIPHeaderSize &+ udpHeaderSize &+ espLength
+        frameLength = Ethernet.headerSize &+ ipLength
     }
 
-    /// Largest payload whose outer IP packet fits `mtu`.
+    /// Returns the largest payload whose outer IP packet fits `mtu`, with wrapping arithmetic
+    /// as in `init`.
     @inline(__always)
     static func maximumPayload(sa: SAPlan, transform: ESPTransform, mtu: Int) -> Int {
-        let room = mtu - sa.outerIPHeaderSize - sa.udpHeaderSize - transform.fixedOverhead
+        let room = mtu &- sa.outerIPHeaderSize &- sa.udpHeaderSize &- transform.fixedOverhead
         // Rounded to the block size towards zero, as a division would, so that a tiny MTU
         // still gives the same negative result.
-        let padded = room >= 0 ? room & ~transform.blockMask : -(-room & ~transform.blockMask)
-        return padded - ESPLayout.trailerSize
+        let padded =
+            room >= 0 ? room & ~transform.blockMask : 0 &- ((0 &- room) & ~transform.blockMask)
+        return padded &- ESPLayout.trailerSize
     }
 }
 
@@ -83,23 +87,27 @@ extension Pipeline {
         }
 
         // Policy, then the tag: only an SA that negotiated tagging carries one. The SA table
-        // keeps the SA alive for the whole call, so it is borrowed without a retain.
+        // keeps the SA alive for the whole call, and the SA its transforms, so both are
+        // borrowed without a retain, in one closure call instead of two.
         guard let found = unretainedOutboundSA(tables.sa, for: info) else {
             return drop(outboundMissReason(tables.sa, packet: packet))
         }
         return found._withUnsafeGuaranteedRef { state in
-            processInside(
-                frame, packet: packet, info: info, state: state, tables: tables,
-                offload: offload, sink: sink, replySink: replySink)
+            state.unretainedOutboundTransforms[worker]._withUnsafeGuaranteedRef { transform in
+                processInside(
+                    frame, packet: packet, info: info, state: state, transform: transform,
+                    tables: tables, offload: offload, sink: sink, replySink: replySink)
+            }
         }
     }
 
-    /// Processes an inside packet whose outbound SA is known.
+    /// Processes an inside packet whose outbound SA is known. `transform` is the SA's
+    /// outbound transform of this worker.
     @inline(__always)
     private func processInside<Sink: FrameSink, ReplySink: FrameSink>(
         _ frame: UnsafeRawBufferPointer, packet: UnsafeRawBufferPointer, info: IPPacketInfo,
-        state: SAState, tables: PacketTables, offload: OffloadHeader, sink: Sink,
-        replySink: ReplySink?
+        state: SAState, transform: ESPTransform, tables: PacketTables, offload: OffloadHeader,
+        sink: Sink, replySink: ReplySink?
     ) -> PacketVerdict {
         let forwarding = tables.forwarding
         var sgt: SGT?
@@ -126,9 +134,8 @@ extension Pipeline {
         let pathMTU = state.pathMTU.effective(interfaceMTU: forwarding.outside.mtu)
         let cmdLength = sgt == nil ? 0 : CMDHeader.size
         let maximumInner =
-            OutboundLayout.maximumPayload(
-                sa: state.plan, transform: state.outboundTransforms[worker],
-                mtu: pathMTU) - cmdLength
+            OutboundLayout.maximumPayload(sa: state.plan, transform: transform, mtu: pathMTU)
+            &- cmdLength
         if offload.isSegmentationOffload {
             return segmentAndEncapsulate(
                 innerPacket, info: info, offload: offload, maximumInner: maximumInner,
@@ -179,7 +186,8 @@ extension Pipeline {
         let isIPv4 = info.isIPv4
         return encapsulate(
             innerLength: info.length, isIPv4: isIPv4, dontFragment: info.dontFragment,
-            source: info.source, state: state, sgt: sgt, forwarding: forwarding, sink: sink
+            source: info.source, state: state, transform: transform, sgt: sgt,
+            forwarding: forwarding, sink: sink
         ) { out in
             out.copyBytes(from: innerPacket, at: 0)
             HopLimit.decrement(out, isIPv4: isIPv4)
@@ -216,7 +224,9 @@ extension Pipeline {
         }
     }
 
-    @inline(__always)
+    /// Transparent, because the optimizer did not inline it with `@inline(__always)`, and the
+    /// call cost about 27 instructions per packet by callgrind, mostly stacked arguments.
+    @_transparent
     private func encapsulate<Sink: FrameSink>(
         innerLength: Int, isIPv4: Bool, dontFragment: Bool, source: IPAddress, state: SAState,
         transform: ESPTransform, sgt: SGT?, forwarding: ForwardingTable, sink: Sink,
@@ -226,7 +236,7 @@ extension Pipeline {
         let cmdLength = sgt == nil ? 0 : CMDHeader.size
         let layout = OutboundLayout(
             sa: sa, transform: transform,
-            payloadLength: cmdLength + innerLength)
+            payloadLength: cmdLength &+ innerLength)
         guard layout.ipLength <= forwarding.outside.mtu else {
             // processInside already resizes TCP segments and rejects other oversized packets,
             // so only a caller that skips those checks reaches this branch.
@@ -366,6 +376,7 @@ extension Pipeline {
 
     /// Reads the IPv4 TOS or IPv6 Traffic Class byte, which is copied to the outer header
     /// (RFC 4301 §5.1.2).
+    @inline(__always)
     private func readTrafficClass(_ packet: UnsafeRawBufferPointer) -> UInt8 {
         guard packet.count >= 2 else { return 0 }
         if packet[0] >> 4 == 4 { return packet[1] }
@@ -386,7 +397,9 @@ extension Pipeline {
 /// Builds the ESP header and trailer around a payload already in place, then encrypts.
 enum ESPSeal {
     /// `esp` spans the ESP header to the end of the ICV; the payload sits after the IV.
-    /// Returns false when the cipher or MAC failed.
+    /// Returns false when the cipher or MAC failed. Transparent, so that an AEAD packet is
+    /// sealed without a call of its own. CBC and NULL encryption go out of line.
+    @_transparent
     static func seal(
         _ esp: UnsafeMutableRawBufferPointer, transform: ESPTransform, spi: UInt32,
         sequence: UInt64, payloadLength: Int, nextHeader: UInt8
@@ -394,19 +407,28 @@ enum ESPSeal {
         // Only the low 32 bits travel; with ESN the high 32 bits enter the ICV alone.
         esp.writeUInt32(spi, at: ESPLayout.spiOffset)
         esp.writeUInt32(UInt32(truncatingIfNeeded: sequence), at: ESPLayout.sequenceOffset)
+        // Offsets and lengths within one frame use wrapping arithmetic, as in `OutboundLayout`.
         let ivOffset = ESPLayout.headerSize
-        let bodyOffset = ivOffset + transform.ivLength
+        let bodyOffset = ivOffset &+ transform.ivLength
         let padded = transform.paddedLength(payloadLength)
-        let padLength = padded - payloadLength - ESPLayout.trailerSize
+        let padLength = padded &- payloadLength &- ESPLayout.trailerSize
 
-        // Padding 1, 2, 3, ... (RFC 4303 §2.4), Pad Length and Next Header.
-        var index = 0
-        while index < padLength {
-            esp[bodyOffset + payloadLength + index] = UInt8(truncatingIfNeeded: index + 1)
-            index += 1
+        // Padding 1, 2, 3, ... (RFC 4303 §2.4), Pad Length and Next Header. Up to 8 padding
+        // bytes take one 8-byte store, whose excess lands on the trailer and ICV written later.
+        let paddingOffset = bodyOffset &+ payloadLength
+        if padLength <= 8 && paddingOffset &+ 8 <= esp.count {
+            esp.storeBytes(
+                of: UInt64(0x0807_0605_0403_0201).littleEndian, toByteOffset: paddingOffset,
+                as: UInt64.self)
+        } else {
+            var index = 0
+            while index < padLength {
+                esp[paddingOffset &+ index] = UInt8(truncatingIfNeeded: index &+ 1)
+                index &+= 1
+            }
         }
-        esp[bodyOffset + padded - 2] = UInt8(padLength)
-        esp[bodyOffset + padded - 1] = nextHeader
+        esp[bodyOffset &+ padded &- 2] = UInt8(padLength)
+        esp[bodyOffset &+ padded &- 1] = nextHeader
 
         // AES-GCM and ChaCha20-Poly1305 straight on their OpenSSL contexts. The sequence number
         // is unique under one key, as RFC 4106 §3.1 and RFC 7634 §2 require of the IV.
@@ -418,7 +440,19 @@ enum ESPSeal {
                     data: base + bodyOffset, dataLength: padded, tag: base + bodyOffset + padded)
             }
         }
+        return sealWithoutPacketCipher(
+            esp, transform: transform, sequence: sequence, bodyOffset: bodyOffset,
+            padded: padded)
+    }
 
+    /// Encrypts and authenticates `esp` for a transform without an `AEADPacketCipher` (CBC or
+    /// NULL with HMAC). `padded` is the length of the payload, padding and trailer.
+    @inline(never)
+    private static func sealWithoutPacketCipher(
+        _ esp: UnsafeMutableRawBufferPointer, transform: ESPTransform, sequence: UInt64,
+        bodyOffset: Int, padded: Int
+    ) -> Bool {
+        let ivOffset = ESPLayout.headerSize
         let iv = esp.slice(ivOffset, transform.ivLength)
         let body = esp.slice(bodyOffset, padded)
         let icv = esp.slice(bodyOffset + padded, transform.icvLength)

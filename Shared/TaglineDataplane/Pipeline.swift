@@ -202,7 +202,14 @@ public final class Pipeline {
     @inline(__always)
     func reportDebug(_ kind: SGTDebugEvent.Kind, sgt: UInt16, source: IPAddress) {
         guard context.debugEnabled else { return }
-        if !context.debugQueues[worker].push(SGTDebugEvent(kind: kind, sgt: sgt, source: source)) {
+        queueDebugEvent(SGTDebugEvent(kind: kind, sgt: sgt, source: source))
+    }
+
+    /// Queues `event` for the control thread, or counts it lost when the queue is full. Out of
+    /// line, so that a packet pays only for the check of the debug flag while debugging is off.
+    @inline(never)
+    func queueDebugEvent(_ event: SGTDebugEvent) {
+        if !context.debugQueues[worker].push(event) {
             context.noteLostDebugEvent()
         }
     }
