@@ -6,8 +6,8 @@
 // where it lies instead of moving it.
 //
 // Each frame is preceded by a virtio-net header (PACKET_VNET_HDR) whose
-// hdr_len covers the whole frame, so the kernel copies the frame into the
-// linear part of its skb. Without it the kernel attaches the ring pages as
+// hdr_len covers the frame up to `linearCopyLimit` bytes, so the kernel
+// copies the frame into the linear part of its skb. Without it the kernel attaches the ring pages as
 // zero-copy fragments, and a veth peer then copies them into freshly
 // allocated pages (skb_copy_ubufs) before its own stack may see them.
 //

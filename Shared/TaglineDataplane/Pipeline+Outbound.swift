@@ -87,8 +87,8 @@ extension Pipeline {
         }
 
         // Policy, then the tag: only an SA that negotiated tagging carries one. The SA table
-        // keeps the SA alive for the whole call, and the SA its transforms, so both are
-        // borrowed without a retain, in one closure call instead of two.
+        // keeps the SA alive for the whole call, and the SA keeps its transforms alive, so both
+        // are borrowed without a retain.
         guard let found = unretainedOutboundSA(tables.sa, for: info) else {
             return drop(outboundMissReason(tables.sa, packet: packet))
         }

@@ -129,13 +129,8 @@ public final class BindingTable: @unchecked Sendable {
 
     public static let empty = BindingTable(bindings: [])
 
-    /// Returns the SGT bound to `source`, or nil. An IPv4 source, the common case, is looked up
-    /// inline instead of through a call into the snapshot.
     @inline(__always)
-    public func sgt(for source: IPAddress) -> SGT? {
-        if case .v4(let value) = source { return prefixes.lookupIPv4(value) }
-        return prefixes.lookup(source)
-    }
+    public func sgt(for source: IPAddress) -> SGT? { prefixes.lookup(source) }
 
     public var count: Int { prefixes.count }
 }
