@@ -33,11 +33,20 @@ final class DataplaneService {
     /// The one-shot timer that publishes staged binding changes, while one is scheduled.
     private var bindingTimer: Int?
 
-    init(controller: DataplaneController, bus: ServiceBus, loop: EventLoop, logger: Logger) {
+    /// Follows the kernel's local table; nil when it could not be installed.
+    private let transitFilter: TransitDropFilter?
+    /// The last error of `transitFilter.update`, logged once until it changes.
+    private var transitFilterError: String?
+
+    init(
+        controller: DataplaneController, bus: ServiceBus, loop: EventLoop, logger: Logger,
+        transitFilter: TransitDropFilter? = nil
+    ) {
         self.controller = controller
         self.bus = bus
         self.loop = loop
         self.logger = logger
+        self.transitFilter = transitFilter
     }
 
     /// Registers handlers, clone clients and timers.
@@ -95,7 +104,28 @@ final class DataplaneService {
                 }
             } catch {
                 logger.warning("ESP", "reading routes and neighbours failed: \(error)")
+                return
             }
+            updateTransitFilter()
+        }
+    }
+
+    /// Gives the transit filter the local destinations of the last kernel read.
+    private func updateTransitFilter() {
+        guard let transitFilter else { return }
+        do {
+            for line in try transitFilter.update(localPrefixes: controller.localPrefixes) {
+                logger.info("ESP", "local addresses changed, ran: \(line)")
+            }
+            transitFilterError = nil
+        } catch {
+            let text = "\(error)"
+            guard text != transitFilterError else { return }
+            transitFilterError = text
+            logger.warning(
+                "ESP",
+                "updating the transit filter on \(transitFilter.interface) failed, "
+                    + "tried again each second: \(text)")
         }
     }
 

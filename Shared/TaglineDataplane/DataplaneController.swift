@@ -146,6 +146,9 @@ public final class DataplaneController {
         return [insideUpdate.1, outsideUpdate.1].compactMap { $0 }
     }
 
+    /// The destinations of the kernel's local table at the last read.
+    public var localPrefixes: Set<IPPrefix> { kernel.localPrefixes }
+
     /// Moves neighbours the workers learned into the table; returns how many were new.
     @discardableResult
     public func drainLearnedNeighbours() -> Int {

@@ -74,9 +74,9 @@ public enum KernelPacketGuard {
         try run("ip", ["-6", "route", "replace", "blackhole", "default", "metric", "4294967295"])
     }
 
-    /// Removes the clsact qdisc, and with it the filters, from `interface`.
+    /// Removes the clsact qdisc, and with it every filter (ESP or transit), from `interface`.
     @discardableResult
-    public static func removeESPDropFilter(interface: String) throws -> String {
+    public static func removeFilters(interface: String) throws -> String {
         try runTC(["qdisc", "del", "dev", interface, "clsact"])
     }
 
@@ -89,7 +89,7 @@ public enum KernelPacketGuard {
     }
 
     /// Runs `tc` with `arguments` and waits; throws unless it exits with 0.
-    private static func runTC(_ arguments: [String]) throws -> String {
+    static func runTC(_ arguments: [String]) throws -> String {
         try run("tc", arguments)
     }
 

@@ -18,6 +18,9 @@ public struct KernelSnapshot: Sendable {
     public var addresses: [Int32: [IPAddress]] = [:]
     /// MTU per interface index (IFLA_MTU).
     public var linkMTUs: [Int32: Int] = [:]
+    /// Destinations the kernel takes for this host: the local, broadcast and anycast routes
+    /// of the local table (255), one per address plus prefixes such as 127.0.0.0/8.
+    public var localPrefixes: Set<IPPrefix> = []
 
     public init() {}
 
@@ -61,8 +64,8 @@ public final class RouteNetlink {
 
     deinit { close(fd) }
 
-    /// Dumps IPv4 and IPv6 main-table unicast routes, reachable neighbours, addresses and
-    /// the MTU of every interface.
+    /// Dumps IPv4 and IPv6 main-table unicast routes, local-table destinations, reachable
+    /// neighbours, addresses and the MTU of every interface.
     public func snapshot() throws -> KernelSnapshot {
         var result = KernelSnapshot()
         try dump(type: UInt16(RTM_GETLINK), family: UInt8(AF_UNSPEC)) { type, body in
@@ -72,8 +75,11 @@ public final class RouteNetlink {
         }
         for family in [UInt8(AF_INET), UInt8(AF_INET6)] {
             try dump(type: UInt16(RTM_GETROUTE), family: family) { type, body in
-                if type == UInt16(RTM_NEWROUTE), let entry = RouteNetlink.parseRoute(body) {
+                guard type == UInt16(RTM_NEWROUTE) else { return }
+                if let entry = RouteNetlink.parseRoute(body) {
                     result.routes.append(entry)
+                } else if let prefix = RouteNetlink.parseLocalRoute(body) {
+                    result.localPrefixes.insert(prefix)
                 }
             }
             try dump(type: UInt16(RTM_GETNEIGH), family: family) { type, body in
@@ -215,6 +221,27 @@ public final class RouteNetlink {
         guard let prefix = IPPrefix(address: destination ?? zero, length: Int(message.rtm_dst_len))
         else { return nil }
         return (prefix, Route(interfaceIndex: interfaceIndex, gateway: gateway))
+    }
+
+    /// Returns the destination of a local, broadcast or anycast route of the local table,
+    /// which the kernel's input routing delivers to this host. Nil for any other route.
+    static func parseLocalRoute(_ body: UnsafeRawBufferPointer) -> IPPrefix? {
+        guard body.count >= MemoryLayout<rtmsg>.size else { return nil }
+        let message = body.loadUnaligned(as: rtmsg.self)
+        let types = [RTN_LOCAL, RTN_BROADCAST, RTN_ANYCAST].map { UInt8($0) }
+        guard types.contains(message.rtm_type) else { return nil }
+        var table = UInt32(message.rtm_table)
+        var destination: IPAddress?
+        forEachAttribute(body, after: MemoryLayout<rtmsg>.size) { type, payload in
+            switch Int32(type) {
+            case Int32(RTA_DST.rawValue): destination = address(payload, family: message.rtm_family)
+            case Int32(RTA_TABLE.rawValue) where payload.count == 4:
+                table = payload.loadUnaligned(as: UInt32.self)
+            default: break
+            }
+        }
+        guard table == UInt32(RT_TABLE_LOCAL.rawValue), let destination else { return nil }
+        return IPPrefix(covering: destination, length: Int(message.rtm_dst_len))
     }
 
     static func parseNeighbour(_ body: UnsafeRawBufferPointer) -> (NeighbourKey, MACAddress)? {

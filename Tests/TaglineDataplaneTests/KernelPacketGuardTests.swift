@@ -100,7 +100,7 @@ final class KernelPacketGuardTests: XCTestCase {
 
         // Without the filter the same packets make the kernel send errors.
         _ = try lab.inNamespace(lab.gateway1) {
-            try KernelPacketGuard.removeESPDropFilter(interface: "g1o")
+            try KernelPacketGuard.removeFilters(interface: "g1o")
         }
         try send()
         XCTAssertGreaterThan(try icmpErrorsSent(), afterIKE, "no ICMP error without the filter")
