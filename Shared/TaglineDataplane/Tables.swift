@@ -96,6 +96,28 @@ public final class SATable: @unchecked Sendable {
             return opaquePortsSelectorsMatch(
                 state, source: source, destination: destination, ipProtocol: ipProtocol)
         }
+        guard case .v4(let sourceIPv4) = source, case .v4(let destinationIPv4) = destination
+        else {
+            return addressSelectorsMatch(
+                state, source: source, destination: destination, ipProtocol: ipProtocol,
+                ports: ports)
+        }
+        let remoteMatch = state.remoteSelectors.contains {
+            $0.matches(ipv4: sourceIPv4, ipProtocol: ipProtocol, port: ports?.source)
+        }
+        guard remoteMatch else { return false }
+        return state.localSelectors.contains {
+            $0.matches(ipv4: destinationIPv4, ipProtocol: ipProtocol, port: ports?.destination)
+        }
+    }
+
+    /// Checks a packet that is not IPv4 against the SA's selectors, as `inboundSelectorsMatch`
+    /// does. It is out of line, so the IPv4 check stays small enough to inline.
+    @inline(never)
+    func addressSelectorsMatch(
+        _ state: SAState, source: IPAddress, destination: IPAddress,
+        ipProtocol: UInt8, ports: (source: UInt16, destination: UInt16)?
+    ) -> Bool {
         let remoteMatch = state.remoteSelectors.contains {
             $0.matches(address: source, ipProtocol: ipProtocol, port: ports?.source)
         }
