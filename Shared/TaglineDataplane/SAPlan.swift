@@ -143,9 +143,14 @@ extension Pipeline {
 
     /// Tells whether `address` is one of the gateway's own, scanning the few interface
     /// addresses instead of hashing into `ForwardingTable.localAddresses`. The scan reads
-    /// integer keys, so it neither copies the interfaces nor calls into TaglineCore.
+    /// integer keys, so it neither copies the interfaces nor calls into TaglineCore. An IPv4
+    /// address scans only the IPv4 addresses, one integer each.
     @inline(__always)
     func isLocalAddress(_ address: IPAddress, forwarding: ForwardingTable) -> Bool {
+        if case .v4(let value) = address {
+            for local in forwarding.localIPv4Addresses where local == value { return true }
+            return false
+        }
         let key = address.orderedKey
         for local in forwarding.localAddressKeys where local == key { return true }
         return false

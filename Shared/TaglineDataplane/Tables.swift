@@ -232,6 +232,8 @@ public final class ForwardingTable: @unchecked Sendable {
     public let localAddresses: Set<IPAddress>
     /// The interface addresses in `IPAddress.orderedKey` form, which the packet path scans.
     let localAddressKeys: [IPAddress.OrderedKey]
+    /// The IPv4 interface addresses as integers, which the packet path compares for IPv4.
+    let localIPv4Addresses: [UInt32]
 
     public init(
         inside: DataplaneInterface, outside: DataplaneInterface, routes: PrefixTable<Route>,
@@ -243,6 +245,10 @@ public final class ForwardingTable: @unchecked Sendable {
         self.neighbours = neighbours
         self.localAddresses = Set(inside.addresses + outside.addresses)
         localAddressKeys = (inside.addresses + outside.addresses).map(\.orderedKey)
+        localIPv4Addresses = (inside.addresses + outside.addresses).compactMap {
+            if case .v4(let value) = $0 { return value }
+            return nil
+        }
     }
 
     /// Returns the next hop for `destination` through `interface`, or nil when the route
