@@ -13,19 +13,21 @@ enum Ethernet {
     static let typeIPv6: UInt16 = 0x86DD
     static let typeARP: UInt16 = 0x0806
 
+    /// Writes the header at `offset` in `out`. Offsets within a frame cannot overflow, so the
+    /// field offsets use wrapping arithmetic, which spares the packet path the overflow checks.
     static func writeHeader(
         _ out: UnsafeMutableRawBufferPointer, at offset: Int,
         destination: MACAddress, source: MACAddress, type: UInt16
     ) {
-        writeMAC(out, destination, at: offset + destinationOffset)
-        writeMAC(out, source, at: offset + sourceOffset)
-        out.writeUInt16(type, at: offset + typeOffset)
+        writeMAC(out, destination, at: offset &+ destinationOffset)
+        writeMAC(out, source, at: offset &+ sourceOffset)
+        out.writeUInt16(type, at: offset &+ typeOffset)
     }
 
     @inline(__always)
     static func writeMAC(_ out: UnsafeMutableRawBufferPointer, _ mac: MACAddress, at offset: Int) {
         out.writeUInt16(UInt16(truncatingIfNeeded: mac.value >> 32), at: offset)
-        out.writeUInt32(UInt32(truncatingIfNeeded: mac.value), at: offset + 2)
+        out.writeUInt32(UInt32(truncatingIfNeeded: mac.value), at: offset &+ 2)
     }
 
     @inline(__always)

@@ -273,9 +273,11 @@ extension Pipeline {
         let forwarding = tables.forwarding
         let saTable = tables.sa
         let row = state.counters.row(worker: worker)
+        // The lengths are at most a frame's, so wrapping arithmetic cannot overflow. A negative
+        // body length fails the guard below.
         let ivOffset = ESPLayout.headerSize
-        let bodyOffset = ivOffset + transform.ivLength
-        let bodyLength = esp.count - bodyOffset - transform.icvLength
+        let bodyOffset = ivOffset &+ transform.ivLength
+        let bodyLength = esp.count &- bodyOffset &- transform.icvLength
         guard bodyLength >= ESPLayout.trailerSize, bodyLength & transform.blockMask == 0 else {
             state.counters.add(.invalidLength)
             return drop(.invalidCiphertextLength)
@@ -475,7 +477,8 @@ extension Pipeline {
 
         // Forwarding out of the tunnel costs one TTL. The expired packet's source is across
         // the tunnel, so no Time Exceeded goes back.
-        let innerOut = out.slice(payloadOffset + innerStart, info.length)
+        // Offsets within the reserved frame cannot overflow, so they use wrapping arithmetic.
+        let innerOut = out.slice(payloadOffset &+ innerStart, info.length)
         guard HopLimit.read(UnsafeRawBufferPointer(innerOut), isIPv4: info.isIPv4) > 1 else {
             return drop(.ttlExpired)
         }
@@ -491,8 +494,8 @@ extension Pipeline {
 
         // The Ethernet header goes right before the packet. Without the next hop's address the
         // frame is held, and the solicitation reuses the reserved frame once it is copied.
-        let frameOffset = payloadOffset + innerStart - Ethernet.headerSize
-        let frameLength = Ethernet.headerSize + info.length
+        let frameOffset = payloadOffset &+ innerStart &- Ethernet.headerSize
+        let frameLength = Ethernet.headerSize &+ info.length
         Ethernet.writeHeader(
             out, at: frameOffset, destination: mac ?? MACAddress(0), source: forwarding.inside.mac,
             type: info.isIPv4 ? Ethernet.typeIPv4 : Ethernet.typeIPv6)

@@ -48,6 +48,15 @@ final class RouteCache {
         nextHop: IPAddress, mac: MACAddress
     )? {
         if table !== forwarding { reset(for: forwarding) }
+        if case .v4(let value) = destination {
+            // The key of an IPv4 address is (0, 0, value), so only `value` needs comparing.
+            let low = UInt64(value)
+            let entry = entries[RouteCache.index(of: (0, 0, low))]
+            guard entry.valid, entry.destination.family == 0, entry.destination.high == 0,
+                entry.destination.low == low
+            else { return nil }
+            return (entry.nextHop, entry.mac)
+        }
         let key = destination.orderedKey
         let entry = entries[RouteCache.index(of: key)]
         guard entry.valid, entry.destination == key else { return nil }

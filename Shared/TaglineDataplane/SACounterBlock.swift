@@ -50,8 +50,10 @@ public final class SACounterBlock: @unchecked Sendable {
     /// Returns `worker`'s row for the packet path, valid while this block lives.
     @inline(__always)
     func row(worker: Int) -> SACounterRow {
-        precondition(worker >= 0 && worker < rows - 1, "worker \(worker) out of range")
-        return SACounterRow(slots: slots + worker * SACounterBlock.rowStride)
+        // Wrapping arithmetic is exact here: rows is at least 2, and the precondition bounds
+        // the product.
+        precondition(worker >= 0 && worker < rows &- 1, "worker \(worker) out of range")
+        return SACounterRow(slots: slots + worker &* SACounterBlock.rowStride)
     }
 
     public func value(_ field: SACounterField) -> UInt64 {

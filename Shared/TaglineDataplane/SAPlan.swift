@@ -54,6 +54,11 @@ struct PlanSelector {
     let ipProtocol: UInt8
     let startPort: UInt16
     let endPort: UInt16
+    /// First and last IPv4 address in the range, as `start` and `end` order them: up to the
+    /// IPv4 end, or up to 255.255.255.255 when the end is IPv6. A range with an IPv6 start
+    /// contains no IPv4 address, so it gets the empty range 1...0.
+    let ipv4Start: UInt32
+    let ipv4End: UInt32
 
     init(_ selector: TrafficSelector) {
         start = selector.startAddress.orderedKey
@@ -61,6 +66,11 @@ struct PlanSelector {
         ipProtocol = selector.ipProtocol
         startPort = selector.startPort
         endPort = selector.endPort
+        switch (selector.startAddress, selector.endAddress) {
+        case (.v4(let first), .v4(let last)): (ipv4Start, ipv4End) = (first, last)
+        case (.v4(let first), .v6): (ipv4Start, ipv4End) = (first, .max)
+        case (.v6, _): (ipv4Start, ipv4End) = (1, 0)
+        }
     }
 
     /// Matches a packet's address, protocol and port as `TrafficSelector.matches` does:
@@ -70,6 +80,16 @@ struct PlanSelector {
     func matches(address: IPAddress, ipProtocol proto: UInt8, port: UInt16?) -> Bool {
         let key = address.orderedKey
         guard key.family == start.family, start <= key, key <= end else { return false }
+        if ipProtocol != 0 && ipProtocol != proto { return false }
+        if let port, port < startPort || port > endPort { return false }
+        return true
+    }
+
+    /// Matches an IPv4 address, protocol and port as `matches(address:ipProtocol:port:)` does,
+    /// with two integer compares in place of the three-field keys.
+    @inline(__always)
+    func matches(ipv4 address: UInt32, ipProtocol proto: UInt8, port: UInt16?) -> Bool {
+        guard ipv4Start <= address, address <= ipv4End else { return false }
         if ipProtocol != 0 && ipProtocol != proto { return false }
         if let port, port < startPort || port > endPort { return false }
         return true
@@ -123,9 +143,14 @@ extension Pipeline {
 
     /// Tells whether `address` is one of the gateway's own, scanning the few interface
     /// addresses instead of hashing into `ForwardingTable.localAddresses`. The scan reads
-    /// integer keys, so it neither copies the interfaces nor calls into TaglineCore.
+    /// integer keys, so it neither copies the interfaces nor calls into TaglineCore. An IPv4
+    /// address scans only the IPv4 addresses, one integer each.
     @inline(__always)
     func isLocalAddress(_ address: IPAddress, forwarding: ForwardingTable) -> Bool {
+        if case .v4(let value) = address {
+            for local in forwarding.localIPv4Addresses where local == value { return true }
+            return false
+        }
         let key = address.orderedKey
         for local in forwarding.localAddressKeys where local == key { return true }
         return false

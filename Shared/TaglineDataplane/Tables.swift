@@ -96,6 +96,28 @@ public final class SATable: @unchecked Sendable {
             return opaquePortsSelectorsMatch(
                 state, source: source, destination: destination, ipProtocol: ipProtocol)
         }
+        guard case .v4(let sourceIPv4) = source, case .v4(let destinationIPv4) = destination
+        else {
+            return addressSelectorsMatch(
+                state, source: source, destination: destination, ipProtocol: ipProtocol,
+                ports: ports)
+        }
+        let remoteMatch = state.remoteSelectors.contains {
+            $0.matches(ipv4: sourceIPv4, ipProtocol: ipProtocol, port: ports?.source)
+        }
+        guard remoteMatch else { return false }
+        return state.localSelectors.contains {
+            $0.matches(ipv4: destinationIPv4, ipProtocol: ipProtocol, port: ports?.destination)
+        }
+    }
+
+    /// Checks a packet that is not IPv4 against the SA's selectors, as `inboundSelectorsMatch`
+    /// does. It is out of line, so the IPv4 check stays small enough to inline.
+    @inline(never)
+    func addressSelectorsMatch(
+        _ state: SAState, source: IPAddress, destination: IPAddress,
+        ipProtocol: UInt8, ports: (source: UInt16, destination: UInt16)?
+    ) -> Bool {
         let remoteMatch = state.remoteSelectors.contains {
             $0.matches(address: source, ipProtocol: ipProtocol, port: ports?.source)
         }
@@ -210,6 +232,8 @@ public final class ForwardingTable: @unchecked Sendable {
     public let localAddresses: Set<IPAddress>
     /// The interface addresses in `IPAddress.orderedKey` form, which the packet path scans.
     let localAddressKeys: [IPAddress.OrderedKey]
+    /// The IPv4 interface addresses as integers, which the packet path compares for IPv4.
+    let localIPv4Addresses: [UInt32]
 
     public init(
         inside: DataplaneInterface, outside: DataplaneInterface, routes: PrefixTable<Route>,
@@ -221,6 +245,10 @@ public final class ForwardingTable: @unchecked Sendable {
         self.neighbours = neighbours
         self.localAddresses = Set(inside.addresses + outside.addresses)
         localAddressKeys = (inside.addresses + outside.addresses).map(\.orderedKey)
+        localIPv4Addresses = (inside.addresses + outside.addresses).compactMap {
+            if case .v4(let value) = $0 { return value }
+            return nil
+        }
     }
 
     /// Returns the next hop for `destination` through `interface`, or nil when the route

@@ -4,8 +4,9 @@ import XCTest
 @testable import TaglineDataplane
 
 final class PlanSelectorTests: XCTestCase {
-    /// The packet path's copy of a selector must agree with `TrafficSelector.matches` on
-    /// every address, protocol and port, including the edges of each range.
+    /// The packet path's copy of a selector, in its general and its IPv4 form, must agree with
+    /// `TrafficSelector.matches` on every address, protocol and port, including the edges of
+    /// each range.
     func testMatchesLikeTrafficSelector() {
         let selectors = [
             TrafficSelector(prefix: IPPrefix("192.0.2.0/24")!),
@@ -22,6 +23,12 @@ final class PlanSelectorTests: XCTestCase {
             // Mixed families: IPv4 orders before IPv6, so this covers IPv4 from .5 upwards.
             TrafficSelector(
                 startAddress: IPAddress("198.51.100.5")!, endAddress: IPAddress("2001:db8::")!),
+            // Ranges that contain no address: an IPv6 start before an IPv4 end, and an IPv4
+            // start after its end.
+            TrafficSelector(
+                startAddress: IPAddress("2001:db8::")!, endAddress: IPAddress("192.0.2.20")!),
+            TrafficSelector(
+                startAddress: IPAddress("192.0.2.20")!, endAddress: IPAddress("192.0.2.10")!),
         ]
         let addresses = [
             "0.0.0.0", "192.0.1.255", "192.0.2.0", "192.0.2.9", "192.0.2.10", "192.0.2.20",
@@ -42,10 +49,15 @@ final class PlanSelectorTests: XCTestCase {
                             address: address, ipProtocol: ipProtocol, port: port)
                         let actual = plan.matches(
                             address: address, ipProtocol: ipProtocol, port: port)
-                        XCTAssertEqual(
-                            actual, expected,
+                        let note =
                             "\(selector) against \(address) protocol \(ipProtocol) port "
-                                + "\(port.map(String.init) ?? "none")")
+                            + "\(port.map(String.init) ?? "none")"
+                        XCTAssertEqual(actual, expected, note)
+                        if case .v4(let value) = address {
+                            let actualIPv4 = plan.matches(
+                                ipv4: value, ipProtocol: ipProtocol, port: port)
+                            XCTAssertEqual(actualIPv4, expected, "IPv4 form: " + note)
+                        }
                         matchCount += expected ? 1 : 0
                     }
                 }
