@@ -27,8 +27,12 @@ import TaglineCore
 /// The transit drop filter of one interface, kept in step with the local table.
 public final class TransitDropFilter {
     public let interface: String
-    /// The local destinations the installed programs pass; nil until `install` succeeds.
+    /// The local destinations the installed programs pass; nil until `install` succeeds and
+    /// after an update fails.
     public private(set) var installedPrefixes: Set<IPPrefix>?
+    /// False after a failed update: the interface may have been removed and created again
+    /// without the clsact qdisc, so the next update adds it first.
+    private var qdiscPresent = false
 
     public init(interface: String) {
         self.interface = interface
@@ -42,19 +46,27 @@ public final class TransitDropFilter {
         _ = try? KernelPacketGuard.removeFilters(interface: interface)
         installedPrefixes = nil
         var commands = [try KernelPacketGuard.runTC(["qdisc", "add", "dev", interface, "clsact"])]
+        qdiscPresent = true
         commands += try update(localPrefixes: localPrefixes)
         return commands
     }
 
     /// Replaces both programs when `localPrefixes` differ from those installed. Each
     /// replacement is one step, so no packet meets a half-built filter. Returns the commands
-    /// run and a line for each family left without a filter, or nothing when nothing
-    /// changed. A failed update is tried again by the next call.
+    /// run (with each program given by its length) and a line for each family left without
+    /// a filter, or nothing when nothing changed. A failed update is tried again by the
+    /// next call, even for the same prefixes.
     @discardableResult
     public func update(localPrefixes: Set<IPPrefix>) throws -> [String] {
         guard localPrefixes != installedPrefixes else { return [] }
-        let sorted = localPrefixes.sorted()
+        installedPrefixes = nil
         var lines: [String] = []
+        if !qdiscPresent {
+            // Fails when the qdisc is still there, which is fine.
+            let add = ["qdisc", "add", "dev", interface, "clsact"]
+            if let command = try? KernelPacketGuard.runTC(add) { lines.append(command) }
+        }
+        let sorted = localPrefixes.sorted()
         for family in [Family.ipv4, .ipv6] {
             let prefixes = sorted.filter { $0.address.isIPv4 == (family == .ipv4) }
             let selector = [
@@ -67,13 +79,22 @@ public final class TransitDropFilter {
                 "prio", family.priority,
             ]
             if let program = TransitDropFilter.program(family, localPrefixes: prefixes) {
+                // The log shows the program's length, not its text of up to about 36 KB.
+                let count = program.prefix { $0 != "," }
+                let summary = (["tc"] + selector + ["bytecode", "(\(count) instructions)", "da"])
+                    .joined(separator: " ")
                 do {
-                    lines.append(
-                        try KernelPacketGuard.runTC(selector + ["bytecode", program, "da"]))
-                } catch {
+                    _ = try KernelPacketGuard.runTC(selector + ["bytecode", program, "da"])
+                    lines.append(summary)
+                } catch KernelPacketGuard.GuardError.commandFailed(_, let status) {
                     // The old program would drop packets to the new local destinations, so
                     // it goes until a later call installs the new one.
                     _ = try? KernelPacketGuard.runTC(delete)
+                    qdiscPresent = false
+                    throw KernelPacketGuard.GuardError.commandFailed(summary, status: status)
+                } catch {
+                    _ = try? KernelPacketGuard.runTC(delete)
+                    qdiscPresent = false
                     throw error
                 }
             } else {
@@ -83,6 +104,7 @@ public final class TransitDropFilter {
                         + "local destinations exceed one program")
             }
         }
+        qdiscPresent = true
         installedPrefixes = localPrefixes
         return lines
     }

@@ -369,9 +369,9 @@ final class TransitDropFilterTests: XCTestCase {
             let lines = try lab.inNamespace(lab.gateway1) { try filter.update(localPrefixes: many) }
             XCTAssertTrue(
                 lines.contains { $0.hasPrefix("no ip transit filter on g1i") }, "\(lines)")
-            let shown = try ingressFilters(lab.gateway1, link: "g1i")
-            XCTAssertFalse(shown.contains("protocol ip "), shown)
-            XCTAssertTrue(shown.contains("protocol ipv6"), shown)
+            let filters = try ingressFilters(lab.gateway1, link: "g1i")
+            XCTAssertFalse(filters.contains("protocol ip "), filters)
+            XCTAssertTrue(filters.contains("protocol ipv6"), filters)
             XCTAssertTrue(
                 try ping(lab, "192.0.2.\(count % 200 + 20)"), "the added address with \(count)")
         }
@@ -407,5 +407,53 @@ final class TransitDropFilterTests: XCTestCase {
         XCTAssertEqual(try counters(lab.gateway1, link: "g1i").drops, 0, "a local destination")
         try sendFromHostA(lab, to: ["203.0.113.2"])
         XCTAssertEqual(try counters(lab.gateway1, link: "g1i").drops, 5, "a transit destination")
+    }
+
+    /// The inside interface removed and created again: the update fails while it is gone,
+    /// then adds the clsact qdisc and the programs to the new interface, even when the local
+    /// table ends up as it was.
+    func testInterfaceRecreatedGetsFilter() throws {
+        guard getuid() == 0 else {
+            throw XCTSkip("creating network namespaces needs root; run the tests as root")
+        }
+        let lab = NamespaceLab()
+        self.lab = lab
+        try lab.create()
+        try lab.inNamespace(lab.gateway1) { try KernelPacketGuard.disableForwarding() }
+        let read = { try lab.inNamespace(lab.gateway1) { try RouteNetlink().snapshot() } }
+        let local = try read().localPrefixes
+        let filter = TransitDropFilter(interface: "g1i")
+        try lab.inNamespace(lab.gateway1) { _ = try filter.install(localPrefixes: local) }
+
+        try lab.must(["ip", "-n", lab.gateway1, "link", "delete", "g1i"])
+        let without = try read().localPrefixes
+        XCTAssertThrowsError(
+            try lab.inNamespace(lab.gateway1) { try filter.update(localPrefixes: without) })
+        XCTAssertNil(filter.installedPrefixes)
+
+        try lab.must([
+            "ip", "-n", lab.hostA, "link", "add", "a0", "type", "veth", "peer", "name", "g1i",
+            "netns", lab.gateway1,
+        ])
+        for (namespace, link, address) in [
+            (lab.hostA, "a0", "192.0.2.2/24"), (lab.gateway1, "g1i", "192.0.2.1/24"),
+        ] {
+            try lab.must(["ip", "-n", namespace, "address", "add", address, "dev", link])
+            try lab.must(["ip", "-n", namespace, "link", "set", link, "up"])
+        }
+        try lab.must(["ip", "-n", lab.hostA, "route", "add", "default", "via", "192.0.2.1"])
+        let again = try read().localPrefixes.filter { $0.address.isIPv4 }
+        XCTAssertEqual(again, local.filter { $0.address.isIPv4 })
+        let lines = try lab.inNamespace(lab.gateway1) {
+            try filter.update(localPrefixes: again)
+        }
+        XCTAssertEqual(lines.first, "tc qdisc add dev g1i clsact")
+        XCTAssertEqual(filter.installedPrefixes, again)
+        let filters = try ingressFilters(lab.gateway1, link: "g1i")
+        XCTAssertTrue(filters.contains("protocol ip "), filters)
+        XCTAssertTrue(filters.contains("direct-action"), filters)
+        XCTAssertTrue(try ping(lab, "192.0.2.1"))
+        try sendFromHostA(lab, to: ["203.0.113.2"])
+        XCTAssertEqual(try counters(lab.gateway1, link: "g1i").drops, 5)
     }
 }
