@@ -115,7 +115,8 @@ final class DataplaneService {
         guard let transitFilter else { return }
         do {
             for line in try transitFilter.update(localPrefixes: controller.localPrefixes) {
-                logger.info("ESP", "local addresses changed, ran: \(line)")
+                let ran = line.hasPrefix("tc ") ? "ran: " : ""
+                logger.info("ESP", "local addresses changed, \(ran)\(line)")
             }
             transitFilterError = nil
         } catch {

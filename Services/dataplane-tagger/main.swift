@@ -137,7 +137,7 @@ do {
 } catch {
     fail("cannot keep the kernel from handling ESP on \(outsideName): \(error)")
 }
-/// The transit drop filter on the inside interface, once installed.
+/// The transit drop filter on the inside interface, installed or tried again each second.
 var transitFilter: TransitDropFilter?
 func removeFilter() {
     do {
@@ -170,17 +170,19 @@ do {
 }
 // The kernel's copy of each transit packet on the inside: dropped at tc ingress rather
 // than routed and dropped. Without the filter the gateway works the same, a little slower.
+// A failed install is tried again with each kernel read: a program it left behind would
+// otherwise stay, dropping packets to the local addresses added later.
+let insideFilter = TransitDropFilter(interface: insideName)
+transitFilter = insideFilter
 do {
-    let filter = TransitDropFilter(interface: insideName)
-    for command in try filter.install(localPrefixes: controller.localPrefixes) {
+    for command in try insideFilter.install(localPrefixes: controller.localPrefixes) {
         logger.info("ESP", "ran: \(command)")
     }
-    transitFilter = filter
 } catch {
     logger.warning(
         "ESP",
-        "no transit filter on \(insideName), so the kernel routes and drops each transit "
-            + "packet itself: \(error)")
+        "installing the transit filter on \(insideName) failed and is tried again each second. "
+            + "Until then the kernel routes and drops each transit packet itself: \(error)")
 }
 let fragmentation = config.ipsecFragmentation(onInterface: outsideName)
 controller.context.fragmentation.afterEncryption = fragmentation == .afterEncryption

@@ -19,7 +19,7 @@ public struct KernelSnapshot: Sendable {
     /// MTU per interface index (IFLA_MTU).
     public var linkMTUs: [Int32: Int] = [:]
     /// Destinations the kernel takes for this host: the local, broadcast and anycast routes
-    /// of the local table (255), one per address plus prefixes such as 127.0.0.0/8.
+    /// of every table, one per address plus prefixes such as 127.0.0.0/8.
     public var localPrefixes: Set<IPPrefix> = []
 
     public init() {}
@@ -64,7 +64,7 @@ public final class RouteNetlink {
 
     deinit { close(fd) }
 
-    /// Dumps IPv4 and IPv6 main-table unicast routes, local-table destinations, reachable
+    /// Dumps IPv4 and IPv6 main-table unicast routes, the local destinations of every table, reachable
     /// neighbours, addresses and the MTU of every interface.
     public func snapshot() throws -> KernelSnapshot {
         var result = KernelSnapshot()
@@ -223,24 +223,22 @@ public final class RouteNetlink {
         return (prefix, Route(interfaceIndex: interfaceIndex, gateway: gateway))
     }
 
-    /// Returns the destination of a local, broadcast or anycast route of the local table,
-    /// which the kernel's input routing delivers to this host. Nil for any other route.
+    /// Returns the destination of a local, broadcast or anycast route, which the kernel's
+    /// input routing delivers to this host. Nil for any other route. Such routes count in
+    /// every table, not only the local table (255): a VRF keeps the local routes of its
+    /// addresses in its own table, and a policy rule can lead to a table with `local` routes.
     static func parseLocalRoute(_ body: UnsafeRawBufferPointer) -> IPPrefix? {
         guard body.count >= MemoryLayout<rtmsg>.size else { return nil }
         let message = body.loadUnaligned(as: rtmsg.self)
         let types = [RTN_LOCAL, RTN_BROADCAST, RTN_ANYCAST].map { UInt8($0) }
         guard types.contains(message.rtm_type) else { return nil }
-        var table = UInt32(message.rtm_table)
         var destination: IPAddress?
         forEachAttribute(body, after: MemoryLayout<rtmsg>.size) { type, payload in
-            switch Int32(type) {
-            case Int32(RTA_DST.rawValue): destination = address(payload, family: message.rtm_family)
-            case Int32(RTA_TABLE.rawValue) where payload.count == 4:
-                table = payload.loadUnaligned(as: UInt32.self)
-            default: break
+            if Int32(type) == Int32(RTA_DST.rawValue) {
+                destination = address(payload, family: message.rtm_family)
             }
         }
-        guard table == UInt32(RT_TABLE_LOCAL.rawValue), let destination else { return nil }
+        guard let destination else { return nil }
         return IPPrefix(covering: destination, length: Int(message.rtm_dst_len))
     }
 

@@ -563,5 +563,7 @@ lab_clear_child_sas() {
 . "$here/sxp.sh"
 # shellcheck source=bindings-scale.sh
 . "$here/bindings-scale.sh"
+# shellcheck source=transit.sh
+. "$here/transit.sh"
 
 "$1"
