@@ -116,7 +116,8 @@ final class DataplaneService {
         do {
             for line in try transitFilter.update(localPrefixes: controller.localPrefixes) {
                 let ran = line.hasPrefix("tc ") ? "ran: " : ""
-                logger.info("ESP", "local addresses changed, \(ran)\(line)")
+                logger.info(
+                    "ESP", "transit filter on \(transitFilter.interface) updated, \(ran)\(line)")
             }
             transitFilterError = nil
         } catch {

@@ -64,8 +64,8 @@ public final class RouteNetlink {
 
     deinit { close(fd) }
 
-    /// Dumps IPv4 and IPv6 main-table unicast routes, the local destinations of every table, reachable
-    /// neighbours, addresses and the MTU of every interface.
+    /// Dumps IPv4 and IPv6 main-table unicast routes, the local destinations of every table,
+    /// reachable neighbours, addresses and the MTU of every interface.
     public func snapshot() throws -> KernelSnapshot {
         var result = KernelSnapshot()
         try dump(type: UInt16(RTM_GETLINK), family: UInt8(AF_UNSPEC)) { type, body in
