@@ -43,24 +43,24 @@ public enum KernelPacketGuard {
         try writeSysctl("/proc/sys/net/ipv6/conf/all/forwarding", "0")
     }
 
-    /// Adds the clsact qdisc and both drop filters on `interface`. Returns the commands run.
+    /// Adds the clsact qdisc unless `interface` has one, and puts both drop filters on it.
+    /// Returns the commands run.
     @discardableResult
     public static func installESPDropFilter(interface: String) throws -> [String] {
         var commands: [String] = []
-        // A clsact left by a crashed run is replaced, so the filters are never doubled.
-        _ = try? runTC(["qdisc", "del", "dev", interface, "clsact"])
-        commands.append(try runTC(["qdisc", "add", "dev", interface, "clsact"]))
-        commands.append(
-            try runTC([
-                "filter", "add", "dev", interface, "ingress", "protocol", "ip", "prio", "1", "bpf",
-                "bytecode", ipv4Program, "da",
-            ]))
-        commands.append(
-            try runTC([
-                "filter", "add", "dev", interface, "ingress", "protocol", "ipv6", "prio", "2",
-                "bpf",
-                "bytecode", ipv6Program, "da",
-            ]))
+        // A clsact left by a crashed run is kept: deleting and adding the qdisc loses
+        // packets. Its filters have the same priority and handle, so they are replaced,
+        // never doubled. Adding fails when the qdisc is there, which is fine.
+        if let command = try? runTC(["qdisc", "add", "dev", interface, "clsact"]) {
+            commands.append(command)
+        }
+        for (family, priority, program) in [("ip", "1", ipv4Program), ("ipv6", "2", ipv6Program)] {
+            commands.append(
+                try runTC([
+                    "filter", "replace", "dev", interface, "ingress", "protocol", family, "prio",
+                    priority, "handle", "1", "bpf", "bytecode", program, "da",
+                ]))
+        }
         return commands
     }
 

@@ -83,6 +83,29 @@ final class KernelPacketGuardTests: XCTestCase {
         usleep(200_000)
     }
 
+    /// A start after a SIGKILL finds the clsact with the ESP filters. It keeps the qdisc and
+    /// replaces the filters, so there are still two.
+    func testStaleFilterReplacedInPlace() throws {
+        let first = try lab.inNamespace(lab.gateway1) {
+            try KernelPacketGuard.installESPDropFilter(interface: "g1o")
+        }
+        XCTAssertEqual(first.first, "tc qdisc add dev g1o clsact")
+        let second = try lab.inNamespace(lab.gateway1) {
+            try KernelPacketGuard.installESPDropFilter(interface: "g1o")
+        }
+        XCTAssertEqual(second.count, 2, "\(second)")
+        XCTAssertFalse(second.contains("tc qdisc add dev g1o clsact"))
+        let filters = try NamespaceLab.run([
+            "tc", "-n", lab.gateway1, "filter", "show", "dev", "g1o", "ingress",
+        ]).output
+        XCTAssertEqual(filters.components(separatedBy: "direct-action").count - 1, 2, filters)
+
+        // The replaced filters still drop ESP before the kernel's IP stack.
+        let start = try icmpErrorsSent()
+        try send()
+        XCTAssertEqual(try icmpErrorsSent(), start, "ICMP errors sent with the filter on")
+    }
+
     func testFilterSilencesKernel() throws {
         // The kernel limits ICMP errors to a burst of 6 per peer, so the filtered case runs
         // first and the unfiltered control last.
