@@ -231,6 +231,24 @@ final class TransitDropFilterTests: XCTestCase {
         return (drops, errors)
     }
 
+    /// Creates the namespace lab with forwarding off in gw1. Skips the test unless it runs
+    /// as root.
+    private func makeLab() throws -> NamespaceLab {
+        guard getuid() == 0 else {
+            throw XCTSkip("creating network namespaces needs root; run the tests as root")
+        }
+        let lab = NamespaceLab()
+        self.lab = lab
+        try lab.create()
+        try lab.inNamespace(lab.gateway1) { try KernelPacketGuard.disableForwarding() }
+        return lab
+    }
+
+    /// Reads gw1's local destinations from the kernel.
+    private func localPrefixes(_ lab: NamespaceLab) throws -> Set<IPPrefix> {
+        try lab.inNamespace(lab.gateway1) { try RouteNetlink().snapshot().localPrefixes }
+    }
+
     /// Sends 5 UDP datagrams from host A to each of `destinations`.
     private func sendFromHostA(_ lab: NamespaceLab, to destinations: [String]) throws {
         let script = """
@@ -256,12 +274,7 @@ final class TransitDropFilterTests: XCTestCase {
     }
 
     func testKernelSkipsTransitPackets() throws {
-        guard getuid() == 0 else {
-            throw XCTSkip("creating network namespaces needs root; run the tests as root")
-        }
-        let lab = NamespaceLab()
-        self.lab = lab
-        try lab.create()
+        let lab = try makeLab()
         for (namespace, link, address) in [
             (lab.hostA, "a0", "2001:db8:1::2/64"), (lab.gateway1, "g1i", "2001:db8:1::1/64"),
         ] {
@@ -270,11 +283,8 @@ final class TransitDropFilterTests: XCTestCase {
         try lab.must([
             "ip", "-n", lab.hostA, "-6", "route", "add", "default", "via", "2001:db8:1::1",
         ])
-        try lab.inNamespace(lab.gateway1) { try KernelPacketGuard.disableForwarding() }
 
-        let local = try lab.inNamespace(lab.gateway1) {
-            try RouteNetlink().snapshot().localPrefixes
-        }
+        let local = try localPrefixes(lab)
         for expected in [
             "192.0.2.1/32", "192.0.2.255/32", "198.51.100.1/32", "127.0.0.0/8",
             "2001:db8:1::1/128", "::1/128",
@@ -310,9 +320,7 @@ final class TransitDropFilterTests: XCTestCase {
 
         // A new address passes once the filter has the local table that lists it.
         try lab.must(["ip", "-n", lab.gateway1, "address", "add", "192.0.2.77/24", "dev", "g1i"])
-        let grown = try lab.inNamespace(lab.gateway1) {
-            try RouteNetlink().snapshot().localPrefixes
-        }
+        let grown = try localPrefixes(lab)
         XCTAssertEqual(
             try lab.inNamespace(lab.gateway1) { try filter.update(localPrefixes: local) }, [])
         let commands = try lab.inNamespace(lab.gateway1) { try filter.update(localPrefixes: grown) }
@@ -340,32 +348,26 @@ final class TransitDropFilterTests: XCTestCase {
     /// direct-action flag (tc drops the flag silently at 2040 instructions) or an old
     /// program that drops packets to the new addresses.
     func testManyLocalAddressesUnfiltered() throws {
-        guard getuid() == 0 else {
-            throw XCTSkip("creating network namespaces needs root; run the tests as root")
-        }
-        let lab = NamespaceLab()
-        self.lab = lab
-        try lab.create()
-        try lab.inNamespace(lab.gateway1) { try KernelPacketGuard.disableForwarding() }
-        let local = try lab.inNamespace(lab.gateway1) {
-            try RouteNetlink().snapshot().localPrefixes
-        }
+        let lab = try makeLab()
+        let local = try localPrefixes(lab)
         let filter = TransitDropFilter(interface: "g1i")
         try lab.inNamespace(lab.gateway1) { _ = try filter.install(localPrefixes: local) }
         XCTAssertTrue(try ping(lab, "192.0.2.1"))
 
         // 679 hosts alone give 2041 instructions, where tc drops `da`, and 700 give 2104,
-        // where tc fails. Nothing is sent to 10.0.0.0/8.
+        // where tc fails. They come from the three IPv4 documentation ranges, and no
+        // packet is sent to them.
+        let documentation: [UInt32] = [0xC000_0200, 0xC633_6400, 0xCB00_7100]
         for count in [679, 700] {
             try lab.must([
                 "ip", "-n", lab.gateway1, "address", "add", "192.0.2.\(count % 200 + 20)/24",
                 "dev", "g1i",
             ])
-            let grown = try lab.inNamespace(lab.gateway1) {
-                try RouteNetlink().snapshot().localPrefixes
+            let grown = try localPrefixes(lab)
+            let hosts = documentation.flatMap { base in
+                (0..<256).map { IPPrefix(host: .v4(base + UInt32($0))) }
             }
-            let many = grown.union(
-                (0..<count).map { IPPrefix(host: .v4(0x0A00_0000 + UInt32($0))) })
+            let many = grown.union(hosts.filter { !grown.contains($0) }.prefix(count))
             let lines = try lab.inNamespace(lab.gateway1) { try filter.update(localPrefixes: many) }
             XCTAssertTrue(
                 lines.contains { $0.hasPrefix("no ip transit filter on g1i") }, "\(lines)")
@@ -381,13 +383,7 @@ final class TransitDropFilterTests: XCTestCase {
     /// this host, and the filter passes packets to it. The addresses of an inside interface
     /// in a VRF are the same case: their local routes are in the VRF's table.
     func testLocalRouteOtherTablePasses() throws {
-        guard getuid() == 0 else {
-            throw XCTSkip("creating network namespaces needs root; run the tests as root")
-        }
-        let lab = NamespaceLab()
-        self.lab = lab
-        try lab.create()
-        try lab.inNamespace(lab.gateway1) { try KernelPacketGuard.disableForwarding() }
+        let lab = try makeLab()
         try lab.must([
             "ip", "-n", lab.gateway1, "route", "add", "local", "203.0.113.64/26", "dev", "lo",
             "table", "100",
@@ -396,9 +392,7 @@ final class TransitDropFilterTests: XCTestCase {
             "ip", "-n", lab.gateway1, "rule", "add", "to", "203.0.113.64/26", "lookup", "100",
             "pref", "100",
         ])
-        let local = try lab.inNamespace(lab.gateway1) {
-            try RouteNetlink().snapshot().localPrefixes
-        }
+        let local = try localPrefixes(lab)
         XCTAssertTrue(local.contains(IPPrefix("203.0.113.64/26")!))
         XCTAssertTrue(try ping(lab, "192.0.2.1"))
         let filter = TransitDropFilter(interface: "g1i")
@@ -413,20 +407,13 @@ final class TransitDropFilterTests: XCTestCase {
     /// then adds the clsact qdisc and the programs to the new interface, even when the IPv4
     /// local destinations end up as they were.
     func testInterfaceRecreatedGetsFilter() throws {
-        guard getuid() == 0 else {
-            throw XCTSkip("creating network namespaces needs root; run the tests as root")
-        }
-        let lab = NamespaceLab()
-        self.lab = lab
-        try lab.create()
-        try lab.inNamespace(lab.gateway1) { try KernelPacketGuard.disableForwarding() }
-        let read = { try lab.inNamespace(lab.gateway1) { try RouteNetlink().snapshot() } }
-        let local = try read().localPrefixes
+        let lab = try makeLab()
+        let local = try localPrefixes(lab)
         let filter = TransitDropFilter(interface: "g1i")
         try lab.inNamespace(lab.gateway1) { _ = try filter.install(localPrefixes: local) }
 
         try lab.must(["ip", "-n", lab.gateway1, "link", "delete", "g1i"])
-        let without = try read().localPrefixes
+        let without = try localPrefixes(lab)
         XCTAssertThrowsError(
             try lab.inNamespace(lab.gateway1) { try filter.update(localPrefixes: without) })
         XCTAssertNil(filter.installedPrefixes)
@@ -442,7 +429,7 @@ final class TransitDropFilterTests: XCTestCase {
             try lab.must(["ip", "-n", namespace, "link", "set", link, "up"])
         }
         try lab.must(["ip", "-n", lab.hostA, "route", "add", "default", "via", "192.0.2.1"])
-        let again = try read().localPrefixes.filter { $0.address.isIPv4 }
+        let again = try localPrefixes(lab).filter { $0.address.isIPv4 }
         XCTAssertEqual(again, local.filter { $0.address.isIPv4 })
         let lines = try lab.inNamespace(lab.gateway1) {
             try filter.update(localPrefixes: again)
@@ -461,16 +448,8 @@ final class TransitDropFilterTests: XCTestCase {
     /// because deleting and adding it loses packets, and replaces the programs without
     /// doubling them.
     func testStaleFilterReplacedInPlace() throws {
-        guard getuid() == 0 else {
-            throw XCTSkip("creating network namespaces needs root; run the tests as root")
-        }
-        let lab = NamespaceLab()
-        self.lab = lab
-        try lab.create()
-        try lab.inNamespace(lab.gateway1) { try KernelPacketGuard.disableForwarding() }
-        let local = try lab.inNamespace(lab.gateway1) {
-            try RouteNetlink().snapshot().localPrefixes
-        }
+        let lab = try makeLab()
+        let local = try localPrefixes(lab)
         let stale = TransitDropFilter(interface: "g1i")
         try lab.inNamespace(lab.gateway1) {
             _ = try stale.install(localPrefixes: local.filter { $0 != IPPrefix("192.0.2.1/32")! })
