@@ -51,6 +51,9 @@ public final class DataplaneController {
             forwarding: kernel.forwardingTable(inside: inside, outside: outside),
             cmdNextHeader: cmdNextHeader)
         bindings = BindingPublisher(slot: context.bindingTable)
+        // TODO: rings are bound to the interface indexes read here. An interface deleted and
+        // created again gets a new index, and the rings keep reading the old one, silently.
+        // The kernel refresh could notice the new index and reopen that interface's rings.
         // Fanout group ids are per network namespace; the process id keeps two dataplanes
         // in one namespace (a test and a service) apart.
         let groupBase = UInt16(truncatingIfNeeded: getpid() &* 2)
@@ -146,7 +149,7 @@ public final class DataplaneController {
         return [insideUpdate.1, outsideUpdate.1].compactMap { $0 }
     }
 
-    /// The destinations of the kernel's local table at the last read.
+    /// The local destinations of every routing table at the last kernel read.
     public var localPrefixes: Set<IPPrefix> { kernel.localPrefixes }
 
     /// Moves neighbours the workers learned into the table; returns how many were new.
