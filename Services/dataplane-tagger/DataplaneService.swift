@@ -33,7 +33,8 @@ final class DataplaneService {
     /// The one-shot timer that publishes staged binding changes, while one is scheduled.
     private var bindingTimer: Int?
 
-    /// Follows the kernel's local table; nil when it could not be installed.
+    /// The inside interface's transit drop filter, kept in step with the kernel's local routes.
+    /// Nil when the caller gives none.
     private let transitFilter: TransitDropFilter?
     /// The last error of `transitFilter.update`, logged once until it changes.
     private var transitFilterError: String?

@@ -18,7 +18,7 @@ public struct KernelSnapshot: Sendable {
     public var addresses: [Int32: [IPAddress]] = [:]
     /// MTU per interface index (IFLA_MTU).
     public var linkMTUs: [Int32: Int] = [:]
-    /// Destinations the kernel takes for this host: the local, broadcast and anycast routes
+    /// Destinations the kernel delivers to this host: the local, broadcast and anycast routes
     /// of every table, one per address plus prefixes such as 127.0.0.0/8.
     public var localPrefixes: Set<IPPrefix> = []
 

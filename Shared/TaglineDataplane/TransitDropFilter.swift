@@ -13,26 +13,26 @@
 // IPv4 and IPv6, so ARP passes. Neighbour discovery goes to multicast or to
 // a local address, so it passes too. A program has room for 665 IPv4 or 221
 // IPv6 host addresses (tc's limit). With more, that family is not filtered.
-// An update that fails removes the old program of that family, which would
-// drop packets to the new addresses.
+// An update that fails removes that family's old program, because the old
+// one would drop packets to the new addresses.
 //
-// The local table is read with the other kernel tables, once a second. An
+// The local routes are read with the other kernel tables, once a second. An
 // address added in between is unreachable from the inside until the next
-// read; the dataplane, too, treats it as transit until then. A stopping
-// dataplane removes the filter. After a SIGKILL it stays until the
-// next start replaces its programs; `tc qdisc del dev IF clsact` removes it
-// by hand.
+// read. The dataplane, too, treats it as transit until then. A stopping
+// dataplane removes the filter. After a SIGKILL the filter stays until the
+// next start replaces its programs, or `tc qdisc del dev IF clsact` removes
+// it by hand.
 
 import TaglineCore
 
-/// The transit drop filter of one interface, kept in step with the local table.
+/// The transit drop filter of one interface, kept in step with the kernel's local routes.
 public final class TransitDropFilter {
     public let interface: String
-    /// The local destinations the installed programs pass; nil until `install` succeeds and
-    /// after an update fails.
+    /// The local destinations the installed programs pass. Nil until `install` succeeds, and
+    /// again after an update fails.
     public private(set) var installedPrefixes: Set<IPPrefix>?
-    /// False after a failed update: the interface may have been removed and created again
-    /// without the clsact qdisc, so the next update adds it first.
+    /// Whether the interface is known to have the clsact qdisc. False before `install` and
+    /// after a failed update, because the interface may have been created again without it.
     private var qdiscPresent = false
 
     public init(interface: String) {
@@ -43,16 +43,11 @@ public final class TransitDropFilter {
     /// there with those for `localPrefixes`. Returns the commands run.
     @discardableResult
     public func install(localPrefixes: Set<IPPrefix>) throws -> [String] {
-        // A clsact left by a crashed run is kept: its programs have the same priority and
-        // handle, so they are replaced, never doubled. Deleting and adding the qdisc loses
-        // packets: 2 of 1000 echo replies in 40 such cycles on a veth (measured).
-        var commands: [String] = []
-        let add = ["qdisc", "add", "dev", interface, "clsact"]
-        if let command = try? KernelPacketGuard.runTC(add) { commands.append(command) }
+        // A clsact left by a crashed run is kept. Its programs have the same priority and
+        // handle, so they are replaced, never doubled.
         installedPrefixes = nil
-        qdiscPresent = true
-        commands += try update(localPrefixes: localPrefixes)
-        return commands
+        qdiscPresent = false
+        return try update(localPrefixes: localPrefixes)
     }
 
     /// Replaces both programs when `localPrefixes` differ from those installed. Each
@@ -65,10 +60,8 @@ public final class TransitDropFilter {
         guard localPrefixes != installedPrefixes else { return [] }
         installedPrefixes = nil
         var lines: [String] = []
-        if !qdiscPresent {
-            // Fails when the qdisc is still there, which is fine.
-            let add = ["qdisc", "add", "dev", interface, "clsact"]
-            if let command = try? KernelPacketGuard.runTC(add) { lines.append(command) }
+        if !qdiscPresent, let command = KernelPacketGuard.addClsact(interface: interface) {
+            lines.append(command)
         }
         let sorted = localPrefixes.sorted()
         for family in [Family.ipv4, .ipv6] {
@@ -90,15 +83,14 @@ public final class TransitDropFilter {
                 do {
                     _ = try KernelPacketGuard.runTC(selector + ["bytecode", program, "da"])
                     lines.append(summary)
-                } catch KernelPacketGuard.GuardError.commandFailed(_, let status) {
+                } catch {
                     // The old program would drop packets to the new local destinations, so
                     // it goes until a later call installs the new one.
                     _ = try? KernelPacketGuard.runTC(delete)
                     qdiscPresent = false
-                    throw KernelPacketGuard.GuardError.commandFailed(summary, status: status)
-                } catch {
-                    _ = try? KernelPacketGuard.runTC(delete)
-                    qdiscPresent = false
+                    if case KernelPacketGuard.GuardError.commandFailed(_, let status) = error {
+                        throw KernelPacketGuard.GuardError.commandFailed(summary, status: status)
+                    }
                     throw error
                 }
             } else {
@@ -143,9 +135,9 @@ public final class TransitDropFilter {
     static let pass: UInt32 = 0xFFFF_FFFF
     /// TC_ACT_SHOT.
     static let drop: UInt32 = 2
-    /// The longest program tc takes. The kernel takes BPF_MAXINSNS (4096), but tc (iproute2
-    /// 6.1) builds its request in 16384 bytes at 8 bytes an instruction: at 2040 it drops the
-    /// `da` flag and still exits with 0, and at 2100 it fails (measured).
+    /// The maximum program length tc accepts. The kernel accepts BPF_MAXINSNS (4096), but tc
+    /// (iproute2 6.1) builds its request in 16384 bytes at 8 bytes an instruction. At 2040 it
+    /// drops the `da` flag and still exits with 0, and at 2100 it fails (measured).
     static let maximumInstructions = 2000
 
     /// Builds the instructions for `family`: multicast continues, then each of
@@ -169,7 +161,7 @@ public final class TransitDropFilter {
             ]
         }
         for prefix in localPrefixes {
-            // Compare word by word; any mismatch jumps past this prefix's return.
+            // Compare word by word. Any mismatch jumps past this prefix's return.
             var entry: [Instruction] = []
             for (index, word) in words(of: prefix).enumerated() where word.mask != 0 {
                 entry.append(Instruction(code: loadWord, k: destination + UInt32(index) * 4))
