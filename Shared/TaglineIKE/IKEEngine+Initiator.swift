@@ -30,8 +30,15 @@ extension IKEEngine {
             })
         {
             state.ikeSPI = existing.localSPI
-            targets[key] = state
-            addChildren(of: target, toIKESA: existing.localSPI)
+            if existing.isInitiator {
+                targets[key] = state
+                addChildren(of: target, toIKESA: existing.localSPI)
+            } else {
+                // The peer initiated the SA and creates the Child SAs of its
+                // own matching entry, so this side adds only what is missing, later.
+                state.childrenDueAt = state.childrenDueAt ?? clock() + adoptedChildDelay
+                targets[key] = state
+            }
             return nil
         }
 

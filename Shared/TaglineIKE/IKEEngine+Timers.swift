@@ -64,7 +64,22 @@ extension IKEEngine {
             }
         }
         handleIKELifetimes(now: now)
+        addAdoptedChildren(now: now)
         start()
+    }
+
+    /// Creates the Child SAs still missing for targets whose adopted IKE SA
+    /// has waited `adoptedChildDelay` for the peer to create them.
+    func addAdoptedChildren(now: Double) {
+        for key in targets.keys.sorted() {
+            guard let state = targets[key], let due = state.childrenDueAt, due <= now else {
+                continue
+            }
+            targets[key]?.childrenDueAt = nil
+            if let spi = state.ikeSPI, ikeSAs[spi]?.phase == .established {
+                addChildren(of: state.target, toIKESA: spi)
+            }
+        }
     }
 
     /// Returns the earliest time at which `handleTimers()` has work, or nil when
@@ -84,8 +99,9 @@ extension IKEEngine {
                 consider(due)
             }
         }
-        for state in targets.values where state.ikeSPI == nil && !isPassive {
-            consider(state.nextAttemptAt)
+        for state in targets.values {
+            if state.ikeSPI == nil && !isPassive { consider(state.nextAttemptAt) }
+            if let due = state.childrenDueAt { consider(due) }
         }
         if let summary = dropLog.nextSummaryDeadline { consider(summary) }
         if let expiry = nextFragmentExpiry { consider(expiry) }
@@ -94,7 +110,9 @@ extension IKEEngine {
 
     /// Keeps one IKE SA per pair of gateways when both initiated at once: the
     /// gateway with the higher local address deletes the SA it initiated, so
-    /// the one initiated by the lower address survives on both sides.
+    /// the one initiated by the lower address survives on both sides. The
+    /// targets the deleted SA served move to the surviving one and wait
+    /// `adoptedChildDelay` for the peer's Child SAs before creating their own.
     func resolveDuplicates(remote: IPAddress) {
         // Only SAs in both roles with one peer can be duplicates.
         guard ikeSAs.hasSAsInBothRoles(remote: remote) else { return }
@@ -106,9 +124,12 @@ extension IKEEngine {
         else { return }
         for sa in established where sa.isInitiator {
             log(.info, "\(remote): both gateways initiated; deleting own IKE SA \(sa.tunnelID)")
-            let key = sa.targetKey
+            let due = clock() + adoptedChildDelay
+            for key in targets.keys where targets[key]?.ikeSPI == sa.localSPI {
+                targets[key]?.ikeSPI = responderSA.localSPI
+                targets[key]?.childrenDueAt = due
+            }
             beginDelete(localSPI: sa.localSPI, reason: "duplicate")
-            if let key { targets[key]?.ikeSPI = responderSA.localSPI }
         }
     }
 

@@ -65,6 +65,11 @@ public final class IKEEngine {
     /// for the old one, so that both dataplanes lease sequence numbers for the
     /// new SA and drain packets still in flight on the old one.
     public var rekeyDeleteDelay: Double = 1
+    /// Seconds a target served by an IKE SA the peer initiated waits before it
+    /// creates its own Child SAs. A peer with the same crypto map entry creates
+    /// them right after IKE_AUTH, and creating them here too would make two
+    /// pairs for the same selectors. 4 s covers two lost requests (1 s + 2 s).
+    public var adoptedChildDelay: Double = 4
     /// Base wait before an IKE SA or Child SA exchange that the peer rejected
     /// with TEMPORARY_FAILURE, or an IKE SA rekey that failed, is tried again.
     /// A random extra of up to the same again keeps both peers from retrying at once.
@@ -114,6 +119,9 @@ public final class IKEEngine {
         var ikeSPI: UInt64?
         var failures = 0
         var nextAttemptAt: Double = 0
+        /// Time at which the target creates the Child SAs the peer has not
+        /// created, when it is served by an IKE SA the peer initiated.
+        var childrenDueAt: Double?
     }
 
     public init(
@@ -485,6 +493,7 @@ public final class IKEEngine {
     func releaseTargets(of localSPI: UInt64) {
         for key in targets.keys where targets[key]?.ikeSPI == localSPI {
             targets[key]?.ikeSPI = nil
+            targets[key]?.childrenDueAt = nil
         }
     }
 
@@ -497,6 +506,7 @@ public final class IKEEngine {
         for _ in 0..<Int(exponent) { delay *= 2 }
         state.nextAttemptAt = clock() + min(delay, maximumInitiationBackoff)
         state.ikeSPI = nil
+        state.childrenDueAt = nil
         targets[key] = state
     }
 }

@@ -148,29 +148,32 @@ final class TaggingLifecycleTests: XCTestCase {
             ])
     }
 
-    func testTwoEntriesOneIKESA() throws {
+    /// Returns a gateway's lab configuration with a second crypto map entry
+    /// for the same peer. cmap 10 covers the lower half of 192.0.2.0/24 and
+    /// cmap 20 the upper half.
+    private func twoEntryConfig(_ gateway: String) -> String {
         var options = LabConfig.Options()
         options.protected = ["192.0.2.0 0.0.0.127 203.0.113.0 0.0.0.255"]
-        // A second crypto map entry for the same peer, with its own access list.
-        func config(_ gateway: String) -> String {
-            let isA = gateway == "A"
-            let peer = isA ? "198.51.100.2" : "198.51.100.1"
-            let acl =
-                isA
-                ? "192.0.2.128 0.0.0.127 203.0.113.0 0.0.0.255"
-                : "203.0.113.0 0.0.0.255 192.0.2.128 0.0.0.127"
-            return LabConfig.text(gateway: gateway, options) + """
+        let isA = gateway == "A"
+        let peer = isA ? "198.51.100.2" : "198.51.100.1"
+        let acl =
+            isA
+            ? "192.0.2.128 0.0.0.127 203.0.113.0 0.0.0.255"
+            : "203.0.113.0 0.0.0.255 192.0.2.128 0.0.0.127"
+        return LabConfig.text(gateway: gateway, options) + """
 
-                ip access-list extended protect2
-                 permit ip \(acl)
-                crypto map cmap 20 ipsec-isakmp
-                 set peer \(peer)
-                 set transform-set ts
-                 set ikev2-profile lab
-                 match address protect2
-                """
-        }
-        let lab = Lab(configA: config("A"), configB: config("B"))
+            ip access-list extended protect2
+             permit ip \(acl)
+            crypto map cmap 20 ipsec-isakmp
+             set peer \(peer)
+             set transform-set ts
+             set ikev2-profile lab
+             match address protect2
+            """
+    }
+
+    func testTwoEntriesOneIKESA() throws {
+        let lab = Lab(configA: twoEntryConfig("A"), configB: twoEntryConfig("B"))
         // A->B IKE_SA_INIT and IKE_AUTH for "cmap 10"; "cmap 20" adopts the
         // same IKE SA: A->B CREATE_CHILD_SA request: SA, Ni, TSi, TSr
         lab.a.engine.start()
@@ -190,6 +193,72 @@ final class TaggingLifecycleTests: XCTestCase {
         let before = lab.transcript.count
         lab.advance(30)
         XCTAssertEqual(lab.transcript.count, before)
+        XCTAssertEqual(lab.a.problems, [])
+        XCTAssertEqual(lab.b.problems, [])
+    }
+
+    func testSimultaneousStartNoDuplicateChild() throws {
+        // Both gateways initiate for both entries at once. B, the higher
+        // address, deletes the IKE SA it initiated, with that SA's two Child
+        // SAs, and adopts A's. A's request for cmap 20's Child SA is lost once,
+        // so B has finished its delete before the retransmission arrives; B
+        // must not create a second Child SA for the same selectors meanwhile.
+        let lab = Lab(
+            configA: twoEntryConfig("A"), configB: twoEntryConfig("B"), passiveB: false)
+        var lost = false
+        lab.network = { datagram in
+            guard !lost, let header = try? IKEHeader.decode(datagram.bytes),
+                header.exchangeType == .createChildSA, !header.isResponse,
+                datagram.local.address == lab.a.address
+            else { return datagram }
+            lost = true
+            return nil
+        }
+
+        lab.a.engine.start()
+        lab.b.engine.start()
+        lab.run()
+        for _ in 0..<10 { lab.advance(1) }
+        lab.advance(30)
+        XCTAssertTrue(lost)
+
+        for gateway in [lab.a!, lab.b!] {
+            XCTAssertEqual(gateway.engine.ikeSAStatuses().count, 1, gateway.name)
+            let live = gateway.installed.filter { !gateway.deleted.contains($0.inboundSPI) }
+            let pairs = Set(live.map { "\($0.localSelectors) \($0.remoteSelectors)" })
+            XCTAssertEqual(live.count, 2, "\(gateway.name): \(pairs) \(lab.transcript)")
+            XCTAssertEqual(pairs.count, 2, "\(gateway.name): \(pairs)")
+            XCTAssertEqual(gateway.problems, [], gateway.name)
+        }
+    }
+
+    func testAdoptedSAMissingChildAfterDelay() throws {
+        // A's single entry covers all of 192.0.2.0/24; B splits it over two
+        // entries. A initiates, and B narrows the first Child SA to cmap 10's
+        // half. B then adopts A's IKE SA for cmap 20 and waits
+        // adoptedChildDelay for A before creating that Child SA itself.
+        let lab = Lab(
+            configA: LabConfig.text(gateway: "A"), configB: twoEntryConfig("B"),
+            passiveB: false)
+        lab.a.engine.start()
+        lab.run()
+        XCTAssertEqual(lab.b.children.count, 1)
+        lab.b.engine.start()
+        XCTAssertTrue(lab.b.outbox.isEmpty)
+        XCTAssertEqual(lab.b.engine.nextTimerDeadline(), lab.now + lab.b.engine.adoptedChildDelay)
+        lab.advance(lab.b.engine.adoptedChildDelay - 1)
+        XCTAssertFalse(lab.transcript.contains("B CREATE_CHILD_SA request 0"))
+        lab.advance(1)
+        XCTAssertEqual(
+            lab.transcript.suffix(2),
+            ["B CREATE_CHILD_SA request 0", "A CREATE_CHILD_SA response 0"])
+        XCTAssertEqual(lab.a.engine.ikeSAStatuses().count, 1)
+        XCTAssertEqual(
+            Set(lab.b.children.map(\.remoteSelectors)),
+            [
+                [TrafficSelector(prefix: IPPrefix("192.0.2.0/25")!)],
+                [TrafficSelector(prefix: IPPrefix("192.0.2.128/25")!)],
+            ])
         XCTAssertEqual(lab.a.problems, [])
         XCTAssertEqual(lab.b.problems, [])
     }
