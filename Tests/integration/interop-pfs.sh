@@ -108,13 +108,17 @@ interop_pfs_mismatch() {
     interop_pings
     old=$(sw_spis)
     ike=$(tl_ike_field localSPI)
-    # 2 MB stay below the soft lifetime. 50 KB steps then pass it by little.
-    interop_transfer 2000000 "2 MB TCP stream below Tagline's soft lifetime"
+    # 1.5 MB stay below the soft lifetime (2304 KB) even when segments are
+    # sent twice: Tagline counts each TCP retransmission, strongSwan only
+    # what arrives. A 2 MB stream left too little margin on a loaded machine.
+    # 50 KB steps then pass the soft lifetime by less than the 256 KB left
+    # before the hard one.
+    interop_transfer 1500000 "1.5 MB TCP stream below Tagline's soft lifetime"
     local step
-    for step in 1 2 3 4 5 6 7 8 9 10; do
+    for step in $(seq 1 30); do
         grep -qh "reached its soft lifetime" "$LAB_DIR"/gw/logs/*.log && break
         interop_transfer 50000 "50 KB TCP stream, step $step"
-        sleep 1
+        sleep 0.5
     done
     wait_until 10 "Tagline's log shows strongSwan's NO_PROPOSAL_CHOSEN" \
         eval 'grep -h "Child SA rejected by peer: NO_PROPOSAL_CHOSEN" "$LAB_DIR"/gw/logs/*.log'
