@@ -141,15 +141,17 @@ do {
 var transitFilter: TransitDropFilter?
 func removeFilter() {
     do {
-        let command = try KernelPacketGuard.removeFilters(interface: outsideName)
-        logger.info("ESP", "ran: \(command)")
+        for command in try KernelPacketGuard.removeFilters(interface: outsideName) {
+            logger.info("ESP", "ran: \(command)")
+        }
     } catch {
         logger.warning("ESP", "removing the ESP filter from \(outsideName) failed: \(error)")
     }
     guard let transitFilter else { return }
     do {
-        let command = try KernelPacketGuard.removeFilters(interface: transitFilter.interface)
-        logger.info("ESP", "ran: \(command)")
+        for command in try KernelPacketGuard.removeFilters(interface: transitFilter.interface) {
+            logger.info("ESP", "ran: \(command)")
+        }
     } catch {
         logger.warning(
             "ESP", "removing the transit filter from \(transitFilter.interface) failed: \(error)")

@@ -78,10 +78,29 @@ public enum KernelPacketGuard {
         try? runTC(["qdisc", "add", "dev", interface, "clsact"])
     }
 
-    /// Removes the clsact qdisc, and with it every filter (ESP or transit), from `interface`.
+    /// Removes this gateway's ingress filters (ESP or transit: `protocol ip prio 1` and
+    /// `protocol ipv6 prio 2`) from `interface`, then the clsact qdisc unless other filters
+    /// remain on it, such as an operator's own at other priorities. Returns the commands run.
     @discardableResult
-    public static func removeFilters(interface: String) throws -> String {
-        try runTC(["qdisc", "del", "dev", interface, "clsact"])
+    public static func removeFilters(interface: String) throws -> [String] {
+        var commands: [String] = []
+        for (family, priority) in [("ip", "1"), ("ipv6", "2")] {
+            // A filter that is missing (a failed install, or one removed by hand) is not an
+            // error here: the goal is that it is gone.
+            if let command = try? runTC([
+                "filter", "del", "dev", interface, "ingress", "protocol", family, "prio", priority,
+            ]) {
+                commands.append(command)
+            }
+        }
+        var remaining = ""
+        for direction in ["ingress", "egress"] {
+            remaining += try runCapturing("tc", ["filter", "show", "dev", interface, direction])
+        }
+        if remaining.allSatisfy(\.isWhitespace) {
+            commands.append(try runTC(["qdisc", "del", "dev", interface, "clsact"]))
+        }
+        return commands
     }
 
     private static func writeSysctl(_ path: String, _ value: String) throws {
@@ -99,7 +118,51 @@ public enum KernelPacketGuard {
 
     /// Runs `program` with `arguments` and waits; throws unless it exits with 0.
     private static func run(_ program: String, _ arguments: [String]) throws -> String {
-        let command = ([program] + arguments).joined(separator: " ")
+        let pid = try spawnOnly(program, arguments, output: nil)
+        try wait(pid, program, arguments)
+        return ([program] + arguments).joined(separator: " ")
+    }
+
+    /// Runs `program` with `arguments`, waits, and returns what it wrote to standard output.
+    /// Throws unless it exits with 0.
+    static func runCapturing(_ program: String, _ arguments: [String]) throws -> String {
+        var ends: [Int32] = [0, 0]
+        try Syscall.run("pipe") { pipe(&ends) }
+        defer { close(ends[0]) }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        let pid: pid_t
+        do {
+            // Once this side's write end is closed, the read ends when the program exits.
+            defer { close(ends[1]) }
+            pid = try spawnOnly(program, arguments, output: ends[1])
+        }
+
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        var readError: Error?
+        do {
+            while true {
+                let count = try chunk.withUnsafeMutableBytes { buffer in
+                    try Syscall.run("read(\(program))") {
+                        read(ends[0], buffer.baseAddress, buffer.count)
+                    }
+                }
+                if count == 0 { break }
+                output += chunk[0..<count]
+            }
+        } catch {
+            readError = error
+        }
+        // The child is reaped even when the read failed.
+        try wait(pid, program, arguments)
+        if let readError { throw readError }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Starts `program` with standard error on /dev/null and returns its PID.
+    private static func spawnOnly(_ program: String, _ arguments: [String], output: Int32?)
+        throws -> pid_t
+    {
         var argv: [UnsafeMutablePointer<CChar>?] = ([program] + arguments).map { strdup($0) }
         argv.append(nil)
         defer { for pointer in argv { free(pointer) } }
@@ -107,16 +170,27 @@ public enum KernelPacketGuard {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        if let output {
+            posix_spawn_file_actions_adddup2(&actions, output, 1)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        }
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         let spawned = posix_spawnp(&pid, program, &actions, nil, argv, environ)
         guard spawned == 0 else {
             throw SystemCallError(call: "posix_spawnp(\(program))", errno: spawned)
         }
+        return pid
+    }
+
+    /// Waits for `pid` and throws unless it exited with 0.
+    private static func wait(_ pid: pid_t, _ program: String, _ arguments: [String]) throws {
         var status: Int32 = 0
         try Syscall.run("waitpid(\(program))") { waitpid(pid, &status, 0) }
-        guard status == 0 else { throw GuardError.commandFailed(command, status: status) }
-        return command
+        guard status == 0 else {
+            let command = ([program] + arguments).joined(separator: " ")
+            throw GuardError.commandFailed(command, status: status)
+        }
     }
 
     public enum GuardError: Error, CustomStringConvertible, Equatable {

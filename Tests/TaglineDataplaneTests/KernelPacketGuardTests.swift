@@ -106,6 +106,58 @@ final class KernelPacketGuardTests: XCTestCase {
         XCTAssertEqual(try icmpErrorsSent(), start, "ICMP errors sent with the filter on")
     }
 
+    /// An operator's own filter on the clsact (here at priority 10, letting everything pass)
+    /// survives a stop, and so does the qdisc that carries it. Once that filter is gone, a
+    /// stop removes the qdisc too.
+    func testStopKeepsOperatorFilters() throws {
+        try lab.must(["tc", "-n", lab.gateway1, "qdisc", "add", "dev", "g1o", "clsact"])
+        try lab.must([
+            "tc", "-n", lab.gateway1, "filter", "add", "dev", "g1o", "ingress", "protocol", "all",
+            "prio", "10", "bpf", "bytecode", "1,6 0 0 4294967295", "da",
+        ])
+        let installed = try lab.inNamespace(lab.gateway1) {
+            try KernelPacketGuard.installESPDropFilter(interface: "g1o")
+        }
+        XCTAssertEqual(installed.count, 2, "the existing qdisc was added again: \(installed)")
+
+        let removed = try lab.inNamespace(lab.gateway1) {
+            try KernelPacketGuard.removeFilters(interface: "g1o")
+        }
+        XCTAssertEqual(removed.count, 2, "\(removed)")
+        let filters = try showIngress()
+        XCTAssertTrue(filters.contains("pref 10 bpf"), filters)
+        XCTAssertFalse(filters.contains("pref 1 bpf"), filters)
+        XCTAssertFalse(filters.contains("pref 2 bpf"), filters)
+        XCTAssertTrue(try showQdiscs().contains("clsact"))
+
+        try lab.must([
+            "tc", "-n", lab.gateway1, "filter", "del", "dev", "g1o", "ingress", "prio", "10",
+        ])
+        _ = try lab.inNamespace(lab.gateway1) {
+            try KernelPacketGuard.installESPDropFilter(interface: "g1o")
+        }
+        let last = try lab.inNamespace(lab.gateway1) {
+            try KernelPacketGuard.removeFilters(interface: "g1o")
+        }
+        XCTAssertEqual(last.last, "tc qdisc del dev g1o clsact")
+        XCTAssertFalse(try showQdiscs().contains("clsact"))
+
+        // A second stop finds no qdisc, which is an error.
+        XCTAssertThrowsError(
+            try lab.inNamespace(lab.gateway1) {
+                try KernelPacketGuard.removeFilters(interface: "g1o")
+            })
+    }
+
+    private func showIngress() throws -> String {
+        try NamespaceLab.run(["tc", "-n", lab.gateway1, "filter", "show", "dev", "g1o", "ingress"])
+            .output
+    }
+
+    private func showQdiscs() throws -> String {
+        try NamespaceLab.run(["tc", "-n", lab.gateway1, "qdisc", "show", "dev", "g1o"]).output
+    }
+
     func testFilterSilencesKernel() throws {
         // The kernel limits ICMP errors to a burst of 6 per peer, so the filtered case runs
         // first and the unfiltered control last.

@@ -67,4 +67,9 @@ lab_transit_filter() {
         "$(ping_count "$ns_hostA" 192.0.2.60 3)"
     awk 'length($0) > 1000 { long++ } END { exit long > 0 }' "$log" ||
         fail "log lines over 1000 characters in $log"
+
+    # A clean stop removes both filters and their qdiscs, as no other filter is on them.
+    supervisorctl -c "$LAB_DIR/gw1/supervisord.conf" stop dataplane-tagger >/dev/null
+    expect_eq "clsact qdiscs on gw1 after a clean stop" 0 \
+        "$(ip netns exec "$ns_gw1" tc qdisc show | grep -c clsact)"
 }
