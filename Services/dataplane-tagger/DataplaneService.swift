@@ -38,6 +38,14 @@ final class DataplaneService {
     private let transitFilter: TransitDropFilter?
     /// The last error of `transitFilter.update`, logged once until it changes.
     private var transitFilterError: String?
+    /// The inside or outside interfaces found missing, each logged once until it is back.
+    private var missingInterfaces: Set<String> = []
+    /// The last error of reopening the rings, logged once until it changes.
+    private var reopenError: String?
+    /// An outside interface created again that still needs the ESP filter, and the last
+    /// error of adding it, logged once until it changes.
+    private var espFilterPending: String?
+    private var espFilterError: String?
 
     init(
         controller: DataplaneController, bus: ServiceBus, loop: EventLoop, logger: Logger,
@@ -107,7 +115,65 @@ final class DataplaneService {
                 logger.warning("ESP", "reading routes and neighbours failed: \(error)")
                 return
             }
+            followRecreatedInterfaces()
             updateTransitFilter()
+        }
+    }
+
+    /// Reopens the rings on an inside or outside interface that was deleted and created
+    /// again, and puts the ESP filter back on a new outside interface. A missing interface
+    /// and a failed reopening are each logged once.
+    private func followRecreatedInterfaces() {
+        let events: [InterfaceRecreation]
+        do {
+            events = try controller.reopenRecreatedInterfaces()
+            reopenError = nil
+        } catch {
+            let text = "\(error)"
+            if text != reopenError {
+                reopenError = text
+                logger.error(
+                    "ESP", "reopening the packet rings failed, tried again each second: \(text)")
+            }
+            return
+        }
+        for event in events {
+            switch event {
+            case .missing(let name):
+                guard missingInterfaces.insert(name).inserted else { continue }
+                logger.error(
+                    "ESP",
+                    "interface \(name) is gone; nothing is carried on it until an interface "
+                        + "of that name exists again")
+            case .reopened(let name, let previousIndex, let index):
+                missingInterfaces.remove(name)
+                logger.notice(
+                    "ESP",
+                    "interface \(name) was created again (index \(previousIndex), now \(index)); "
+                        + "the packet rings were reopened on it")
+                if name == controller.outside.name { espFilterPending = name }
+            }
+        }
+        if let interface = espFilterPending { reinstallESPFilter(interface: interface) }
+    }
+
+    /// Puts the ESP drop filter on an outside interface created again. A failure is logged
+    /// once and tried again each second.
+    private func reinstallESPFilter(interface: String) {
+        do {
+            for command in try KernelPacketGuard.installESPDropFilter(interface: interface) {
+                logger.info("ESP", "ran: \(command)")
+            }
+            espFilterPending = nil
+            espFilterError = nil
+        } catch {
+            let text = "\(error)"
+            guard text != espFilterError else { return }
+            espFilterError = text
+            logger.error(
+                "ESP",
+                "adding the ESP filter to \(interface) failed, tried again each second; until "
+                    + "then its kernel answers ESP with ICMP errors: \(text)")
         }
     }
 

@@ -24,6 +24,15 @@ public final class DataplaneController {
     /// The SGT bindings: replaced whole or changed one by one, published in batches.
     public let bindings: BindingPublisher
     private let replayWindowSize: Int
+    /// The settings each worker is built with, kept so that `reopenRecreatedInterfaces` can
+    /// build the workers again.
+    private let fanoutGroupBase: UInt16
+    private let rxConfiguration: RXRingConfiguration
+    private let workerOptions: [WorkerOptions]
+    /// Each worker's totals, kept when its rings are reopened.
+    private let workerStatistics: [WorkerStatistics]
+    /// Whether the workers should run: set by `startWorkers`, cleared by `stopWorkers`.
+    private var workersRunning = false
     /// How long a learned neighbour stays without the kernel confirming it.
     static let learnedLifetime: UInt64 = 60_000_000_000
 
@@ -51,28 +60,79 @@ public final class DataplaneController {
             forwarding: kernel.forwardingTable(inside: inside, outside: outside),
             cmdNextHeader: cmdNextHeader)
         bindings = BindingPublisher(slot: context.bindingTable)
-        // TODO: rings are bound to the interface indexes read here. An interface deleted and
-        // created again gets a new index, and the rings keep reading the old one, silently.
-        // The kernel refresh could notice the new index and reopen that interface's rings.
         // Fanout group ids are per network namespace; the process id keeps two dataplanes
         // in one namespace (a test and a service) apart.
-        let groupBase = UInt16(truncatingIfNeeded: getpid() &* 2)
-        for index in 0..<workerCount {
-            workers.append(
-                try DataplaneWorker(
-                    index: index, context: context, inside: inside,
-                    outside: outside, fanoutGroupBase: groupBase,
-                    rxConfiguration: rxConfiguration,
-                    options: index < workerOptions.count ? workerOptions[index] : WorkerOptions()))
+        fanoutGroupBase = UInt16(truncatingIfNeeded: getpid() &* 2)
+        self.rxConfiguration = rxConfiguration
+        self.workerOptions = workerOptions
+        workerStatistics = (0..<workerCount).map { _ in WorkerStatistics() }
+        workers = try makeWorkers(inside: inside, outside: outside)
+    }
+
+    /// Opens the rings of every worker on `inside` and `outside`.
+    private func makeWorkers(inside: InterfaceInfo, outside: InterfaceInfo) throws
+        -> [DataplaneWorker]
+    {
+        try (0..<context.workerCount).map { index in
+            try DataplaneWorker(
+                index: index, context: context, inside: inside, outside: outside,
+                fanoutGroupBase: fanoutGroupBase, rxConfiguration: rxConfiguration,
+                options: index < workerOptions.count ? workerOptions[index] : WorkerOptions(),
+                statistics: workerStatistics[index])
         }
     }
 
     public func startWorkers() throws {
         for worker in workers { try worker.start() }
+        workersRunning = true
     }
 
     public func stopWorkers() {
         for worker in workers { worker.stop() }
+        workersRunning = false
+    }
+
+    // MARK: Interfaces deleted and created again
+
+    /// Checks, after `refreshForwarding`, that the inside and outside interfaces still have
+    /// the indexes the rings are bound to. When one was deleted and an interface of the same
+    /// name exists again, the workers are stopped, their rings reopened on the current
+    /// interfaces, and the workers started again. SAs, counters and tables stay. Returns
+    /// each reopened interface, or each missing one (the rings then stay on the old index,
+    /// which carries nothing, and the next call checks again).
+    @discardableResult
+    public func reopenRecreatedInterfaces() throws -> [InterfaceRecreation] {
+        var missing: [InterfaceRecreation] = []
+        var reopened: [InterfaceRecreation] = []
+        func current(_ interface: InterfaceInfo) -> InterfaceInfo {
+            guard kernel.linkMTUs[interface.index] == nil else { return interface }
+            guard let found = try? InterfaceInfo.read(interface.name) else {
+                missing.append(.missing(name: interface.name))
+                return interface
+            }
+            guard found.index != interface.index else { return interface }
+            reopened.append(
+                .reopened(name: found.name, previousIndex: interface.index, index: found.index))
+            return found
+        }
+        let newInside = current(inside)
+        let newOutside = current(outside)
+        // The rings need both interfaces, so nothing is reopened while one is missing.
+        guard missing.isEmpty else { return missing }
+        guard !reopened.isEmpty else { return [] }
+
+        for worker in workers { worker.stop() }
+        // The old rings close first: PACKET_FANOUT fails with EINVAL while the group still
+        // has sockets bound to the deleted device.
+        workers = []
+        // After a failure `inside` and `outside` keep the old indexes, so the next call
+        // tries again, and no worker runs until then.
+        workers = try makeWorkers(inside: newInside, outside: newOutside)
+        inside = newInside.updatingMTU(from: kernel).0
+        outside = newOutside.updatingMTU(from: kernel).0
+        publishForwarding()
+        if workersRunning { try startWorkers() }
+        return reopened
     }
 
     // MARK: SAs and bindings
@@ -237,6 +297,14 @@ public final class DataplaneController {
             return status
         }
     }
+}
+
+/// An inside or outside interface that `reopenRecreatedInterfaces` found changed.
+public enum InterfaceRecreation: Sendable, Equatable {
+    /// The interface was created again with a new index, and the rings now read it.
+    case reopened(name: String, previousIndex: Int32, index: Int32)
+    /// No interface has this name: it was deleted and not yet created again.
+    case missing(name: String)
 }
 
 extension ChildSA {

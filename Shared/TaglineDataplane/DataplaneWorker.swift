@@ -52,7 +52,7 @@ public final class DataplaneWorker: @unchecked Sendable {
     static let heldPollTimeoutMilliseconds: Int32 = 5
 
     public let pipeline: Pipeline
-    public let statistics = WorkerStatistics()
+    public let statistics: WorkerStatistics
     /// The CPU the thread is pinned to, and how long it polls empty rings before sleeping.
     public let options: WorkerOptions
     private let insideRX: RXRing
@@ -62,15 +62,17 @@ public final class DataplaneWorker: @unchecked Sendable {
     private let stopFlag: UnsafeMutablePointer<UInt64>
     private var thread: pthread_t?
 
-    /// Opens the rings of worker `index` on both interfaces.
+    /// Opens the rings of worker `index` on both interfaces. A worker built again after its
+    /// interface was re-created gets the `statistics` of the one it replaces.
     public init(
         index: Int, context: DataplaneContext, inside: InterfaceInfo,
         outside: InterfaceInfo, fanoutGroupBase: UInt16,
         rxConfiguration: RXRingConfiguration = RXRingConfiguration(),
-        options: WorkerOptions = WorkerOptions()
+        options: WorkerOptions = WorkerOptions(), statistics: WorkerStatistics? = nil
     ) throws {
         pipeline = Pipeline(worker: index, context: context)
         self.options = options
+        self.statistics = statistics ?? WorkerStatistics()
         let shared = context.workerCount > 1
         insideRX = try RXRing(
             interface: inside, fanoutGroup: shared ? fanoutGroupBase : nil,

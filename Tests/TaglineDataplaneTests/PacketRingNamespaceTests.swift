@@ -154,6 +154,66 @@ final class PacketRingNamespaceTests: XCTestCase {
             "\(gw1Lines)")
     }
 
+    /// gw1's inside and outside links are deleted and created again, which also re-creates
+    /// gw2's outside. The next kernel read finds the new interface indexes, and the rings,
+    /// two workers per gateway in one fanout group, are reopened on them.
+    func testRecreatedInterfacesReopened() throws {
+        let (gw1, gw2) = try startGateways(workers: 2)
+        let ping = [
+            "ip", "netns", "exec", lab.hostA, "ping", "-c", "3", "-i", "0.3", "-W", "2",
+            "203.0.113.2",
+        ]
+        XCTAssertEqual(try runWhileControlling(ping, gateways: [gw1, gw2]).status, 0)
+        let packetsBefore = gw1.workerStatuses().map(\.packets).reduce(0, +)
+        let insideIndex = gw1.inside.index
+
+        try lab.must(["ip", "-n", lab.gateway1, "link", "delete", "g1i"])
+        try lab.must(["ip", "-n", lab.gateway1, "link", "delete", "g1o"])
+        try gw1.refreshForwarding()
+        let whileGone = try lab.inNamespace(lab.gateway1) { try gw1.reopenRecreatedInterfaces() }
+        XCTAssertEqual(whileGone, [.missing(name: "g1i"), .missing(name: "g1o")])
+
+        try lab.must([
+            "ip", "-n", lab.hostA, "link", "add", "a0", "type", "veth", "peer", "name", "g1i",
+            "netns", lab.gateway1,
+        ])
+        try lab.must([
+            "ip", "-n", lab.gateway1, "link", "add", "g1o", "type", "veth", "peer", "name", "g2o",
+            "netns", lab.gateway2,
+        ])
+        let addresses: [(String, String, String)] = [
+            (lab.hostA, "a0", "192.0.2.2/24"), (lab.gateway1, "g1i", "192.0.2.1/24"),
+            (lab.gateway1, "g1o", "198.51.100.1/24"), (lab.gateway2, "g2o", "198.51.100.2/24"),
+        ]
+        for (namespace, link, address) in addresses {
+            try lab.must(["ip", "-n", namespace, "address", "add", address, "dev", link])
+            try lab.must(["ip", "-n", namespace, "link", "set", link, "up"])
+        }
+        try lab.must(["ip", "-n", lab.hostA, "route", "add", "default", "via", "192.0.2.1"])
+
+        for (gateway, namespace) in [(gw1, lab.gateway1), (gw2, lab.gateway2)] {
+            try gateway.refreshForwarding()
+            let events = try lab.inNamespace(namespace) {
+                try gateway.reopenRecreatedInterfaces()
+            }
+            let names = events.compactMap { event -> String? in
+                if case .reopened(let name, _, _) = event { return name }
+                return nil
+            }
+            XCTAssertEqual(names, gateway === gw1 ? ["g1i", "g1o"] : ["g2o"], "\(events)")
+        }
+        XCTAssertNotEqual(gw1.inside.index, insideIndex)
+        XCTAssertEqual(
+            try lab.inNamespace(lab.gateway1) { try gw1.reopenRecreatedInterfaces() }, [],
+            "a second read found more to reopen")
+
+        let again = try runWhileControlling(ping, gateways: [gw1, gw2])
+        XCTAssertEqual(again.status, 0, "no ping through the re-created links:\n\(again.output)")
+        XCTAssertGreaterThan(
+            gw1.workerStatuses().map(\.packets).reduce(0, +), packetsBefore,
+            "the worker totals restarted from zero or did not grow")
+    }
+
     func testMovedSAKeepsState() throws {
         // An IKE SA rekey moves the Child SA: only its IKE SA name changes, so
         // the counters, replay window and sequence numbers carry on.

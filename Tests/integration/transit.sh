@@ -73,3 +73,46 @@ lab_transit_filter() {
     expect_eq "clsact qdiscs on gw1 after a clean stop" 0 \
         "$(ip netns exec "$ns_gw1" tc qdisc show | grep -c clsact)"
 }
+
+# gw1's inside and outside links are deleted and created again (which
+# re-creates gw2's outside link too). Each dataplane reopens its rings on the
+# new interfaces and puts its filters back, and the established SAs carry
+# pings again without a restart.
+lab_recreated_links() {
+    lab_start
+    local log=$LAB_DIR/gw1/logs/dataplane-tagger.log waited
+    expect_eq "echo replies through the tunnel" 3 "$(ping_count "$ns_hostA" 203.0.113.2 3)"
+
+    ip -n "$ns_gw1" link delete in0
+    ip -n "$ns_gw1" link delete out0
+    sleep 2
+    grep -q "interface in0 is gone" "$log" || fail "no log line for the missing in0 in $log"
+    ip link add eth0 netns "$ns_hostA" mtu 1400 type veth peer name in0 netns "$ns_gw1" mtu 1400
+    ip link add out0 netns "$ns_gw1" type veth peer name out0 netns "$ns_gw2"
+    ip -n "$ns_hostA" address add 192.0.2.2/24 dev eth0
+    ip -n "$ns_gw1" address add 192.0.2.1/24 dev in0
+    ip -n "$ns_gw1" address add 198.51.100.1/24 dev out0
+    ip -n "$ns_gw2" address add 198.51.100.2/24 dev out0
+    ip -n "$ns_hostA" link set eth0 up
+    ip -n "$ns_gw1" link set in0 up
+    ip -n "$ns_gw1" link set out0 up
+    ip -n "$ns_gw2" link set out0 up
+    ip -n "$ns_hostA" route add default via 192.0.2.1
+
+    waited=$(seconds_until_ping "$ns_hostA" 203.0.113.2 10)
+    [ "$waited" -lt 10 ] || fail "no transit ping answered within 10 s of re-creating the links"
+    echo "ok: transit ping answered $waited s after re-creating the links"
+    grep -q "interface in0 was created again" "$log" || fail "no log line for in0 in $log"
+    grep -q "interface out0 was created again" "$log" || fail "no log line for out0 in $log"
+    grep -q "interface out0 was created again" "$LAB_DIR/gw2/logs/dataplane-tagger.log" ||
+        fail "no log line for gw2's out0"
+    expect_eq "programs on gw1's in0" 2 "$(transit_filters)"
+    local gw
+    for gw in "$ns_gw1" "$ns_gw2"; do
+        expect_eq "ESP filters on out0 in $gw" 2 \
+            "$(ip netns exec "$gw" tc filter show dev out0 ingress | grep -c direct-action)"
+    done
+    expect_eq "echo replies through the tunnel afterwards" 10 \
+        "$(ping_count "$ns_hostA" 203.0.113.2 10)"
+    expect_eq "Child SAs on gw1 (the SAs were kept)" 1 "$(child_sa_count gw1)"
+}
