@@ -303,4 +303,35 @@ final class AdoptedChildTests: XCTestCase {
         XCTAssertEqual(lab.a.problems, [])
         XCTAssertEqual(lab.b.problems, [])
     }
+
+    func testClearChildSAsTwoEntries() {
+        // `clear crypto sa` on either side deletes the Child SAs of both
+        // entries. The IKE SA stays and both pairs come back, also after B
+        // rekeyed the IKE SA and so became the initiator of the new one.
+        for (clearing, rekeyer) in [("A", nil), ("B", nil), ("A", "B"), ("B", "B"), ("B", "A")] {
+            let blocks = [0, 1]
+            let lab = Lab(
+                configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
+                passiveB: false)
+            lab.a.engine.start()
+            lab.b.engine.start()
+            lab.run()
+            settle(lab)
+            assertSettled(lab, pairs: 2)
+            if let rekeyer {
+                let gateway = rekeyer == "A" ? lab.a! : lab.b!
+                let survivor = gateway.engine.ikeSAStatuses().first { $0.status == "READY" }
+                XCTAssertTrue(gateway.engine.rekeyIKESA(tunnelID: survivor?.tunnelID ?? 0))
+                lab.run()
+                settle(lab, seconds: 5)
+                assertSettled(lab, pairs: 2)
+            }
+
+            let gateway = clearing == "A" ? lab.a! : lab.b!
+            XCTAssertEqual(gateway.engine.clearChildSAs(peer: nil), 2, clearing)
+            lab.run()
+            settle(lab)
+            assertSettled(lab, pairs: 2)
+        }
+    }
 }
