@@ -119,7 +119,7 @@ public enum KernelPacketGuard {
     }
 
     /// Throws `GuardError.priorityInUse` when an ingress filter of `interface` that is not
-    /// this gateway's sits at priority 1 or 2. Replacing the filters there would fail with a
+    /// this gateway's is at priority 1 or 2. Replacing the filters there would fail with a
     /// bare exit status for another protocol or kind, and a stop would remove them.
     /// NOTE: a `bpf` filter with handle 1 and the right protocol looks like one left by a
     /// dataplane that was killed, so it is replaced without an error.
