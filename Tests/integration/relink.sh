@@ -1,0 +1,160 @@
+# shellcheck shell=bash
+# gw1's inside and outside links deleted and created again while traffic
+# runs, left missing, created with another MTU, renamed, and the dataplane
+# stopped while one is missing: sourced by tests.sh.
+
+# recreate_inside [MTU]: deletes gw1's in0 (and so hostA's eth0) and creates
+# the pair again with the lab's addresses, MTU 1400 unless given.
+recreate_inside() {
+    local mtu=${1:-1400}
+    ip -n "$ns_gw1" link delete in0 2>/dev/null || true
+    ip link add eth0 netns "$ns_hostA" mtu "$mtu" type veth peer name in0 netns "$ns_gw1" \
+        mtu "$mtu"
+    ip -n "$ns_hostA" address add 192.0.2.2/24 dev eth0
+    ip -n "$ns_gw1" address add 192.0.2.1/24 dev in0
+    ip -n "$ns_hostA" link set eth0 up
+    ip -n "$ns_gw1" link set in0 up
+    ip -n "$ns_hostA" route add default via 192.0.2.1
+}
+
+# recreate_outside: deletes gw1's out0 (and so gw2's) and creates the pair again.
+recreate_outside() {
+    ip -n "$ns_gw1" link delete out0 2>/dev/null || true
+    ip link add out0 netns "$ns_gw1" type veth peer name out0 netns "$ns_gw2"
+    ip -n "$ns_gw1" address add 198.51.100.1/24 dev out0
+    ip -n "$ns_gw2" address add 198.51.100.2/24 dev out0
+    ip -n "$ns_gw1" link set out0 up
+    ip -n "$ns_gw2" link set out0 up
+}
+
+# dataplane_pid GW: the PID supervisord has for the gateway's dataplane-tagger.
+dataplane_pid() {
+    supervisorctl -c "$LAB_DIR/$1/supervisord.conf" pid dataplane-tagger
+}
+
+# cpu_ticks PID: user plus system clock ticks the process has used.
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# Two workers on each gateway. Five times, in0 and then out0 are deleted and
+# created again under a 100-per-second ping and a TCP stream. Each time the
+# tunnel carries pings again within 10 s, the dataplane process stays the
+# same, and the TCP stream arrives intact. The filters are back at the end.
+lab_relink_churn() {
+    require_cmd python3 python3
+    export DATAPLANE_WORKERS=2
+    lab_start
+    local log=$LAB_DIR/gw1/logs/dataplane-tagger.log pid1 pid2 round waited pinger
+    pid1=$(dataplane_pid gw1)
+    pid2=$(dataplane_pid gw2)
+    ip netns exec "$ns_hostA" ping -q -i 0.01 -W 1 203.0.113.2 >"$LAB_DIR/ping.txt" 2>&1 &
+    pinger=$!
+    ip netns exec "$ns_hostB" python3 "$root/compose/lab/tcp-transfer.py" serve 5001 \
+        >"$LAB_DIR/serve.txt" 2>&1 &
+    sleep 0.5
+    ip netns exec "$ns_hostA" python3 "$root/compose/lab/tcp-transfer.py" send 203.0.113.2 \
+        5001 1000000000 >"$LAB_DIR/send.txt" 2>&1 &
+    local sender=$!
+    for round in 1 2 3 4 5; do
+        recreate_inside
+        waited=$(seconds_until_ping "$ns_hostA" 203.0.113.2 10)
+        [ "$waited" -lt 10 ] || fail "round $round: no ping through the tunnel after in0"
+        recreate_outside
+        waited=$(seconds_until_ping "$ns_hostA" 203.0.113.2 10)
+        [ "$waited" -lt 10 ] || fail "round $round: no ping through the tunnel after out0"
+        echo "ok: round $round"
+    done
+    wait "$sender" || fail "the TCP sender failed: $(cat "$LAB_DIR/send.txt")"
+    sleep 1
+    # SIGINT makes ping print its summary.
+    kill -INT "$pinger" 2>/dev/null || true
+    wait "$pinger" 2>/dev/null || true
+    echo "ping during the rounds: $(grep -h "packets transmitted" "$LAB_DIR/ping.txt")"
+    expect_eq "TCP stream intact" "$(awk '{ print $1, $2 }' "$LAB_DIR/send.txt")" \
+        "$(grep -v listening "$LAB_DIR/serve.txt" | awk '{ print $1, $2 }')"
+    expect_eq "gw1's dataplane process" "$pid1" "$(dataplane_pid gw1)"
+    expect_eq "gw2's dataplane process" "$pid2" "$(dataplane_pid gw2)"
+    expect_eq "in0 reopenings in gw1's log" 5 "$(grep -c "interface in0 was created again" "$log")"
+    expect_eq "out0 reopenings in gw1's log" 5 \
+        "$(grep -c "interface out0 was created again" "$log")"
+    expect_eq "ESP filters on gw1's out0" 2 \
+        "$(ip netns exec "$ns_gw1" tc filter show dev out0 ingress | grep -c direct-action)"
+    expect_eq "transit filters on gw1's in0" 2 \
+        "$(ip netns exec "$ns_gw1" tc filter show dev in0 ingress | grep -c direct-action)"
+    expect_eq "echo replies through the tunnel afterwards" 10 \
+        "$(ping_count "$ns_hostA" 203.0.113.2 10)"
+}
+
+# in0 deleted and not created again: one log line, the same process, and the
+# workers do not spin on the dead rings. A stop while in0 is missing removes
+# out0's ESP filter and ends cleanly. With in0 back, a start carries pings.
+lab_relink_missing() {
+    lab_start
+    local log=$LAB_DIR/gw1/logs/dataplane-tagger.log pid before after
+    pid=$(dataplane_pid gw1)
+    ip -n "$ns_gw1" link delete in0
+    sleep 6
+    expect_eq "log lines for the missing in0" 1 "$(grep -c "interface in0 is gone" "$log")"
+    expect_eq "gw1's dataplane process" "$pid" "$(dataplane_pid gw1)"
+    before=$(cpu_ticks "$pid")
+    sleep 3
+    after=$(cpu_ticks "$pid")
+    echo "gw1's dataplane used $((after - before)) ticks in 3 s with in0 missing"
+    [ $((after - before)) -lt 150 ] ||
+        fail "gw1's dataplane used $((after - before)) ticks of 300 in 3 s with in0 missing"
+
+    supervisorctl -c "$LAB_DIR/gw1/supervisord.conf" stop dataplane-tagger >/dev/null
+    grep -q "dataplane stopped" "$log" || fail "no clean stop in $log"
+    expect_eq "clsact qdiscs on gw1's out0 after the stop" 0 \
+        "$(ip netns exec "$ns_gw1" tc qdisc show dev out0 | grep -c clsact)"
+    grep "removing the transit filter from in0 failed" "$log" ||
+        fail "no warning for the transit filter of the missing in0"
+
+    recreate_inside
+    supervisorctl -c "$LAB_DIR/gw1/supervisord.conf" start dataplane-tagger >/dev/null
+    wait_for_tunnel 30 || fail "the tunnel did not come back after the start"
+    expect_eq "echo replies through the tunnel" 5 "$(ping_count "$ns_hostA" 203.0.113.2 5)"
+}
+
+# in0 created again with MTU 1300: the dataplane takes the new MTU, so a
+# 1300-byte packet passes, and a 1350-byte DF packet from hostB gets an ICMP
+# "fragmentation needed" naming 1300 rather than being lost on the veth.
+lab_relink_mtu() {
+    lab_start
+    local log=$LAB_DIR/gw1/logs/dataplane-tagger.log waited output
+    ip -n "$ns_gw1" link delete in0
+    sleep 1.5
+    recreate_inside 1300
+    waited=$(seconds_until_ping "$ns_hostA" 203.0.113.2 10)
+    [ "$waited" -lt 10 ] || fail "no ping through the tunnel after in0 came back with MTU 1300"
+    grep "interface in0 was created again" "$log" || fail "no reopening in $log"
+    expect_eq "1300-byte echo replies" 3 \
+        "$(ip netns exec "$ns_hostA" ping -c 3 -i 0.2 -W 2 -M do -s 1272 203.0.113.2 |
+            awk '/received/ { print $4 }')"
+    output=$(ip netns exec "$ns_hostB" ping -c 2 -i 0.5 -W 2 -M do -s 1322 192.0.2.2 2>&1 || true)
+    echo "$output"
+    grep -q "mtu = 1300" <<<"$output" ||
+        fail "no fragmentation needed with MTU 1300 for a 1350-byte DF packet to hostA"
+}
+
+# in0 renamed to in9 (its addresses removed, hostA's end left as it is) and
+# a new in0 pair created in its place: the dataplane follows the configured
+# name to the new link.
+lab_relink_rename() {
+    lab_start
+    local log=$LAB_DIR/gw1/logs/dataplane-tagger.log waited
+    ip -n "$ns_gw1" link set in0 down
+    ip -n "$ns_gw1" link set in0 name in9
+    ip -n "$ns_gw1" address flush dev in9
+    ip -n "$ns_hostA" address flush dev eth0
+    ip link add eth1 netns "$ns_hostA" mtu 1400 type veth peer name in0 netns "$ns_gw1" mtu 1400
+    ip -n "$ns_hostA" address add 192.0.2.2/24 dev eth1
+    ip -n "$ns_gw1" address add 192.0.2.1/24 dev in0
+    ip -n "$ns_hostA" link set eth1 up
+    ip -n "$ns_gw1" link set in0 up
+    ip -n "$ns_hostA" route add default via 192.0.2.1
+    waited=$(seconds_until_ping "$ns_hostA" 203.0.113.2 10)
+    tail -n 5 "$log"
+    [ "$waited" -lt 10 ] || fail "no ping through the tunnel on the new in0 (old one renamed)"
+}
