@@ -56,6 +56,7 @@ lab_relink_churn() {
     ip netns exec "$ns_hostA" python3 "$root/compose/lab/tcp-transfer.py" send 203.0.113.2 \
         5001 1000000000 >"$LAB_DIR/send.txt" 2>&1 &
     local sender=$!
+
     for round in 1 2 3 4 5; do
         recreate_inside
         waited=$(seconds_until_ping "$ns_hostA" 203.0.113.2 10)
@@ -65,6 +66,7 @@ lab_relink_churn() {
         [ "$waited" -lt 10 ] || fail "round $round: no ping through the tunnel after out0"
         echo "ok: round $round"
     done
+
     wait "$sender" || fail "the TCP sender failed: $(cat "$LAB_DIR/send.txt")"
     sleep 1
     # SIGINT makes ping print its summary.
@@ -157,4 +159,79 @@ lab_relink_rename() {
     waited=$(seconds_until_ping "$ns_hostA" 203.0.113.2 10)
     tail -n 5 "$log"
     [ "$waited" -lt 10 ] || fail "no ping through the tunnel on the new in0 (old one renamed)"
+}
+
+# pinned_threads GW: the gateway's dataplane threads pinned to a single CPU,
+# as "CPU:threads " pairs.
+pinned_threads() {
+    cat /proc/"$(dataplane_pid "$1")"/task/*/status | awk '/^Cpus_allowed_list/ { print $2 }' |
+        sort | uniq -c | awk '$2 == "0" || $2 == "1" { printf "%s:%s ", $2, $1 }'
+}
+
+# Two workers pinned to CPUs 0 and 1: the workers built again for a re-created
+# in0 run on their CPUs too, and carry traffic.
+lab_relink_pinned() {
+    export DATAPLANE_WORKERS=2 DATAPLANE_CPUS=0,1
+    lab_start
+    expect_eq "gw1 threads pinned to one CPU before (CPU:threads)" "0:1 1:1 " \
+        "$(pinned_threads gw1)"
+    recreate_inside
+    local waited
+    waited=$(seconds_until_ping "$ns_hostA" 203.0.113.2 10)
+    [ "$waited" -lt 10 ] || fail "no ping through the tunnel after in0 came back"
+    expect_eq "gw1 threads pinned to one CPU after (CPU:threads)" "0:1 1:1 " \
+        "$(pinned_threads gw1)"
+    expect_eq "echo replies through the tunnel" 5 "$(ping_count "$ns_hostA" 203.0.113.2 5)"
+}
+
+# operator_filters: the operator's filters on gw1's out0, one per line.
+operator_filters() {
+    {
+        ip netns exec "$ns_gw1" tc filter show dev out0 ingress
+        ip netns exec "$ns_gw1" tc filter show dev out0 egress
+    } | grep -E "handle 0x(7|9) " || true
+}
+
+# An operator's clsact filters on gw1's out0 (ingress priority 10, egress
+# priority 5) survive a SIGKILL of the dataplane and its restart, and a clean
+# stop. One the operator adds at the dataplane's priority 1 while it runs
+# survives a stop too, and the next start fails with a line that names it.
+lab_operator_filters() {
+    lab_start
+    local log=$LAB_DIR/gw1/logs/dataplane-tagger.log ctl pid
+    ctl="supervisorctl -c $LAB_DIR/gw1/supervisord.conf"
+    ip netns exec "$ns_gw1" tc filter add dev out0 ingress protocol all prio 10 handle 7 \
+        bpf bytecode "1,6 0 0 4294967295" da
+    ip netns exec "$ns_gw1" tc filter add dev out0 egress protocol all prio 5 handle 9 \
+        bpf bytecode "1,6 0 0 4294967295" da
+    expect_eq "operator filters" 2 "$(operator_filters | wc -l)"
+
+    pid=$(dataplane_pid gw1)
+    kill -KILL "$pid"
+    wait_until 15 "a new dataplane on gw1" eval \
+        '[ "$(dataplane_pid gw1)" -gt 0 ] 2>/dev/null && [ "$(dataplane_pid gw1)" != "$pid" ]'
+    wait_for_tunnel 30 || fail "the tunnel did not come back after the SIGKILL"
+    expect_eq "operator filters after SIGKILL and restart" 2 "$(operator_filters | wc -l)"
+    expect_eq "ESP filters after the restart" 2 \
+        "$(ip netns exec "$ns_gw1" tc filter show dev out0 ingress | grep -c "handle 0x1 ")"
+
+    $ctl stop dataplane-tagger >/dev/null
+    expect_eq "operator filters after a stop" 2 "$(operator_filters | wc -l)"
+    expect_eq "ESP filters after a stop" 0 \
+        "$(ip netns exec "$ns_gw1" tc filter show dev out0 ingress | grep -c "handle 0x1 " || true)"
+    $ctl start dataplane-tagger >/dev/null
+
+    ip netns exec "$ns_gw1" tc filter add dev out0 ingress protocol ip prio 1 handle 7 \
+        bpf bytecode "1,6 0 0 4294967295" da
+    $ctl stop dataplane-tagger >/dev/null
+    expect_eq "operator filters after a stop, one at priority 1" 3 "$(operator_filters | wc -l)"
+    # supervisord tries the failing start again and again, so the command gets a time limit.
+    timeout 5 $ctl start dataplane-tagger >/dev/null 2>&1 || true
+    grep "move that filter to another priority" "$log" ||
+        fail "no line naming the filter at priority 1 in $log"
+    ip netns exec "$ns_gw1" tc filter del dev out0 ingress protocol ip prio 1 handle 7 bpf
+    wait_until 30 "gw1's dataplane running with priority 1 free" \
+        eval '$ctl status dataplane-tagger | grep -q RUNNING'
+    wait_for_tunnel 30 || fail "the tunnel did not come back with priority 1 free"
+    expect_eq "echo replies through the tunnel" 5 "$(ping_count "$ns_hostA" 203.0.113.2 5)"
 }
