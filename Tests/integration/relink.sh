@@ -235,3 +235,21 @@ lab_operator_filters() {
     wait_for_tunnel 30 || fail "the tunnel did not come back with priority 1 free"
     expect_eq "echo replies through the tunnel" 5 "$(ping_count "$ns_hostA" 203.0.113.2 5)"
 }
+
+# gw1's in0 and out0 get new MAC addresses in place, as `ip link set address`
+# does, without being created again. hostA and gw2 learn the new addresses
+# (their neighbour entries are flushed to make it quick), and the dataplane
+# routes the frames sent to them.
+lab_relink_new_mac() {
+    lab_start
+    local waited
+    ip -n "$ns_gw1" link set in0 address 02:00:5e:00:53:01
+    ip -n "$ns_gw1" link set out0 address 02:00:5e:00:53:02
+    ip -n "$ns_hostA" neigh flush all
+    ip -n "$ns_gw2" neigh flush all
+    waited=$(seconds_until_ping "$ns_hostA" 203.0.113.2 10)
+    [ "$waited" -lt 10 ] || fail "no ping through the tunnel after gw1's MAC addresses changed"
+    echo "ok: ping answered $waited s after the MAC addresses changed"
+    expect_eq "echo replies through the tunnel" 5 "$(ping_count "$ns_hostA" 203.0.113.2 5)"
+    expect_eq "echo replies from hostB to hostA" 5 "$(ping_count "$ns_hostB" 192.0.2.2 5)"
+}
