@@ -88,6 +88,8 @@ public enum KernelPacketGuard {
     /// other filters remain on it, such as an operator's own. Returns the commands run.
     @discardableResult
     public static func removeFilters(interface: String) throws -> [String] {
+        // A deleted interface took its qdisc and filters with it.
+        guard if_nametoindex(interface) != 0 else { return [] }
         var commands: [String] = []
         for (family, priority) in ownPriorities {
             // A filter that is missing (a failed install, or one removed by hand) is not an
@@ -121,9 +123,13 @@ public enum KernelPacketGuard {
     /// Throws `GuardError.priorityInUse` when an ingress filter of `interface` that is not
     /// this gateway's is at priority 1 or 2. Replacing the filters there would fail with a
     /// bare exit status for another protocol or kind, and a stop would remove them.
+    /// Throws `GuardError.interfaceNotFound` when the interface does not exist.
     /// NOTE: a `bpf` filter with handle 1 and the right protocol looks like one left by a
     /// dataplane that was killed, so it is replaced without an error.
     static func checkPrioritiesFree(interface: String) throws {
+        guard if_nametoindex(interface) != 0 else {
+            throw GuardError.interfaceNotFound(interface)
+        }
         let output = try runCapturing("tc", ["filter", "show", "dev", interface, "ingress"])
         for line in output.split(separator: "\n") {
             let words = line.split(separator: " ").map(String.init)
@@ -242,9 +248,13 @@ public enum KernelPacketGuard {
         case commandFailed(String, status: Int32)
         /// A filter that is not this gateway's at one of its ingress priorities.
         case priorityInUse(interface: String, filter: String)
+        /// The interface to filter does not exist, or was deleted.
+        case interfaceNotFound(String)
 
         public var description: String {
             switch self {
+            case .interfaceNotFound(let interface):
+                return "interface \(interface) not found"
             case .priorityInUse(let interface, let filter):
                 return "ingress priorities 1 and 2 of \(interface) are reserved for the "
                     + "dataplane's filters, but another filter uses one (\(filter)); move that "
