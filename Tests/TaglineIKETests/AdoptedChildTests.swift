@@ -109,10 +109,11 @@ final class AdoptedChildTests: XCTestCase {
     }
 
     func testBothStartLostChildRequests() {
-        // A's first `lost` CREATE_CHILD_SA transmissions are lost: the
-        // retransmissions go 1 s, 3 s and 7 s after the first.
-        for lost in 1...3 {
-            let blocks = [0, 1]
+        // A's first `lost` CREATE_CHILD_SA transmissions are lost (the
+        // retransmissions go 1 s, 3 s and 7 s after the first), with two and
+        // three entries.
+        for (lost, count) in [(1, 2), (2, 2), (3, 2), (1, 3), (3, 3), (4, 3)] {
+            let blocks = Array(0..<count)
             let lab = Lab(
                 configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
                 passiveB: false)
@@ -130,9 +131,9 @@ final class AdoptedChildTests: XCTestCase {
             lab.run()
             settle(lab)
             XCTAssertEqual(dropped, lost)
-            assertSettled(lab, pairs: 2)
-            XCTAssertEqual(lab.a.problems, [], "\(lost) lost")
-            XCTAssertEqual(lab.b.problems, [], "\(lost) lost")
+            assertSettled(lab, pairs: count)
+            XCTAssertEqual(lab.a.problems, [], "\(lost) lost of \(count)")
+            XCTAssertEqual(lab.b.problems, [], "\(lost) lost of \(count)")
         }
     }
 
