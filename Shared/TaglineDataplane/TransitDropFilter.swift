@@ -50,6 +50,13 @@ public final class TransitDropFilter {
         return try update(localPrefixes: localPrefixes)
     }
 
+    /// Forgets the installed programs after the interface was deleted and created again,
+    /// so that the next `update` installs them on the new one even for the same prefixes.
+    public func interfaceRecreated() {
+        installedPrefixes = nil
+        qdiscPresent = false
+    }
+
     /// Replaces both programs when `localPrefixes` differ from those installed. Each
     /// replacement is one step, so no packet meets a half-built filter. Returns the commands
     /// run (with each program given by its length) and a line for each family left without
