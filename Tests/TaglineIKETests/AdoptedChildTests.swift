@@ -335,4 +335,26 @@ final class AdoptedChildTests: XCTestCase {
             assertSettled(lab, pairs: 2)
         }
     }
+
+    func testClearChildSAsAsymmetricEntries() {
+        // A's one entry covers the /24 and B splits two quarters of it over
+        // two entries. A narrowed Child SA per quarter comes back after a
+        // clear on either side.
+        for clearing in ["A", "B"] {
+            let lab = Lab(
+                configA: config("A", blocks: nil), configB: config("B", blocks: [0, 1]),
+                passiveB: false)
+            lab.a.engine.start()
+            lab.b.engine.start()
+            lab.run()
+            settle(lab)
+            assertSettled(lab, pairs: 2)
+
+            let gateway = clearing == "A" ? lab.a! : lab.b!
+            XCTAssertEqual(gateway.engine.clearChildSAs(peer: nil), 2, clearing)
+            lab.run()
+            settle(lab)
+            assertSettled(lab, pairs: 2)
+        }
+    }
 }
