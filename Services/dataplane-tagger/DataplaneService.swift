@@ -152,6 +152,9 @@ final class DataplaneService {
                     "interface \(name) was created again (index \(previousIndex), now \(index)); "
                         + "the packet rings were reopened on it")
                 if name == controller.outside.name { espFilterPending = name }
+                // Deleted and created again between two reads, the interface has the same
+                // local prefixes, so only this puts the transit filter back on it.
+                if name == transitFilter?.interface { transitFilter?.interfaceRecreated() }
             }
         }
         if let interface = espFilterPending { reinstallESPFilter(interface: interface) }

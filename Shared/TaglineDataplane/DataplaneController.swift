@@ -105,7 +105,12 @@ public final class DataplaneController {
         var missing: [InterfaceRecreation] = []
         var reopened: [InterfaceRecreation] = []
         func current(_ interface: InterfaceInfo) -> InterfaceInfo {
-            guard kernel.linkMTUs[interface.index] == nil else { return interface }
+            // A link renamed away keeps its index, so the name is checked too.
+            if kernel.linkMTUs[interface.index] != nil,
+                DataplaneController.linkName(index: interface.index) == interface.name
+            {
+                return interface
+            }
             guard let found = try? InterfaceInfo.read(interface.name) else {
                 missing.append(.missing(name: interface.name))
                 return interface
@@ -133,6 +138,14 @@ public final class DataplaneController {
         publishForwarding()
         if workersRunning { try startWorkers() }
         return reopened
+    }
+
+    /// Returns the name of the link with `index` in the calling thread's network namespace,
+    /// or nil when no link has that index.
+    static func linkName(index: Int32) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+        guard if_indextoname(UInt32(bitPattern: index), &buffer) != nil else { return nil }
+        return String(cString: buffer)
     }
 
     // MARK: SAs and bindings

@@ -184,6 +184,16 @@ public final class DataplaneWorker: @unchecked Sendable {
         return handled
     }
 
+    /// Reads and so clears the pending error of socket `fd` (SO_ERROR), such as ENETDOWN
+    /// after its interface was deleted. Returns the error, or 0 when none was pending.
+    @discardableResult
+    static func takeSocketError(_ fd: Int32) -> Int32 {
+        var code: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &length) == 0 else { return errno }
+        return code
+    }
+
     private func run() {
         let idle = options.idleNanoseconds
         var descriptors = (
@@ -212,6 +222,12 @@ public final class DataplaneWorker: @unchecked Sendable {
                 : DataplaneWorker.heldPollTimeoutMilliseconds
             _ = withUnsafeMutableBytes(of: &descriptors) { raw in
                 Glibc.poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, timeout)
+            }
+            // A ring whose interface was deleted reports POLLERR until its error is read, so
+            // poll() would return at once and the worker would spin on a full CPU.
+            for descriptor in [descriptors.0, descriptors.1]
+            where descriptor.revents & Int16(POLLERR) != 0 {
+                DataplaneWorker.takeSocketError(descriptor.fd)
             }
             let woke = monotonicNanoseconds()
             statistics.recordIdle(nanoseconds: woke &- (emptySince ?? woke))

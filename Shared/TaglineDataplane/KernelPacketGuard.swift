@@ -51,6 +51,7 @@ public enum KernelPacketGuard {
         // A clsact left by a crashed run is kept. Its filters have the same priority and
         // handle, so they are replaced, never doubled.
         if let command = addClsact(interface: interface) { commands.append(command) }
+        try checkPrioritiesFree(interface: interface)
         for (family, priority, program) in [("ip", "1", ipv4Program), ("ipv6", "2", ipv6Program)] {
             commands.append(
                 try runTC([
@@ -78,18 +79,23 @@ public enum KernelPacketGuard {
         try? runTC(["qdisc", "add", "dev", interface, "clsact"])
     }
 
+    /// The ingress priorities of this gateway's filters (ESP or transit), each with its
+    /// protocol. Each filter is the `bpf` filter with handle 1 at its priority.
+    static let ownPriorities = [(family: "ip", priority: "1"), (family: "ipv6", priority: "2")]
+
     /// Removes this gateway's ingress filters (ESP or transit: `protocol ip prio 1` and
-    /// `protocol ipv6 prio 2`) from `interface`, then the clsact qdisc unless other filters
-    /// remain on it, such as an operator's own at other priorities. Returns the commands run.
+    /// `protocol ipv6 prio 2`, `handle 1 bpf`) from `interface`, then the clsact qdisc unless
+    /// other filters remain on it, such as an operator's own. Returns the commands run.
     @discardableResult
     public static func removeFilters(interface: String) throws -> [String] {
+        // A deleted interface took its qdisc and filters with it.
+        guard if_nametoindex(interface) != 0 else { return [] }
         var commands: [String] = []
-        for (family, priority) in [("ip", "1"), ("ipv6", "2")] {
+        for (family, priority) in ownPriorities {
             // A filter that is missing (a failed install, or one removed by hand) is not an
-            // error here: the goal is that it is gone.
-            if let command = try? runTC([
-                "filter", "del", "dev", interface, "ingress", "protocol", family, "prio", priority,
-            ]) {
+            // error here: the goal is that it is gone. The handle keeps another filter that
+            // was added at the same priority while the dataplane ran.
+            if let command = try? runTC(ownFilterDelete(interface: interface, family, priority)) {
                 commands.append(command)
             }
         }
@@ -101,6 +107,51 @@ public enum KernelPacketGuard {
             commands.append(try runTC(["qdisc", "del", "dev", interface, "clsact"]))
         }
         return commands
+    }
+
+    /// Returns the tc arguments that delete this gateway's filter for `family` at `priority`,
+    /// and no other filter at that priority.
+    static func ownFilterDelete(interface: String, _ family: String, _ priority: String)
+        -> [String]
+    {
+        [
+            "filter", "delete", "dev", interface, "ingress", "protocol", family, "prio",
+            priority, "handle", "1", "bpf",
+        ]
+    }
+
+    /// Throws `GuardError.priorityInUse` when an ingress filter of `interface` that is not
+    /// this gateway's is at priority 1 or 2. Replacing the filters there would fail with a
+    /// bare exit status for another protocol or kind, and a stop would remove them.
+    /// Throws `GuardError.interfaceNotFound` when the interface does not exist.
+    /// NOTE: a `bpf` filter with handle 1 and the right protocol looks like one left by a
+    /// dataplane that was killed, so it is replaced without an error.
+    static func checkPrioritiesFree(interface: String) throws {
+        guard if_nametoindex(interface) != 0 else {
+            throw GuardError.interfaceNotFound(interface)
+        }
+        let output = try runCapturing("tc", ["filter", "show", "dev", interface, "ingress"])
+        for line in output.split(separator: "\n") {
+            let words = line.split(separator: " ").map(String.init)
+            func value(after word: String) -> String? {
+                guard let index = words.firstIndex(of: word), index + 1 < words.count else {
+                    return nil
+                }
+                return words[index + 1]
+            }
+            // "filter protocol ip pref 1 bpf chain 0 handle 0x1 direct-action ..."
+            guard let at = words.firstIndex(of: "pref"), at + 2 < words.count,
+                let own = ownPriorities.first(where: { $0.priority == words[at + 1] }),
+                (value(after: "chain") ?? "0") == "0"
+            else { continue }
+            let kind = words[at + 2]
+            let handle = value(after: "handle")
+            if value(after: "protocol") != own.family || kind != "bpf"
+                || (handle != nil && handle != "0x1")
+            {
+                throw GuardError.priorityInUse(interface: interface, filter: String(line))
+            }
+        }
     }
 
     private static func writeSysctl(_ path: String, _ value: String) throws {
@@ -195,9 +246,19 @@ public enum KernelPacketGuard {
 
     public enum GuardError: Error, CustomStringConvertible, Equatable {
         case commandFailed(String, status: Int32)
+        /// A filter that is not this gateway's at one of its ingress priorities.
+        case priorityInUse(interface: String, filter: String)
+        /// The interface to filter does not exist, or was deleted.
+        case interfaceNotFound(String)
 
         public var description: String {
             switch self {
+            case .interfaceNotFound(let interface):
+                return "interface \(interface) not found"
+            case .priorityInUse(let interface, let filter):
+                return "ingress priorities 1 and 2 of \(interface) are reserved for the "
+                    + "dataplane's filters, but another filter uses one (\(filter)); move that "
+                    + "filter to another priority"
             case .commandFailed(let command, let status):
                 if command.hasPrefix("ip ") {
                     return "\(command) failed with wait status \(status); check that iproute2 "

@@ -23,19 +23,26 @@ public struct InterfaceMTUChange: Sendable, Equatable {
 }
 
 extension RouteNetlink {
-    /// Returns the interface index and IFLA_MTU of one RTM_NEWLINK body, or nil when the body
-    /// is shorter than `ifinfomsg` or carries no 4-byte IFLA_MTU.
-    static func parseLink(_ body: UnsafeRawBufferPointer) -> (index: Int32, mtu: Int)? {
+    /// Returns the interface index, IFLA_MTU and 6-byte IFLA_ADDRESS (nil for a link without
+    /// one) of one RTM_NEWLINK body, or nil when the body is shorter than `ifinfomsg` or
+    /// carries no 4-byte IFLA_MTU.
+    static func parseLink(_ body: UnsafeRawBufferPointer) -> (
+        index: Int32, mtu: Int, mac: MACAddress?
+    )? {
         guard body.count >= MemoryLayout<ifinfomsg>.size else { return nil }
         let message = body.loadUnaligned(as: ifinfomsg.self)
         var mtu: Int?
+        var mac: MACAddress?
         forEachAttribute(body, after: MemoryLayout<ifinfomsg>.size) { type, payload in
             if type == UInt16(IFLA_MTU), payload.count == 4 {
                 mtu = Int(exactly: payload.loadUnaligned(as: UInt32.self))
             }
+            if type == UInt16(IFLA_ADDRESS), payload.count == 6 {
+                mac = MACAddress(bytes: Array(payload))
+            }
         }
         guard let mtu, message.ifi_index > 0 else { return nil }
-        return (message.ifi_index, mtu)
+        return (message.ifi_index, mtu, mac)
     }
 }
 

@@ -18,6 +18,8 @@ public struct KernelSnapshot: Sendable {
     public var addresses: [Int32: [IPAddress]] = [:]
     /// MTU per interface index (IFLA_MTU).
     public var linkMTUs: [Int32: Int] = [:]
+    /// MAC address per interface index (IFLA_ADDRESS), which `ip link set address` changes.
+    public var linkMACs: [Int32: MACAddress] = [:]
     /// Destinations the kernel delivers to this host: the local, broadcast and anycast routes
     /// of every table, one per address plus prefixes such as 127.0.0.0/8.
     public var localPrefixes: Set<IPPrefix> = []
@@ -25,8 +27,9 @@ public struct KernelSnapshot: Sendable {
     public init() {}
 
     /// Builds the table the workers use for `inside` and `outside`, adding `learned`
-    /// neighbours where the kernel has none. An interface takes its MTU from `linkMTUs`, or
-    /// from its `InterfaceInfo` when the dump did not list it.
+    /// neighbours where the kernel has none. An interface takes its MTU from `linkMTUs` and
+    /// its MAC address from `linkMACs`, or from its `InterfaceInfo` when the dump did not
+    /// list it.
     public func forwardingTable(
         inside: InterfaceInfo, outside: InterfaceInfo,
         learned: [NeighbourKey: MACAddress] = [:]
@@ -37,7 +40,7 @@ public struct KernelSnapshot: Sendable {
         for (key, mac) in neighbours { merged[key] = mac }
         func interface(_ info: InterfaceInfo) -> DataplaneInterface {
             DataplaneInterface(
-                name: info.name, index: info.index, mac: info.mac,
+                name: info.name, index: info.index, mac: linkMACs[info.index] ?? info.mac,
                 mtu: linkMTUs[info.index] ?? info.mtu,
                 addresses: addresses[info.index] ?? [])
         }
@@ -71,6 +74,7 @@ public final class RouteNetlink {
         try dump(type: UInt16(RTM_GETLINK), family: UInt8(AF_UNSPEC)) { type, body in
             if type == UInt16(RTM_NEWLINK), let link = RouteNetlink.parseLink(body) {
                 result.linkMTUs[link.index] = link.mtu
+                result.linkMACs[link.index] = link.mac
             }
         }
         for family in [UInt8(AF_INET), UInt8(AF_INET6)] {

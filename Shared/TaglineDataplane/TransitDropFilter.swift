@@ -50,6 +50,13 @@ public final class TransitDropFilter {
         return try update(localPrefixes: localPrefixes)
     }
 
+    /// Forgets the installed programs after the interface was deleted and created again,
+    /// so that the next `update` installs them on the new one even for the same prefixes.
+    public func interfaceRecreated() {
+        installedPrefixes = nil
+        qdiscPresent = false
+    }
+
     /// Replaces both programs when `localPrefixes` differ from those installed. Each
     /// replacement is one step, so no packet meets a half-built filter. Returns the commands
     /// run (with each program given by its length) and a line for each family left without
@@ -63,6 +70,13 @@ public final class TransitDropFilter {
         if !qdiscPresent, let command = KernelPacketGuard.addClsact(interface: interface) {
             lines.append(command)
         }
+        do {
+            try KernelPacketGuard.checkPrioritiesFree(interface: interface)
+        } catch {
+            // The interface may be gone, and one created again has no qdisc.
+            qdiscPresent = false
+            throw error
+        }
         let sorted = localPrefixes.sorted()
         for family in [Family.ipv4, .ipv6] {
             let prefixes = sorted.filter { $0.address.isIPv4 == (family == .ipv4) }
@@ -71,10 +85,8 @@ public final class TransitDropFilter {
                 "prio", family.priority, "handle", "1", "bpf",
             ]
             // Without a filter the kernel routes and drops transit packets itself.
-            let delete = [
-                "filter", "delete", "dev", interface, "ingress", "protocol", family.tcName,
-                "prio", family.priority,
-            ]
+            let delete = KernelPacketGuard.ownFilterDelete(
+                interface: interface, family.tcName, family.priority)
             if let program = TransitDropFilter.program(family, localPrefixes: prefixes) {
                 // The log shows the program's length, not its text of up to about 36 KB.
                 let count = program.prefix { $0 != "," }

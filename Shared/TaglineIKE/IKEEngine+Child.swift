@@ -15,10 +15,12 @@ extension IKEEngine {
     /// Chooses policy, proposal and SPI for a Child SA the peer proposed, and
     /// derives its keys. Returns the Child SA and the payloads of the response:
     /// SA, KEr with PFS, TSi and TSr. `isCreateChild` is false in IKE_AUTH,
-    /// whose Child SA never has PFS.
+    /// whose Child SA never has PFS. With `rejectsDuplicate`, a request for the
+    /// selectors of a Child SA that the IKE SA already has is rejected (see `duplicateOf`).
     func negotiateChildAsResponder(
         _ message: IKEMessage, _ sa: IKESAState, profile: IKEv2Profile?,
-        initiatorNonce: [UInt8], responderNonce: [UInt8], isCreateChild: Bool = false
+        initiatorNonce: [UInt8], responderNonce: [UInt8], isCreateChild: Bool = false,
+        rejectsDuplicate: Bool = false
     ) throws -> (ChildSA, [IKEPayload]) {
         guard let offered = message.securityAssociation else {
             throw IKEProtocolError.missingPayload("SA")
@@ -34,6 +36,9 @@ extension IKEEngine {
         else {
             throw IKEProtocolError.trafficSelectorsUnacceptable(
                 "no crypto map or tunnel covers TSi \(tsi.selectors) TSr \(tsr.selectors)")
+        }
+        if rejectsDuplicate, let existing = duplicateOf(policy, sa) {
+            throw DuplicateChildSA(existing: existing, cryptoMapName: policy.cryptoMapName)
         }
         let dh = try pfsRequirement(
             keyExchange: isCreateChild ? message.keyExchange : nil, policy: policy,
@@ -70,6 +75,39 @@ extension IKEEngine {
             .trafficSelectorResponder(TSPayload(selectors: policy.localSelectors)),
         ]
         return (child, payloads)
+    }
+
+    /// Returns the inbound SPI of a Child SA, installed or being created by this side, that
+    /// already carries the selectors of `policy` on `sa`. Both gateways create the Child SA
+    /// of an entry they share when the request of the gateway that should create it arrives
+    /// after `adoptedChildDelay`: lost three times, or delayed by a rekey of the IKE SA.
+    /// They also do when both requests cross. The request for the second pair is rejected.
+    /// A pending request counts only on the gateway with the higher address, so that of two
+    /// crossing requests the one from the higher address is accepted.
+    func duplicateOf(_ policy: ChildPolicy, _ sa: IKESAState, countsPending: Bool = true)
+        -> UInt32?
+    {
+        func carries(_ local: [TrafficSelector], _ remote: [TrafficSelector]) -> Bool {
+            policy.localSelectors.allSatisfy { selector in
+                local.contains { selector.isSubset(of: $0) }
+            }
+                && policy.remoteSelectors.allSatisfy { selector in
+                    remote.contains { selector.isSubset(of: $0) }
+                }
+        }
+        let replaced = sa.replacedChildSPIs ?? []
+        if let child = sa.childSAs.first(where: {
+            !replaced.contains($0.inboundSPI) && carries($0.localSelectors, $0.remoteSelectors)
+        }) {
+            return child.inboundSPI
+        }
+        if countsPending, sa.local.address > sa.remote.address, let pending = sa.pendingChild,
+            pending.rekeyedInboundSPI == nil,
+            carries(pending.initiatorSelectors, pending.responderSelectors)
+        {
+            return pending.inboundSPI
+        }
+        return nil
     }
 
     /// Reads the responder's SA and TS payloads for the Child SA this side
@@ -184,6 +222,15 @@ extension IKEEngine {
             sa.pendingChild == nil, !sa.queuedChildren.isEmpty, let keys = sa.sendKeys
         else { return }
         let policy = sa.queuedChildren.removeFirst()
+        // The peer may have created it meanwhile, while this request waited out a
+        // TEMPORARY_FAILURE or a rekey of the IKE SA.
+        if let existing = duplicateOf(policy, sa, countsPending: false) {
+            debug(
+                "IKEv2:(\(sa.tunnelID)): Child SA 0x\(String(existing, radix: 16)) already "
+                    + "carries \(policy.cryptoMapName ?? "-"), not creating another")
+            ikeSAs[localSPI] = sa
+            return createNextChild(localSPI: localSPI)
+        }
         guard let inboundSPI = delegate?.engineAllocateInboundSPI(self) else {
             log(.warning, "\(sa.remote.address): no inbound SPI available for a further Child SA")
             ikeSAs[localSPI] = sa
@@ -213,7 +260,16 @@ extension IKEEngine {
             return
         }
         var responderNonce: [UInt8]?
-        if let nonce = message.nonce, (try? nonce.validate()) != nil {
+        if let error = message.errorNotify, pending.rekeyedInboundSPI == nil,
+            let existing = duplicateOf(pending.policy, sa)
+        {
+            // Both gateways created this entry's Child SA, and the peer rejected the second.
+            log(
+                .info,
+                "\(sa.remote.address): peer rejected a second Child SA for "
+                    + "\(pending.policy.cryptoMapName ?? "-") (\(error.type)); "
+                    + "Child SA 0x\(String(existing, radix: 16)) carries it")
+        } else if let nonce = message.nonce, (try? nonce.validate()) != nil {
             responderNonce = nonce.nonce
             completeChildAsInitiator(
                 message, pending, &sa, initiatorNonce: pending.nonce, responderNonce: nonce.nonce)
@@ -269,7 +325,8 @@ extension IKEEngine {
             let rekeyed = try rekeyedChild(of: message, sa)
             var (child, payloads) = try negotiateChildAsResponder(
                 message, sa, profile: profile, initiatorNonce: nonce.nonce,
-                responderNonce: responderNonce, isCreateChild: true)
+                responderNonce: responderNonce, isCreateChild: true,
+                rejectsDuplicate: rekeyed == nil)
             // The rekey initiator may send on the new pair once it has the
             // response; this side waits until it does.
             if rekeyed != nil { child.awaitsInboundTraffic = true }
@@ -287,6 +344,12 @@ extension IKEEngine {
                 }
                 ikeSAs[sa.localSPI] = sa
             }
+        } catch let duplicate as DuplicateChildSA {
+            // Routine when both gateways created an entry's Child SA (see `duplicateOf`).
+            log(.info, "\(peer): CREATE_CHILD_SA rejected: \(duplicate)")
+            sendResponse(
+                .createChildSA, messageID: messageID,
+                [.notify(NotifyPayload(type: .noProposalChosen))], &sa, keys: sendKeys)
         } catch let error as IKEProtocolError {
             log(.warning, "\(peer): CREATE_CHILD_SA rejected: \(error)")
             sendResponse(
@@ -331,5 +394,16 @@ extension IKEEngine {
         sa.queuedChildren += missing
         ikeSAs[localSPI] = sa
         startNextChildWork(localSPI: localSPI)
+    }
+}
+
+/// A CREATE_CHILD_SA request for selectors that a Child SA of the IKE SA already carries.
+struct DuplicateChildSA: Error, CustomStringConvertible {
+    var existing: UInt32
+    var cryptoMapName: String?
+
+    var description: String {
+        "Child SA 0x\(String(existing, radix: 16)) already carries "
+            + "\(cryptoMapName ?? "these selectors")"
     }
 }

@@ -135,18 +135,34 @@ extension IKEEngine {
         startNextChildWork(localSPI: sa.localSPI)
     }
 
-    /// Queues CREATE_CHILD_SA for the target's policies when an IKE SA that
-    /// serves a crypto map entry or tunnel has no Child SA left and none is on
-    /// its way, so that the target keeps carrying traffic. The side without a
-    /// target waits for its peer. The target, not the initiator role, decides,
-    /// because an IKE SA rekey makes its initiator the new SA's initiator.
+    /// Queues CREATE_CHILD_SA for the policies of every target that an IKE SA serves
+    /// (each crypto map entry or tunnel for the peer) when it has no Child SA left and
+    /// none is on its way. The side that initiated the IKE SA queues them at once. It is
+    /// the side with the `targetKey`, which an IKE SA rekey keeps, while the rekey makes
+    /// its own initiator the new SA's initiator. The other side waits `adoptedChildDelay`
+    /// for the peer first.
     func queueFreshChildrenIfNone(_ sa: inout IKESAState) {
         guard sa.phase == .established, sa.childSAs.isEmpty,
-            sa.pendingChild == nil, sa.queuedChildren.isEmpty, let key = sa.targetKey,
-            let target = targets[key]?.target
+            sa.pendingChild == nil, sa.queuedChildren.isEmpty
         else { return }
-        log(.notice, "\(sa.remote.address): no Child SA left, creating a new one")
-        sa.queuedChildren = target.children
+        let served = targets.keys.sorted().filter {
+            $0 == sa.targetKey || targets[$0]?.ikeSPI == sa.localSPI
+        }
+        guard !served.isEmpty else { return }
+        guard sa.targetKey != nil else {
+            let due = clock() + adoptedChildDelay
+            for key in served where targets[key]?.childrenDueAt == nil {
+                targets[key]?.childrenDueAt = due
+            }
+            return
+        }
+        log(.notice, "\(sa.remote.address): no Child SA left, creating new ones")
+        for key in served {
+            for policy in targets[key]?.target.children ?? []
+            where !sa.queuedChildren.contains(policy) {
+                sa.queuedChildren.append(policy)
+            }
+        }
     }
 
     /// Deletes the Child SAs (IPsec SAs) of every established IKE SA, or of

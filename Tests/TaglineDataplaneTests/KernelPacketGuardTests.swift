@@ -149,6 +149,50 @@ final class KernelPacketGuardTests: XCTestCase {
             })
     }
 
+    /// An operator's filter at priority 1 or 2 stops the install with an error that names
+    /// it, and one added there while the dataplane ran survives a stop.
+    func testOperatorFilterAtOwnPriority() throws {
+        func add(_ protocolName: String, _ priority: String, _ handle: String) throws {
+            try lab.must([
+                "tc", "-n", lab.gateway1, "filter", "add", "dev", "g1o", "ingress", "protocol",
+                protocolName, "prio", priority, "handle", handle, "bpf", "bytecode",
+                "1,6 0 0 4294967295", "da",
+            ])
+        }
+        func delete(_ priority: String) throws {
+            try lab.must([
+                "tc", "-n", lab.gateway1, "filter", "del", "dev", "g1o", "ingress", "prio",
+                priority,
+            ])
+        }
+        func install() throws {
+            _ = try lab.inNamespace(lab.gateway1) {
+                try KernelPacketGuard.installESPDropFilter(interface: "g1o")
+            }
+        }
+        try lab.must(["tc", "-n", lab.gateway1, "qdisc", "add", "dev", "g1o", "clsact"])
+
+        for (protocolName, priority, handle) in [("ip", "1", "7"), ("ip", "2", "5")] {
+            try add(protocolName, priority, handle)
+            XCTAssertThrowsError(try install()) { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.contains("pref \(priority) bpf"), text)
+                XCTAssertTrue(text.contains("move that filter to another priority"), text)
+            }
+            try delete(priority)
+        }
+
+        try install()
+        try add("ip", "1", "7")
+        _ = try lab.inNamespace(lab.gateway1) {
+            try KernelPacketGuard.removeFilters(interface: "g1o")
+        }
+        let filters = try showIngress()
+        XCTAssertTrue(filters.contains("handle 0x7"), filters)
+        XCTAssertFalse(filters.contains("handle 0x1 "), filters)
+        XCTAssertTrue(try showQdiscs().contains("clsact"))
+    }
+
     private func showIngress() throws -> String {
         try NamespaceLab.run(["tc", "-n", lab.gateway1, "filter", "show", "dev", "g1o", "ingress"])
             .output

@@ -71,6 +71,27 @@ final class LiveMTUTests: XCTestCase {
         let table = snapshot.forwardingTable(inside: info, outside: info)
         XCTAssertEqual(table.inside.mtu, 1300)
     }
+
+    /// `ip link set address` keeps the index: the table takes the MAC address of the dump,
+    /// because the dataplane routes only the frames sent to it.
+    func testForwardingTableTakesDumpedMAC() {
+        let info = InterfaceInfo(
+            name: "in0", index: 7, mac: MACAddress(bytes: [2, 0, 0, 0, 0, 1])!, mtu: 1500)
+        var snapshot = KernelSnapshot()
+        XCTAssertEqual(snapshot.forwardingTable(inside: info, outside: info).inside.mac, info.mac)
+
+        let changed = MACAddress(bytes: [2, 0, 0x5E, 0, 0x53, 1])!
+        snapshot.linkMACs[7] = changed
+        XCTAssertEqual(snapshot.forwardingTable(inside: info, outside: info).inside.mac, changed)
+
+        let body = linkBody(
+            index: 7,
+            attributes: [
+                (UInt16(IFLA_MTU), mtuPayload(1500)),
+                (UInt16(IFLA_ADDRESS), [2, 0, 0x5E, 0, 0x53, 1]),
+            ])
+        XCTAssertEqual(body.withUnsafeBytes { RouteNetlink.parseLink($0) }?.mac, changed)
+    }
 }
 
 /// The same on a real veth pair in network namespaces; needs root.

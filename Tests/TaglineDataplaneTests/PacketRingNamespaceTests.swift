@@ -154,6 +154,26 @@ final class PacketRingNamespaceTests: XCTestCase {
             "\(gw1Lines)")
     }
 
+    /// A ring whose interface was deleted reports POLLERR (ENETDOWN) to poll() until the
+    /// error is read. Reading it lets poll() sleep again, so a worker does not spin.
+    func testDeletedInterfaceErrorCleared() throws {
+        let ring = try lab.inNamespace(lab.gateway1) {
+            try RXRing(interface: try InterfaceInfo.read("g1i"), fanoutGroup: nil)
+        }
+        func pollErrors() -> Int16 {
+            var descriptor = pollfd(fd: ring.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            _ = poll(&descriptor, 1, 0)
+            return descriptor.revents & Int16(POLLERR)
+        }
+        XCTAssertEqual(pollErrors(), 0)
+
+        try lab.must(["ip", "-n", lab.gateway1, "link", "delete", "g1i"])
+        XCTAssertEqual(pollErrors(), Int16(POLLERR))
+        XCTAssertEqual(pollErrors(), Int16(POLLERR), "the error cleared without being read")
+        XCTAssertEqual(DataplaneWorker.takeSocketError(ring.fileDescriptor), ENETDOWN)
+        XCTAssertEqual(pollErrors(), 0)
+    }
+
     /// gw1's inside and outside links are deleted and created again, which also re-creates
     /// gw2's outside. The next kernel read finds the new interface indexes, and the rings,
     /// two workers per gateway in one fanout group, are reopened on them.

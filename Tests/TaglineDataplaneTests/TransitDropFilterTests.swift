@@ -444,6 +444,35 @@ final class TransitDropFilterTests: XCTestCase {
         XCTAssertEqual(try counters(lab.gateway1, link: "g1i").drops, 5)
     }
 
+    /// The interface deleted and created again with the same addresses between two updates:
+    /// the prefixes do not change, and `interfaceRecreated` makes the update install anyway.
+    func testRecreatedWithSamePrefixes() throws {
+        let lab = try makeLab()
+        let local = try localPrefixes(lab)
+        let filter = TransitDropFilter(interface: "g1i")
+        try lab.inNamespace(lab.gateway1) { _ = try filter.install(localPrefixes: local) }
+
+        try lab.must(["ip", "-n", lab.gateway1, "link", "delete", "g1i"])
+        try lab.must([
+            "ip", "-n", lab.hostA, "link", "add", "a0", "type", "veth", "peer", "name", "g1i",
+            "netns", lab.gateway1,
+        ])
+        for (namespace, link, address) in [
+            (lab.hostA, "a0", "192.0.2.2/24"), (lab.gateway1, "g1i", "192.0.2.1/24"),
+        ] {
+            try lab.must(["ip", "-n", namespace, "address", "add", address, "dev", link])
+            try lab.must(["ip", "-n", namespace, "link", "set", link, "up"])
+        }
+        let same = try lab.inNamespace(lab.gateway1) { try filter.update(localPrefixes: local) }
+        XCTAssertEqual(same, [], "an update for unchanged prefixes ran commands")
+        XCTAssertFalse(try ingressFilters(lab.gateway1, link: "g1i").contains("direct-action"))
+
+        filter.interfaceRecreated()
+        let lines = try lab.inNamespace(lab.gateway1) { try filter.update(localPrefixes: local) }
+        XCTAssertEqual(lines.first, "tc qdisc add dev g1i clsact")
+        XCTAssertTrue(try ingressFilters(lab.gateway1, link: "g1i").contains("direct-action"))
+    }
+
     /// A start after a SIGKILL finds the old clsact with its programs. It keeps the qdisc,
     /// because deleting and adding it loses packets, and replaces the programs without
     /// doubling them.

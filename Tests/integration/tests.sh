@@ -565,5 +565,7 @@ lab_clear_child_sas() {
 . "$here/bindings-scale.sh"
 # shellcheck source=transit.sh
 . "$here/transit.sh"
+# shellcheck source=relink.sh
+. "$here/relink.sh"
 
 "$1"
