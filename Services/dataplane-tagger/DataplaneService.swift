@@ -129,12 +129,9 @@ final class DataplaneService {
             events = try controller.reopenRecreatedInterfaces()
             reopenError = nil
         } catch {
-            let text = "\(error)"
-            if text != reopenError {
-                reopenError = text
-                logger.error(
-                    "ESP", "reopening the packet rings failed, tried again each second: \(text)")
-            }
+            logRetriedFailure(
+                error, last: &reopenError, .error,
+                "reopening the packet rings failed, tried again each second")
             return
         }
         for event in events {
@@ -170,13 +167,10 @@ final class DataplaneService {
             espFilterPending = nil
             espFilterError = nil
         } catch {
-            let text = "\(error)"
-            guard text != espFilterError else { return }
-            espFilterError = text
-            logger.error(
-                "ESP",
-                "adding the ESP filter to \(interface) failed, tried again each second; until "
-                    + "then its kernel answers ESP with ICMP errors: \(text)")
+            logRetriedFailure(
+                error, last: &espFilterError, .error,
+                "adding the ESP filter to \(interface) failed, tried again each second. Until "
+                    + "then its kernel answers ESP with ICMP errors")
         }
     }
 
@@ -191,14 +185,22 @@ final class DataplaneService {
             }
             transitFilterError = nil
         } catch {
-            let text = "\(error)"
-            guard text != transitFilterError else { return }
-            transitFilterError = text
-            logger.warning(
-                "ESP",
+            logRetriedFailure(
+                error, last: &transitFilterError, .warning,
                 "updating the transit filter on \(transitFilter.interface) failed, "
-                    + "tried again each second: \(text)")
+                    + "tried again each second")
         }
+    }
+
+    /// Logs `message` and `error` for a failure retried each second: once, and again only
+    /// when the error's text differs from `last`, which it then records.
+    private func logRetriedFailure(
+        _ error: Error, last: inout String?, _ level: LogLevel, _ message: String
+    ) {
+        let text = "\(error)"
+        guard text != last else { return }
+        last = text
+        logger.log(level, "ESP", "\(message): \(text)")
     }
 
     private func installChildSAs(reason: String) {

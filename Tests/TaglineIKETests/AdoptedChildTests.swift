@@ -117,20 +117,12 @@ final class AdoptedChildTests: XCTestCase {
             let lab = Lab(
                 configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
                 passiveB: false)
-            var dropped = 0
-            lab.network = { datagram in
-                guard dropped < lost, let header = try? IKEHeader.decode(datagram.bytes),
-                    header.exchangeType == .createChildSA, !header.isResponse,
-                    datagram.local.address == lab.a.address
-                else { return datagram }
-                dropped += 1
-                return nil
-            }
+            let dropped = lab.loseChildRequests(["A": lost])
             lab.a.engine.start()
             lab.b.engine.start()
             lab.run()
             settle(lab)
-            XCTAssertEqual(dropped, lost)
+            XCTAssertEqual(dropped(), ["A": lost])
             assertSettled(lab, pairs: count)
             XCTAssertEqual(lab.a.problems, [], "\(lost) lost of \(count)")
             XCTAssertEqual(lab.b.problems, [], "\(lost) lost of \(count)")
@@ -145,29 +137,14 @@ final class AdoptedChildTests: XCTestCase {
         let lab = Lab(
             configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
             passiveB: false)
-        var droppedA = 0
-        var droppedB = 0
-        lab.network = { datagram in
-            guard let header = try? IKEHeader.decode(datagram.bytes),
-                header.exchangeType == .createChildSA, !header.isResponse
-            else { return datagram }
-            if datagram.local.address == lab.a.address, droppedA < 3 {
-                droppedA += 1
-                return nil
-            }
-            if datagram.local.address == lab.b.address, droppedB < 2 {
-                droppedB += 1
-                return nil
-            }
-            return datagram
-        }
+        let dropped = lab.loseChildRequests(["A": 3, "B": 2])
 
         lab.a.engine.start()
         lab.b.engine.start()
         lab.run()
         settle(lab)
 
-        XCTAssertEqual([droppedA, droppedB], [3, 2])
+        XCTAssertEqual(dropped(), ["A": 3, "B": 2])
         let transcript = lab.transcript.joined(separator: "\n")
         XCTAssertTrue(
             transcript.contains(
@@ -185,15 +162,7 @@ final class AdoptedChildTests: XCTestCase {
             configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
             passiveB: false)
         // A's cmap 20 request is lost, so B is waiting when A clears the IKE SA.
-        var lost = false
-        lab.network = { datagram in
-            guard !lost, let header = try? IKEHeader.decode(datagram.bytes),
-                header.exchangeType == .createChildSA, !header.isResponse,
-                datagram.local.address == lab.a.address
-            else { return datagram }
-            lost = true
-            return nil
-        }
+        lab.loseChildRequests(["A": 1])
         lab.a.engine.start()
         lab.b.engine.start()
         lab.run()
@@ -239,15 +208,7 @@ final class AdoptedChildTests: XCTestCase {
             let lab = Lab(
                 configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
                 passiveB: false)
-            var lost = false
-            lab.network = { datagram in
-                guard !lost, let header = try? IKEHeader.decode(datagram.bytes),
-                    header.exchangeType == .createChildSA, !header.isResponse,
-                    datagram.local.address == lab.a.address
-                else { return datagram }
-                lost = true
-                return nil
-            }
+            lab.loseChildRequests(["A": 1])
             lab.a.engine.start()
             lab.b.engine.start()
             lab.run()
@@ -272,22 +233,7 @@ final class AdoptedChildTests: XCTestCase {
         let lab = Lab(
             configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
             passiveB: false)
-        var droppedA = false
-        var droppedB = false
-        lab.network = { datagram in
-            guard let header = try? IKEHeader.decode(datagram.bytes),
-                header.exchangeType == .createChildSA, !header.isResponse
-            else { return datagram }
-            if datagram.local.address == lab.a.address, !droppedA {
-                droppedA = true
-                return nil
-            }
-            if datagram.local.address == lab.b.address, !droppedB {
-                droppedB = true
-                return nil
-            }
-            return datagram
-        }
+        lab.loseChildRequests(["A": 1, "B": 1])
 
         lab.a.engine.start()
         lab.b.engine.start()

@@ -126,6 +126,23 @@ final class Lab {
         XCTFail("datagrams still flowing after \(maxSteps) steps")
     }
 
+    /// Loses the first `counts[name]` CREATE_CHILD_SA requests that gateway `name` ("A" or
+    /// "B") sends. Returns a function that tells how many each gateway has lost so far.
+    @discardableResult
+    func loseChildRequests(_ counts: [String: Int]) -> () -> [String: Int] {
+        var lost: [String: Int] = [:]
+        network = { [unowned self] datagram in
+            guard let header = try? IKEHeader.decode(datagram.bytes),
+                header.exchangeType == .createChildSA, !header.isResponse,
+                let sender = [a!, b!].first(where: { $0.address == datagram.local.address }),
+                lost[sender.name, default: 0] < counts[sender.name, default: 0]
+            else { return datagram }
+            lost[sender.name, default: 0] += 1
+            return nil
+        }
+        return { lost }
+    }
+
     /// Moves the clock on and lets both engines run their timers.
     func advance(_ seconds: Double) {
         now += seconds

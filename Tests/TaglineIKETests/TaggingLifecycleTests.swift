@@ -205,22 +205,14 @@ final class TaggingLifecycleTests: XCTestCase {
         // must not create a second Child SA for the same selectors meanwhile.
         let lab = Lab(
             configA: twoEntryConfig("A"), configB: twoEntryConfig("B"), passiveB: false)
-        var lost = false
-        lab.network = { datagram in
-            guard !lost, let header = try? IKEHeader.decode(datagram.bytes),
-                header.exchangeType == .createChildSA, !header.isResponse,
-                datagram.local.address == lab.a.address
-            else { return datagram }
-            lost = true
-            return nil
-        }
+        let lost = lab.loseChildRequests(["A": 1])
 
         lab.a.engine.start()
         lab.b.engine.start()
         lab.run()
         for _ in 0..<10 { lab.advance(1) }
         lab.advance(30)
-        XCTAssertTrue(lost)
+        XCTAssertEqual(lost(), ["A": 1])
 
         for gateway in [lab.a!, lab.b!] {
             XCTAssertEqual(gateway.engine.ikeSAStatuses().count, 1, gateway.name)
