@@ -66,28 +66,13 @@ final class NamespaceLab {
                 created.append(name)
                 try must(["ip", "-n", name, "link", "set", "lo", "up"])
             }
-            try must([
-                "ip", "-n", hostA, "link", "add", "a0", "type", "veth", "peer", "name", "g1i",
-                "netns", gateway1,
-            ])
-            try must([
-                "ip", "-n", gateway1, "link", "add", "g1o", "type", "veth", "peer", "name",
-                "g2o", "netns", gateway2,
-            ])
+            try createHostALink()
+            try createOutsideLink()
             try must([
                 "ip", "-n", gateway2, "link", "add", "g2i", "type", "veth", "peer", "name",
                 "b0", "netns", hostB,
             ])
-            let addresses: [(String, String, String)] = [
-                (hostA, "a0", "192.0.2.2/24"), (gateway1, "g1i", "192.0.2.1/24"),
-                (gateway1, "g1o", "198.51.100.1/24"), (gateway2, "g2o", "198.51.100.2/24"),
-                (gateway2, "g2i", "203.0.113.1/24"), (hostB, "b0", "203.0.113.2/24"),
-            ]
-            for (namespace, link, address) in addresses {
-                try must(["ip", "-n", namespace, "address", "add", address, "dev", link])
-                try must(["ip", "-n", namespace, "link", "set", link, "up"])
-            }
-            try must(["ip", "-n", hostA, "route", "add", "default", "via", "192.0.2.1"])
+            try addAddresses([(gateway2, "g2i", "203.0.113.1/24"), (hostB, "b0", "203.0.113.2/24")])
             try must(["ip", "-n", hostB, "route", "add", "default", "via", "203.0.113.1"])
             for gateway in [gateway1, gateway2] {
                 try must([
@@ -98,6 +83,36 @@ final class NamespaceLab {
         } catch {
             destroy()
             throw error
+        }
+    }
+
+    /// Creates host A's link to gateway 1 (a0 and g1i), with their addresses and host A's
+    /// default route. `create` calls it, and so do tests that delete g1i and create it again.
+    func createHostALink() throws {
+        try must([
+            "ip", "-n", hostA, "link", "add", "a0", "type", "veth", "peer", "name", "g1i",
+            "netns", gateway1,
+        ])
+        try addAddresses([(hostA, "a0", "192.0.2.2/24"), (gateway1, "g1i", "192.0.2.1/24")])
+        try must(["ip", "-n", hostA, "route", "add", "default", "via", "192.0.2.1"])
+    }
+
+    /// Creates the link between the gateways (g1o and g2o) with their addresses.
+    func createOutsideLink() throws {
+        try must([
+            "ip", "-n", gateway1, "link", "add", "g1o", "type", "veth", "peer", "name",
+            "g2o", "netns", gateway2,
+        ])
+        try addAddresses([
+            (gateway1, "g1o", "198.51.100.1/24"), (gateway2, "g2o", "198.51.100.2/24"),
+        ])
+    }
+
+    /// Adds each (namespace, link, address) and sets the link up.
+    private func addAddresses(_ addresses: [(String, String, String)]) throws {
+        for (namespace, link, address) in addresses {
+            try must(["ip", "-n", namespace, "address", "add", address, "dev", link])
+            try must(["ip", "-n", namespace, "link", "set", link, "up"])
         }
     }
 

@@ -193,23 +193,8 @@ final class PacketRingNamespaceTests: XCTestCase {
         let whileGone = try lab.inNamespace(lab.gateway1) { try gw1.reopenRecreatedInterfaces() }
         XCTAssertEqual(whileGone, [.missing(name: "g1i"), .missing(name: "g1o")])
 
-        try lab.must([
-            "ip", "-n", lab.hostA, "link", "add", "a0", "type", "veth", "peer", "name", "g1i",
-            "netns", lab.gateway1,
-        ])
-        try lab.must([
-            "ip", "-n", lab.gateway1, "link", "add", "g1o", "type", "veth", "peer", "name", "g2o",
-            "netns", lab.gateway2,
-        ])
-        let addresses: [(String, String, String)] = [
-            (lab.hostA, "a0", "192.0.2.2/24"), (lab.gateway1, "g1i", "192.0.2.1/24"),
-            (lab.gateway1, "g1o", "198.51.100.1/24"), (lab.gateway2, "g2o", "198.51.100.2/24"),
-        ]
-        for (namespace, link, address) in addresses {
-            try lab.must(["ip", "-n", namespace, "address", "add", address, "dev", link])
-            try lab.must(["ip", "-n", namespace, "link", "set", link, "up"])
-        }
-        try lab.must(["ip", "-n", lab.hostA, "route", "add", "default", "via", "192.0.2.1"])
+        try lab.createHostALink()
+        try lab.createOutsideLink()
 
         for (gateway, namespace) in [(gw1, lab.gateway1), (gw2, lab.gateway2)] {
             try gateway.refreshForwarding()

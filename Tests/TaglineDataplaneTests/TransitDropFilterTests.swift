@@ -418,17 +418,7 @@ final class TransitDropFilterTests: XCTestCase {
             try lab.inNamespace(lab.gateway1) { try filter.update(localPrefixes: without) })
         XCTAssertNil(filter.installedPrefixes)
 
-        try lab.must([
-            "ip", "-n", lab.hostA, "link", "add", "a0", "type", "veth", "peer", "name", "g1i",
-            "netns", lab.gateway1,
-        ])
-        for (namespace, link, address) in [
-            (lab.hostA, "a0", "192.0.2.2/24"), (lab.gateway1, "g1i", "192.0.2.1/24"),
-        ] {
-            try lab.must(["ip", "-n", namespace, "address", "add", address, "dev", link])
-            try lab.must(["ip", "-n", namespace, "link", "set", link, "up"])
-        }
-        try lab.must(["ip", "-n", lab.hostA, "route", "add", "default", "via", "192.0.2.1"])
+        try lab.createHostALink()
         let again = try localPrefixes(lab).filter { $0.address.isIPv4 }
         XCTAssertEqual(again, local.filter { $0.address.isIPv4 })
         let lines = try lab.inNamespace(lab.gateway1) {
@@ -453,16 +443,7 @@ final class TransitDropFilterTests: XCTestCase {
         try lab.inNamespace(lab.gateway1) { _ = try filter.install(localPrefixes: local) }
 
         try lab.must(["ip", "-n", lab.gateway1, "link", "delete", "g1i"])
-        try lab.must([
-            "ip", "-n", lab.hostA, "link", "add", "a0", "type", "veth", "peer", "name", "g1i",
-            "netns", lab.gateway1,
-        ])
-        for (namespace, link, address) in [
-            (lab.hostA, "a0", "192.0.2.2/24"), (lab.gateway1, "g1i", "192.0.2.1/24"),
-        ] {
-            try lab.must(["ip", "-n", namespace, "address", "add", address, "dev", link])
-            try lab.must(["ip", "-n", namespace, "link", "set", link, "up"])
-        }
+        try lab.createHostALink()
         let same = try lab.inNamespace(lab.gateway1) { try filter.update(localPrefixes: local) }
         XCTAssertEqual(same, [], "an update for unchanged prefixes ran commands")
         XCTAssertFalse(try ingressFilters(lab.gateway1, link: "g1i").contains("direct-action"))
