@@ -45,6 +45,13 @@ final class AdoptedChildTests: XCTestCase {
     }
 
     /// Returns the Child SAs a gateway installed and has not deleted.
+    /// Returns a lab whose two gateways both initiate, each with the entries of `blocks`.
+    private func activeLab(blocks: [Int]) -> Lab {
+        Lab(
+            configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
+            passiveB: false)
+    }
+
     private func live(_ gateway: Gateway) -> [ChildSA] {
         gateway.installed.filter { !gateway.deleted.contains($0.inboundSPI) }
     }
@@ -76,9 +83,7 @@ final class AdoptedChildTests: XCTestCase {
     func testBothStartOneToThreeEntries() {
         for count in 1...3 {
             let blocks = Array(0..<count)
-            let lab = Lab(
-                configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
-                passiveB: false)
+            let lab = activeLab(blocks: blocks)
             lab.a.engine.start()
             lab.b.engine.start()
             lab.run()
@@ -114,9 +119,7 @@ final class AdoptedChildTests: XCTestCase {
         // three entries.
         for (lost, count) in [(1, 2), (2, 2), (3, 2), (1, 3), (3, 3), (4, 3)] {
             let blocks = Array(0..<count)
-            let lab = Lab(
-                configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
-                passiveB: false)
+            let lab = activeLab(blocks: blocks)
             let dropped = lab.loseChildRequests(["A": lost])
             lab.a.engine.start()
             lab.b.engine.start()
@@ -134,9 +137,7 @@ final class AdoptedChildTests: XCTestCase {
         // the wait, twice: both retransmissions leave 7 s after A's first
         // transmission and cross. B, the higher address, rejects A's.
         let blocks = [0, 1]
-        let lab = Lab(
-            configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
-            passiveB: false)
+        let lab = activeLab(blocks: blocks)
         let dropped = lab.loseChildRequests(["A": 3, "B": 2])
 
         lab.a.engine.start()
@@ -158,9 +159,7 @@ final class AdoptedChildTests: XCTestCase {
 
     func testPeerDeletesDuringWait() {
         let blocks = [0, 1]
-        let lab = Lab(
-            configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
-            passiveB: false)
+        let lab = activeLab(blocks: blocks)
         // A's cmap 20 request is lost, so B is waiting when A clears the IKE SA.
         lab.loseChildRequests(["A": 1])
         lab.a.engine.start()
@@ -205,9 +204,7 @@ final class AdoptedChildTests: XCTestCase {
         // simultaneous start, while B waits for A's cmap 20 Child SA.
         for rekeyer in ["A", "B"] {
             let blocks = [0, 1]
-            let lab = Lab(
-                configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
-                passiveB: false)
+            let lab = activeLab(blocks: blocks)
             lab.loseChildRequests(["A": 1])
             lab.a.engine.start()
             lab.b.engine.start()
@@ -230,9 +227,7 @@ final class AdoptedChildTests: XCTestCase {
         // retransmission meets B's pending rekey and gets TEMPORARY_FAILURE.
         // A tries again only after `rekeyRetryInterval`, after B's wait.
         let blocks = [0, 1]
-        let lab = Lab(
-            configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
-            passiveB: false)
+        let lab = activeLab(blocks: blocks)
         lab.loseChildRequests(["A": 1, "B": 1])
 
         lab.a.engine.start()
@@ -257,9 +252,7 @@ final class AdoptedChildTests: XCTestCase {
         // rekeyed the IKE SA and so became the initiator of the new one.
         for (clearing, rekeyer) in [("A", nil), ("B", nil), ("A", "B"), ("B", "B"), ("B", "A")] {
             let blocks = [0, 1]
-            let lab = Lab(
-                configA: config("A", blocks: blocks), configB: config("B", blocks: blocks),
-                passiveB: false)
+            let lab = activeLab(blocks: blocks)
             lab.a.engine.start()
             lab.b.engine.start()
             lab.run()
