@@ -149,8 +149,8 @@ final class DataplaneService {
                     "interface \(name) was created again (index \(previousIndex), now \(index)); "
                         + "the packet rings were reopened on it")
                 if name == controller.outside.name { espFilterPending = name }
-                // Deleted and created again between two reads, the interface has the same
-                // local prefixes, so only this puts the transit filter back on it.
+                // An interface deleted and created again between two reads has the same local
+                // prefixes, so the filter's own update would not install it again.
                 if name == transitFilter?.interface { transitFilter?.interfaceRecreated() }
             }
         }

@@ -93,8 +93,8 @@ public enum KernelPacketGuard {
         var commands: [String] = []
         for (family, priority) in ownPriorities {
             // A filter that is missing (a failed install, or one removed by hand) is not an
-            // error here: the goal is that it is gone. The handle keeps another filter that
-            // was added at the same priority while the dataplane ran.
+            // error here: the goal is that it is gone. Naming the handle spares another
+            // filter that was added at the same priority while the dataplane ran.
             if let command = try? runTC(ownFilterDelete(interface: interface, family, priority)) {
                 commands.append(command)
             }

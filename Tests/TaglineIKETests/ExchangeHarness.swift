@@ -127,7 +127,7 @@ final class Lab {
     }
 
     /// Loses the first `counts[name]` CREATE_CHILD_SA requests that gateway `name` ("A" or
-    /// "B") sends. Returns a function that tells how many each gateway has lost so far.
+    /// "B") sends. Returns a function that returns how many each gateway has lost so far.
     @discardableResult
     func loseChildRequests(_ counts: [String: Int]) -> () -> [String: Int] {
         var lost: [String: Int] = [:]
